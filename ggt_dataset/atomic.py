@@ -1,0 +1,35 @@
+"""Writing files so that a reader (or a resumed build) never sees half of one."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish_file(tmp: str, final: str) -> None:
+    """Flush ``tmp`` to disk, then rename it to ``final`` (atomic on POSIX)."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.makedirs(os.path.dirname(final) or ".", exist_ok=True)
+    os.replace(tmp, final)
+    fsync_dir(os.path.dirname(final) or ".")
+
+
+def write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    publish_file(tmp, path)
+
+
+def write_json(path: str, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")

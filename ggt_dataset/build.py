@@ -1,0 +1,188 @@
+"""``ggt build``: a raw release in, a Hub-ready dataset repo out.
+
+Output layout::
+
+    OUT/README.md                                  dataset card (YAML header + text)
+    OUT/ggt_manifest.json                          every shard's sha256, rows and ids
+    OUT/data/<category>/<split>-NNNNN-of-MMMMM.parquet
+    OUT/.ggt-build/                                resume state; never published
+
+Each category is its own folder, so a config per category and the ``default``
+config (all categories) point at the same files: no byte is stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterator
+
+from tqdm.auto import tqdm
+
+from . import card, manifest
+from .atomic import publish_file, write_json, write_text
+from .errors import BadPairError, BuildError
+from .plan import DATA_DIR, BuildOptions, Shard, plan_shards, stat_pairs
+from .release import RawRelease, scan
+from .shards import ShardResult, file_sha256, load_pair, ordered_map, write_shard
+
+STATE_DIR = ".ggt-build"
+MAX_PROBLEMS_SHOWN = 20
+
+
+@dataclass
+class BuildReport:
+    out: str
+    results: list[ShardResult]
+    reused: int
+    release: RawRelease
+    skipped: list[dict[str, str]]
+
+
+def build(raw: str, out: str = "ggt-100k", *, options: BuildOptions = BuildOptions(),
+          on_bad_pairs: str = "error", layout: str = "auto", split: str | None = None,
+          category: str | None = None, workers: int | None = None,
+          progress: bool = True) -> BuildReport:
+    """Package the raw release at ``raw`` into ``out``; resume where an earlier run stopped.
+
+    Args:
+        raw: raw release folder or manifest file (see :func:`ggt_dataset.release.scan`).
+        out: output folder; created, or resumed if it holds an earlier ggt build.
+        options: shard and row-group sizes, image checks.
+        on_bad_pairs: ``error`` (refuse the build) or ``skip`` (leave the pair out and
+            record it in the manifest's ``skipped`` list).
+    """
+    if on_bad_pairs not in ("error", "skip"):
+        raise BuildError(f"on_bad_pairs must be 'error' or 'skip', got {on_bad_pairs!r}")
+    skip_bad = on_bad_pairs == "skip"
+    release = scan(raw, layout=layout, split=split, category=category)
+    if release.problems and not skip_bad:
+        raise BuildError(_problems_message(release))
+    skipped = [{"id": e.pair_id or "", "path": e.path, "reason": e.reason} for e in release.problems]
+    if not release.pairs:
+        raise BuildError(f"{raw}: no usable pairs ({len(release.problems)} problems)")
+    _claim(out, raw)
+    shards = plan_shards(stat_pairs(release), options)
+    results, reused = _write_all(release, shards, out, options, skip_bad, workers, progress)
+    _remove_stale(out, {s.path for s in shards})
+    skipped += [s for r in results for s in r.skipped]
+    report = BuildReport(out, results, reused, release, skipped)
+    data = manifest.make(report, options)
+    write_text(os.path.join(out, "README.md"), card.render(data, repo=os.path.basename(os.path.abspath(out))))
+    write_json(os.path.join(out, manifest.MANIFEST_FILE), data)
+    shutil.rmtree(os.path.join(out, STATE_DIR, "tmp"), ignore_errors=True)
+    return report
+
+
+def _problems_message(release: RawRelease) -> str:
+    shown = "\n".join(f"  {e}" for e in release.problems[:MAX_PROBLEMS_SHOWN])
+    more = len(release.problems) - MAX_PROBLEMS_SHOWN
+    return (f"{release.root}: {len(release.problems)} bad pair(s); nothing was written.\n{shown}"
+            + (f"\n  ... and {more} more" if more > 0 else "")
+            + "\nFix them, or pass --skip-bad to leave them out (they are recorded in the manifest).")
+
+
+def _claim(out: str, raw: str) -> None:
+    """Refuse to write into a folder that holds anything but an earlier ggt build."""
+    if os.path.abspath(out) == os.path.abspath(raw):
+        raise BuildError(f"{out}: the output folder must differ from the raw release")
+    if os.path.isdir(out) and os.listdir(out) and not os.path.isdir(os.path.join(out, STATE_DIR)):
+        raise BuildError(f"{out}: exists and is not a ggt build; choose an empty or new folder")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise BuildError(f"{out}: exists and is not a folder")
+    os.makedirs(os.path.join(out, STATE_DIR, "tmp"), exist_ok=True)
+
+
+def _sidecar(out: str, shard: Shard) -> str:
+    return os.path.join(out, STATE_DIR, shard.path + ".json")
+
+
+def _finished(out: str, shard: Shard) -> ShardResult | None:
+    """The result of an earlier run's shard, if that shard is complete, intact and still current."""
+    final, side = os.path.join(out, shard.path), _sidecar(out, shard)
+    if not (os.path.isfile(final) and os.path.isfile(side)):
+        return None
+    try:
+        with open(side, encoding="utf-8") as f:
+            record = json.load(f)
+        if record.pop("fingerprint") != shard.fingerprint or record["sha256"] != file_sha256(final):
+            return None
+        return ShardResult(**record)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_all(release: RawRelease, shards: list[Shard], out: str, options: BuildOptions,
+               skip_bad: bool, workers: int | None, progress: bool) -> tuple[list[ShardResult], int]:
+    done = {s.path: r for s in shards if (r := _finished(out, s)) is not None}
+    todo = [s for s in shards if s.path not in done]
+    if todo:  # the card and manifest of an earlier build no longer describe OUT
+        for name in ("README.md", manifest.MANIFEST_FILE):
+            if os.path.exists(os.path.join(out, name)):
+                os.remove(os.path.join(out, name))
+    total = sum(len(s.pairs) for s in shards)
+    bar = tqdm(total=total, initial=total - sum(len(s.pairs) for s in todo), unit="pair",
+               desc="ggt build", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    workers = workers or min(8, 2 * (os.cpu_count() or 1))
+    loaded = _load_all(release.root, todo, options, workers)
+    # Hashing and publishing a finished shard overlaps with writing the next one.
+    finisher = ThreadPoolExecutor(max_workers=1)
+    finishing = []
+    try:
+        for shard in todo:
+            tmp, result = _write_one(shard, loaded, out, skip_bad, bar)
+            finishing.append(finisher.submit(_finish, shard, result, tmp, out))
+    except BadPairError as e:
+        raise BuildError(f"{e}\nThe build stopped here; finished shards are kept and a re-run "
+                         "resumes. Fix the file, or pass --skip-bad to leave such pairs out.") from None
+    finally:
+        loaded.close()
+        finisher.shutdown(wait=True)
+        bar.close()
+    for fut in finishing:
+        result = fut.result()
+        done[result.path] = result
+    return [done[s.path] for s in shards], len(shards) - len(todo)
+
+
+def _load_all(root: str, todo: list[Shard], options: BuildOptions, workers: int) -> Iterator:
+    items = (pp for s in todo for pp in s.pairs)
+    return ordered_map(lambda pp: load_pair(root, options, pp), items, lambda pp: pp.size,
+                       workers=workers, budget=128 * 2**20)
+
+
+def _write_one(shard: Shard, loaded: Iterator, out: str, skip_bad: bool, bar) -> tuple[str, ShardResult]:
+    tmp = os.path.join(out, STATE_DIR, "tmp", shard.path.replace("/", "__") + ".partial")
+    try:
+        return tmp, write_shard(shard, loaded, tmp, skip_bad=skip_bad, on_row=lambda: bar.update(1))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _finish(shard: Shard, result: ShardResult, tmp: str, out: str) -> ShardResult:
+    result.sha256 = file_sha256(tmp)
+    side = _sidecar(out, shard)
+    os.makedirs(os.path.dirname(side), exist_ok=True)
+    # Sidecar first, shard second: a shard under its final name always has its record.
+    write_json(side, {"fingerprint": shard.fingerprint, **result.__dict__})
+    publish_file(tmp, os.path.join(out, shard.path))
+    return result
+
+
+def _remove_stale(out: str, planned: set[str]) -> None:
+    """Delete shards an earlier build of different input left behind (only files we name)."""
+    data = os.path.join(out, DATA_DIR)
+    for dirpath, _dirs, files in os.walk(data):
+        for fn in files:
+            rel = os.path.relpath(os.path.join(dirpath, fn), out).replace(os.sep, "/")
+            if fn.endswith(".parquet") and rel not in planned:
+                os.remove(os.path.join(out, rel))
+                side = os.path.join(out, STATE_DIR, rel + ".json")
+                if os.path.exists(side):
+                    os.remove(side)

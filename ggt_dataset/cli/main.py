@@ -1,0 +1,54 @@
+"""``ggt``: registers the verbs and turns errors into one-line messages (tracebacks with GGT_DEBUG=1)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import GGTError
+from . import build, info, publish, sample, verify
+
+VERBS = (sample, build, verify, info, publish)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ggt", description="GGT-100K as software: build, verify, "
+                                "load and publish the dataset.")
+    from .. import __version__
+
+    p.add_argument("--version", action="version", version=f"ggt-100k {__version__}")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for verb in VERBS:
+        verb.register(sub)
+    return p
+
+
+def _message(exc: BaseException) -> tuple[str, int]:
+    """One table from exception type to message and exit code."""
+    if isinstance(exc, GGTError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted; run the same command again to resume", 130
+    if isinstance(exc, MemoryError):
+        return "out of memory; lower --workers or --shard-size", 1
+    if isinstance(exc, OSError):
+        where = exc.filename or ""
+        return f"{where}: {exc.strerror or exc}" if where else str(exc), 1
+    return f"unexpected {type(exc).__name__}: {exc} (set GGT_DEBUG=1 for a traceback)", 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except (Exception, KeyboardInterrupt) as exc:
+        if os.environ.get("GGT_DEBUG"):
+            raise
+        message, code = _message(exc)
+        print(f"ggt {args.verb}: error: {message}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

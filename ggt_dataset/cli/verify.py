@@ -1,0 +1,32 @@
+"""ggt verify OUT: check every shard against the manifest and the card; non-zero exit on any fault."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._options import add_out, examples
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="check a build against its manifest and card",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=examples("ggt verify ggt-100k", "ggt verify ggt-100k --full"))
+    add_out(p)
+    p.add_argument("--full", action="store_true",
+                   help="also decode every image and check its sha256 and size columns")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..verify import verify
+
+    report = verify(args.out, full=args.full)
+    what = f"{report.shards} shards, {report.rows:,} pairs" + (
+        f", {report.images_decoded:,} images decoded" if args.full else "")
+    if report.ok:
+        print(f"OK {args.out}: {what}; hashes, counts, ids, schema and card match the manifest")
+        return 0
+    print(f"FAILED {args.out}: {len(report.faults)} fault(s) ({what} checked)")
+    for fault in report.faults:
+        print(f"  {fault}")
+    return 1

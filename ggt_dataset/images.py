@@ -1,0 +1,147 @@
+"""Reading one image file for packaging: its bytes, hash, size, and whether it is sound.
+
+Rules (the README's "Image rules" section repeats them for users):
+
+* Bytes are stored exactly as read; nothing is re-encoded, so a round trip is
+  byte-identical and ``sha256`` identifies the original file.
+* Sizes are the ones ``datasets`` decodes: EXIF orientation 5-8 swaps width
+  and height, because ``datasets.Image`` applies ``exif_transpose`` on decode.
+* 16-bit, palette, grayscale, CMYK and alpha images are stored untouched;
+  ``datasets`` decodes them in their own PIL mode (``I;16``, ``P``, ``L``,
+  ``CMYK``, ``RGBA``). Converting to RGB is the consumer's choice.
+* An image above ``max_pixels`` (default: Pillow's own bomb limit) is refused
+  from its header, before any pixel is decoded.
+* Soundness is checked structurally by default (PNG chunk CRCs through IEND,
+  JPEG start and end markers); any file that fails the fast check, and every
+  other format, is fully decoded, so a truncated file is never packaged.
+  ``decode=True`` decodes every image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+import zlib
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from .errors import BadPairError
+
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 178_956_970
+ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF"})
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+_JPEG_TAIL = 64 * 1024  # EOI may be followed by a maker trailer; look this far back.
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    data: bytes
+    sha256: str
+    width: int
+    height: int
+    format: str
+    mode: str
+
+
+def read_image(path: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, decode: bool = False,
+               shown_as: str | None = None) -> ImageRecord:
+    """Read ``path`` and check it; raise :class:`BadPairError` naming the file if it is unusable."""
+    name = shown_as or path
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise BadPairError(name, f"cannot be read ({e.strerror or e})") from None
+    return inspect_bytes(data, name, max_pixels=max_pixels, decode=decode)
+
+
+def inspect_bytes(data: bytes, name: str, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  decode: bool = False) -> ImageRecord:
+    if not data:
+        raise BadPairError(name, "is empty (0 bytes)")
+    img = _open(data, name)
+    width, height = img.size
+    if img.format not in ALLOWED_FORMATS:
+        raise BadPairError(name, f"is {img.format}, expected one of {sorted(ALLOWED_FORMATS)}")
+    if width * height > max_pixels:
+        raise BadPairError(
+            name, f"is {width}x{height} = {width * height:,} pixels, over the decompression-bomb "
+            f"limit of {max_pixels:,}; pass --max-pixels to accept larger images")
+    fmt, mode = img.format, img.mode
+    if fmt == "PNG":
+        sound, exif = _png_chunks(data)
+        orientation = orientation_of(img, exif) if exif is not None else None
+    else:
+        sound = fmt in ("JPEG", "MPO") and data[:2] == b"\xff\xd8" and b"\xff\xd9" in data[-_JPEG_TAIL:]
+        orientation = orientation_of(img)
+    if decode or not sound:
+        _decode(data, name)
+    width, height = display_size(img, orientation)
+    return ImageRecord(data, hashlib.sha256(data).hexdigest(), width, height, fmt, mode)
+
+
+def _open(data: bytes, name: str) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # Our own max_pixels check replaces Pillow's warning; its hard error still applies.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        raise BadPairError(name, f"refused as a decompression bomb ({e})") from None
+    except UnidentifiedImageError:
+        raise BadPairError(name, "is not an image Pillow can identify (corrupt or not an image)") from None
+    except Exception as e:  # Pillow raises many types on malformed headers
+        raise BadPairError(name, f"has a malformed image header ({type(e).__name__}: {e})") from None
+
+
+def display_size(img: Image.Image, orientation: int | None) -> tuple[int, int]:
+    """(width, height) as shown, i.e. after EXIF ``orientation``, which ``datasets`` applies on decode."""
+    w, h = img.size
+    return (h, w) if orientation in _SWAPPING_ORIENTATIONS else (w, h)
+
+
+def orientation_of(img: Image.Image, exif: bytes | None = None) -> int | None:
+    try:
+        if exif is not None:
+            parsed = Image.Exif()
+            parsed.load(exif)
+            return parsed.get(0x0112)
+        return img.getexif().get(0x0112)
+    except Exception:  # a broken EXIF block should not hide a sound image
+        return None
+
+
+def _png_chunks(data: bytes) -> tuple[bool, bytes | None]:
+    """Walk a PNG's chunks: (every CRC matches and IEND is reached, the eXIf payload if any).
+
+    Pillow's getexif() on a PNG decodes the whole image to look for eXIf after
+    IDAT; walking the chunk list finds it for the price of a CRC pass.
+    """
+    pos, end, exif = 8, len(data), None
+    while pos + 12 <= end:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        ctype = data[pos + 4:pos + 8]
+        body_end = pos + 8 + length
+        if body_end + 4 > end:
+            return False, exif
+        if zlib.crc32(data[pos + 4:body_end]) != int.from_bytes(data[body_end:body_end + 4], "big"):
+            return False, exif
+        if ctype == b"eXIf":
+            exif = data[pos + 8:body_end]
+        if ctype == b"IEND":
+            return True, exif
+        pos = body_end + 4
+    return False, exif
+
+
+def _decode(data: bytes, name: str) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+    except Exception as e:
+        raise BadPairError(name, f"cannot be decoded ({type(e).__name__}: {e}); the file is "
+                           "truncated or corrupt") from None

@@ -1,0 +1,36 @@
+"""One-line loading of a built GGT-100K, from a local folder or the Hub."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import datasets
+
+# The authors' repo holds the raw image folders; a Parquet build published there (or
+# to your own repo, named by GGT_REPO_ID or repo_id=) is what this loads.
+DEFAULT_REPO_ID = "VCLab-PolyU/GGT-100K"
+REPO_ENV = "GGT_REPO_ID"
+
+
+def default_repo_id() -> str:
+    return os.environ.get(REPO_ENV) or DEFAULT_REPO_ID
+
+
+def load(path_or_repo: str | None = None, name: str | None = None, **kwargs: Any):
+    """Load GGT-100K with ``datasets.load_dataset``.
+
+    Args:
+        path_or_repo: a folder written by ``ggt build``, or a Hub dataset repo id.
+            Default: ``$GGT_REPO_ID``, else ``DEFAULT_REPO_ID``.
+        name: a config: ``default`` (all categories) or one category (``rain``, ...).
+        **kwargs: passed on to ``load_dataset`` (``split``, ``streaming``, ``revision``,
+            ``cache_dir``, ``token``, ...).
+
+    Example:
+        >>> ds = load("ggt-100k", "rain", split="test", streaming=True)  # doctest: +SKIP
+    """
+    target = path_or_repo or default_repo_id()
+    if os.path.isdir(target):
+        target = os.path.abspath(target)
+    return datasets.load_dataset(target, name, **kwargs)

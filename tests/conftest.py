@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny raw releases made in tmp_path, and an offline, private HF cache."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _offline_hf(tmp_path_factory):
+    # load_dataset on a local folder writes an Arrow copy into the cache: keep it out of ~.
+    home = tmp_path_factory.mktemp("hf-home")
+    old = {k: os.environ.get(k) for k in ("HF_HOME", "HF_DATASETS_CACHE", "HF_HUB_OFFLINE")}
+    os.environ.update(HF_HOME=str(home), HF_DATASETS_CACHE=str(home / "datasets"), HF_HUB_OFFLINE="1")
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def image_bytes(seed: int = 0, size: tuple[int, int] = (40, 32), fmt: str = "PNG", mode: str = "RGB",
+                **save) -> bytes:
+    rng = np.random.default_rng(seed)
+    arr = (rng.random((size[1], size[0], 3)) * 255).astype(np.uint8)
+    img = Image.fromarray(arr).convert(mode) if mode != "RGB" else Image.fromarray(arr)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **save)
+    return buf.getvalue()
+
+
+def write(path, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def make_tree(root, pairs, *, lq_ext=".jpg", hq_ext=".png", lq_dir="LQ", hq_dir="GT"):
+    """pairs: iterable of (split, category_folder, name); writes <root>/<split>/<LQ|GT>/<cat>/<name>."""
+    for i, (split, cat, name) in enumerate(pairs):
+        write(os.path.join(root, split, lq_dir, cat, name + lq_ext),
+              image_bytes(i, fmt="JPEG" if lq_ext == ".jpg" else "PNG"))
+        write(os.path.join(root, split, hq_dir, cat, name + hq_ext), image_bytes(1000 + i))
+    return str(root)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    pairs = [(s, c, f"{i:03d}") for s, n in (("train", 3), ("test", 2))
+             for c in ("rain", "Low-Light", "general") for i in range(n)]
+    return make_tree(tmp_path / "raw", pairs)
+
+
+@pytest.fixture(scope="session")
+def sample_raw(tmp_path_factory):
+    from ggt_dataset.sample import write_sample
+
+    root = tmp_path_factory.mktemp("sample") / "raw"
+    write_sample(str(root), train_per_category=2, test_per_category=1, size=64)
+    return str(root)
+
+
+@pytest.fixture(scope="session")
+def built(sample_raw, tmp_path_factory):
+    from ggt_dataset.build import build
+
+    out = str(tmp_path_factory.mktemp("built") / "ggt-100k")
+    build(sample_raw, out, progress=False)
+    return out

@@ -1,0 +1,158 @@
+import json
+import os
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import image_bytes, make_tree, write
+from ggt_dataset.build import STATE_DIR, build
+from ggt_dataset.errors import BuildError
+from ggt_dataset.plan import BuildOptions
+
+
+def shard_files(out):
+    found = {}
+    for dirpath, _d, files in os.walk(os.path.join(out, "data")):
+        for fn in files:
+            p = os.path.join(dirpath, fn)
+            found[os.path.relpath(p, out)] = open(p, "rb").read()
+    return found
+
+
+def test_build_loads_with_datasets_offline_and_streaming(built, sample_raw):
+    ds = datasets.load_dataset(built)
+    assert {k: len(v) for k, v in ds.items()} == {"train": 12, "test": 6}
+    pair = ds["test"][0]
+    assert pair["lq"].size == (64, 64) and pair["hq"].mode == "RGB"
+    assert pair["license"] and pair["qc_scores"][0]["name"] == "lq_psnr"
+    rain = datasets.load_dataset(built, "rain", split="train")
+    assert len(rain) == 2 and set(rain["category"]) == {"rain"}
+    stream = datasets.load_dataset(built, split="test", streaming=True)
+    rows = list(stream)
+    assert len(rows) == 6 and rows[0]["lq"].size == (64, 64)
+
+
+def test_image_bytes_round_trip_exactly(built, sample_raw):
+    lines = [json.loads(x) for x in open(os.path.join(sample_raw, "metadata.jsonl"))]
+    by_lq = {x["lq_file_name"]: x for x in lines}
+    table = pq.read_table(os.path.join(built, "data/rain/train-00000-of-00001.parquet"))
+    for row in table.to_pylist():
+        src = by_lq[row["lq"]["path"]]
+        assert row["lq"]["bytes"] == open(os.path.join(sample_raw, src["lq_file_name"]), "rb").read()
+        assert row["hq"]["bytes"] == open(os.path.join(sample_raw, src["hq_file_name"]), "rb").read()
+
+
+def test_shards_are_viewer_friendly(built):
+    meta = json.load(open(os.path.join(built, "ggt_manifest.json")))
+    for shard in meta["shards"]:
+        pf = pq.ParquetFile(os.path.join(built, shard["path"]))
+        assert pf.metadata.num_rows == shard["num_rows"] == len(shard["ids"])
+        rg = pf.metadata.row_group(0)
+        assert rg.total_byte_size < 100 * 2**20
+        assert rg.column(0).has_offset_index and rg.column(0).has_column_index
+        assert datasets.Features.from_arrow_schema(pf.schema_arrow)["lq"] == datasets.Image()
+        lq_bytes = next(rg.column(i) for i in range(rg.num_columns) if rg.column(i).path_in_schema == "lq.bytes")
+        assert lq_bytes.compression == "UNCOMPRESSED"
+
+
+def test_row_groups_and_shards_follow_the_options(sample_raw, tmp_path):
+    out = str(tmp_path / "o")
+    build(sample_raw, out, options=BuildOptions(shard_bytes=1, row_group_rows=1), progress=False)
+    meta = json.load(open(os.path.join(out, "ggt_manifest.json")))
+    train_mixed = [s for s in meta["shards"] if s["category"] == "mixed" and s["split"] == "train"]
+    assert len(train_mixed) == 2 and [s["path"] for s in train_mixed] == [
+        "data/mixed/train-00000-of-00002.parquet", "data/mixed/train-00001-of-00002.parquet"]
+    assert all(s["row_groups"] == s["num_rows"] for s in meta["shards"])
+    assert len(datasets.load_dataset(out, split="train")) == 12
+
+
+def test_same_input_same_bytes(sample_raw, tmp_path):
+    a, b = str(tmp_path / "a" / "ggt"), str(tmp_path / "b" / "ggt")
+    build(sample_raw, a, progress=False, workers=1)
+    build(sample_raw, b, progress=False, workers=4)
+    assert shard_files(a) == shard_files(b)
+    for name in ("ggt_manifest.json", "README.md"):
+        assert open(os.path.join(a, name), "rb").read() == open(os.path.join(b, name), "rb").read()
+
+
+def test_rerun_reuses_and_changed_input_rebuilds_only_its_shard(tree, tmp_path):
+    out = str(tmp_path / "out")
+    first = build(tree, out, progress=False)
+    again = build(tree, out, progress=False)
+    assert again.reused == len(first.results)
+    before = shard_files(out)
+    write(os.path.join(tree, "train/GT/rain/000.png"), image_bytes(77))
+    third = build(tree, out, progress=False)
+    after = shard_files(out)
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"data/rain/train-00000-of-00001.parquet"}
+    assert third.reused == len(first.results) - 1
+
+
+def test_stale_shards_of_an_earlier_plan_are_removed(tree, tmp_path):
+    out = str(tmp_path / "out")
+    build(tree, out, progress=False, options=BuildOptions(shard_bytes=1))
+    assert "data/rain/train-00002-of-00003.parquet" in shard_files(out)
+    build(tree, out, progress=False)
+    assert sorted(shard_files(out))[:2] == ["data/low_light/test-00000-of-00001.parquet",
+                                            "data/low_light/train-00000-of-00001.parquet"]
+    assert len(shard_files(out)) == 6
+
+
+def test_bad_pairs_refuse_the_build_and_write_nothing(tree, tmp_path):
+    write(os.path.join(tree, "train/LQ/rain/003.jpg"), image_bytes(5, fmt="JPEG"))
+    out = tmp_path / "out"
+    with pytest.raises(BuildError, match=r"(?s)1 bad pair.*train/LQ/rain/003.jpg: LQ image has no HQ.*--skip-bad"):
+        build(tree, str(out), progress=False)
+    assert not out.exists()
+
+
+def test_corrupt_image_stops_the_build_naming_it(tree, tmp_path):
+    path = os.path.join(tree, "test/GT/rain/001.png")
+    data = open(path, "rb").read()
+    write(path, data[: len(data) // 2])
+    out = str(tmp_path / "out")
+    with pytest.raises(BuildError, match=r"(?s)test/GT/rain/001.png: cannot be decoded.*re-run resumes"):
+        build(tree, out, progress=False)
+    assert not os.path.exists(os.path.join(out, "data/rain/test-00000-of-00001.parquet"))
+    assert not os.path.exists(os.path.join(out, "ggt_manifest.json"))
+    assert os.listdir(os.path.join(out, STATE_DIR, "tmp")) == []
+
+
+def test_skip_bad_records_what_was_left_out(tree, tmp_path):
+    write(os.path.join(tree, "train/LQ/rain/003.jpg"), image_bytes(5, fmt="JPEG"))  # unpaired
+    path = os.path.join(tree, "test/GT/rain/001.png")
+    write(path, b"not a png")  # corrupt, found while writing
+    out = str(tmp_path / "out")
+    build(tree, out, progress=False, on_bad_pairs="skip")
+    meta = json.load(open(os.path.join(out, "ggt_manifest.json")))
+    reasons = {s["path"]: s["reason"] for s in meta["skipped"]}
+    assert reasons["train/LQ/rain/003.jpg"].startswith("LQ image has no HQ/GT partner")
+    assert "not an image" in reasons["test/GT/rain/001.png"]
+    assert meta["totals"]["pairs"] == 14
+    assert len(datasets.load_dataset(out, split="test")) == 5
+
+
+def test_refuses_a_folder_that_is_not_a_build(tree, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(BuildError, match="mine: exists and is not a ggt build"):
+        build(tree, str(tmp_path / "mine"), progress=False)
+    assert os.listdir(tmp_path / "mine") == ["thesis.tex"]
+    with pytest.raises(BuildError, match="must differ"):
+        build(tree, tree, progress=False)
+
+
+def test_build_from_folders_ignores_manifest_when_asked(sample_raw, tmp_path):
+    out = str(tmp_path / "o")
+    report = build(sample_raw, out, layout="folders", progress=False)
+    assert report.release.layout == "folders" and sum(r.num_rows for r in report.results) == 18
+    row = datasets.load_dataset(out, split="train")[0]
+    assert row["license"] is None and row["lq_sha256"]
+
+
+def test_card_lists_counts_and_licences(built):
+    card = open(os.path.join(built, "README.md")).read()
+    assert "| rain | 2 | 1 |" in card and "| **all** | **12** | **6** |" in card
+    assert "| CC0-1.0 |" in card and "load_dataset(\"ggt-100k\", \"mixed\")" in card
