@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -94,7 +95,9 @@ def table(items: list[LoadedPair]) -> pa.Table:
     """
     pairs = [it.planned.pair for it in items]
     images = {"lq": [it.lq for it in items], "hq": [it.hq for it in items]}
-    paths = {"lq": [p.lq_path for p in pairs], "hq": [p.hq_path for p in pairs]}
+    # File names only, as datasets' own Parquet writer stores them; the id carries the rest.
+    paths = {"lq": [posixpath.basename(p.lq_path) for p in pairs],
+             "hq": [posixpath.basename(p.hq_path) for p in pairs]}
     columns: dict[str, list] = {
         "id": [p.id for p in pairs], "category": [p.category for p in pairs],
         **{k: [p.meta.get(k) for p in pairs] for k in TEXT_METADATA},

@@ -35,7 +35,8 @@ def test_build_loads_with_datasets_offline_and_streaming(built, sample_raw):
 
 def test_image_bytes_round_trip_exactly(built, sample_raw):
     lines = [json.loads(x) for x in open(os.path.join(sample_raw, "metadata.jsonl"))]
-    by_lq = {x["lq_file_name"]: x for x in lines}
+    by_lq = {x["lq_file_name"].rsplit("/", 1)[1]: x for x in lines
+             if x["category"] == "rain" and x["split"] == "train"}
     table = pq.read_table(os.path.join(built, "data/rain/train-00000-of-00001.parquet"))
     for row in table.to_pylist():
         src = by_lq[row["lq"]["path"]]

@@ -1,0 +1,65 @@
+"""Every verb, run for real as a user would, asserting on exit codes and outputs."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import image_bytes, write
+
+
+def ggt(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_sample_build_verify_info_publish_dry_run(tmp_path):
+    raw, out = str(tmp_path / "raw"), str(tmp_path / "ggt-100k")
+    r = ggt("sample", raw, "--train", "1", "--test", "1", "--size", "48")
+    assert r.returncode == 0 and "wrote 12 pairs" in r.stdout
+    r = ggt("build", raw, cwd=tmp_path)  # OUT defaults to ./ggt-100k
+    assert r.returncode == 0, r.stderr
+    assert "12 pairs in 12 shards" in r.stdout and "test   old_photo" in r.stdout
+    assert "ggt build: 100%" in r.stderr  # the progress bar
+    r = ggt("verify", out, "--full")
+    assert r.returncode == 0 and r.stdout.startswith("OK ") and "24 images decoded" in r.stdout
+    r = ggt("info", "ggt-100k", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "train 6 pairs, test 6 pairs" in r.stdout and "streaming train[0]" in r.stdout
+    r = ggt("publish", out, "--repo-id", "me/GGT-sample", "--dry-run")
+    assert r.returncode == 0 and "would upload 14 files" in r.stdout and "all checks passed" in r.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (("build", "/does/not/exist", "o"), "ggt build: error: /does/not/exist: no such file or directory"),
+    (("verify", "/does/not/exist"), "FAILED /does/not/exist"),
+    (("publish", "/does/not/exist", "--repo-id", "a/b", "--dry-run"), "not publishable"),
+    (("build", ".", "o", "--shard-size", "lots"), "is not a size like 300MB"),
+])
+def test_errors_are_messages_not_tracebacks(tmp_path, args, message):
+    r = ggt(*args, cwd=tmp_path)
+    assert r.returncode != 0
+    assert message in r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_tree_lists_problems_and_writes_nothing(tmp_path):
+    write(tmp_path / "raw/train/LQ/rain/a.jpg", image_bytes(0, fmt="JPEG"))
+    write(tmp_path / "raw/train/GT/rain/b.png", image_bytes(1))
+    r = ggt("build", str(tmp_path / "raw"), str(tmp_path / "out"))
+    assert r.returncode == 1 and "2 bad pair(s); nothing was written" in r.stderr
+    assert "train/LQ/rain/a.jpg: LQ image has no HQ/GT partner" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_verify_exit_code_on_a_flipped_byte(built, tmp_path):
+    import shutil
+    out = str(tmp_path / "copy")
+    shutil.copytree(built, out)
+    shard = os.path.join(out, "data/haze/test-00000-of-00001.parquet")
+    data = bytearray(open(shard, "rb").read())
+    data[-100] ^= 0x80
+    open(shard, "wb").write(bytes(data))
+    r = ggt("verify", out)
+    assert r.returncode == 1 and "FAILED" in r.stdout and "sha256 differs" in r.stdout

@@ -1,0 +1,40 @@
+import os
+
+import datasets
+import pytest
+
+import ggt_dataset
+from ggt_dataset import loading
+
+
+def test_load_local_folder_with_config_and_streaming(built):
+    ds = ggt_dataset.load(built)
+    assert set(ds) == {"train", "test"}
+    snow = ggt_dataset.load(built, "snow", split="test")
+    assert len(snow) == 1 and snow[0]["category"] == "snow"
+    it = ggt_dataset.load(built, split="train", streaming=True)
+    assert isinstance(it, datasets.IterableDataset) and next(iter(it))["hq"].size == (64, 64)
+
+
+def test_relative_path_works_as_written(built, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(built))
+    assert len(ggt_dataset.load("ggt-100k", split="test")) == 6
+
+
+def test_hub_ids_go_to_load_dataset_with_options(monkeypatch):
+    seen = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: seen.append((a, k)) or "ds")
+    assert ggt_dataset.load("org/GGT", "rain", split="test", revision="v1", streaming=True) == "ds"
+    assert seen[-1] == (("org/GGT", "rain"), {"split": "test", "revision": "v1", "streaming": True})
+    monkeypatch.delenv(loading.REPO_ENV, raising=False)
+    ggt_dataset.load()
+    assert seen[-1][0] == (loading.DEFAULT_REPO_ID, None)
+    monkeypatch.setenv(loading.REPO_ENV, "me/mine")
+    ggt_dataset.load(split="train")
+    assert seen[-1] == (("me/mine", None), {"split": "train"})
+
+
+def test_offline_hub_id_fails_cleanly():
+    with pytest.raises(Exception) as e:
+        ggt_dataset.load("nobody/not-here")
+    assert "nobody/not-here" in str(e.value)
