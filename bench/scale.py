@@ -40,14 +40,16 @@ print({"counts": counts, "test_categories": dict(sorted(cats.items())), "streame
 
 def make_raw(root: str, n_train: int, n_test: int) -> None:
     rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for role in ("LQ", "GT"):
+            for cat in CATS:
+                os.makedirs(os.path.join(root, split, role, cat), exist_ok=True)
     for i in range(n_train + n_test):
         split = "train" if i < n_train else "test"
         cat = CATS[i % len(CATS)]
         arr = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
         for role, fmt, ext in (("LQ", "JPEG", "jpg"), ("GT", "PNG", "png")):
             d = os.path.join(root, split, role, cat)
-            if i < len(CATS) * 2:
-                os.makedirs(d, exist_ok=True)
             buf = io.BytesIO()
             Image.fromarray(arr).save(buf, format=fmt)
             with open(os.path.join(d, f"{i:07d}.{ext}"), "wb") as f:

@@ -102,14 +102,20 @@ def _sidecar(out: str, shard: Shard) -> str:
 
 
 def _finished(out: str, shard: Shard) -> ShardResult | None:
-    """The result of an earlier run's shard, if that shard is complete, intact and still current."""
+    """The result of an earlier run's shard, if that shard is complete and still current.
+
+    A shard reaches its final name only by an atomic rename after its record was
+    written, so a final file whose size and mtime match its record is that complete
+    shard; re-hashing hundreds of GB on every resume would buy nothing (and
+    `ggt verify` hashes everything). Any mismatch means: write it again.
+    """
     final, side = os.path.join(out, shard.path), _sidecar(out, shard)
-    if not (os.path.isfile(final) and os.path.isfile(side)):
-        return None
     try:
         with open(side, encoding="utf-8") as f:
             record = json.load(f)
-        if record.pop("fingerprint") != shard.fingerprint or record["sha256"] != file_sha256(final):
+        st = os.stat(final)
+        stamp = record.pop("stamp")
+        if record.pop("fingerprint") != shard.fingerprint or stamp != [st.st_size, st.st_mtime_ns]:
             return None
         return ShardResult(**record)
     except (OSError, ValueError, KeyError, TypeError):
@@ -167,10 +173,14 @@ def _write_one(shard: Shard, loaded: Iterator, out: str, skip_bad: bool, bar) ->
 
 def _finish(shard: Shard, result: ShardResult, tmp: str, out: str) -> ShardResult:
     result.sha256 = file_sha256(tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    st = os.stat(tmp)  # rename keeps size and mtime: the stamp identifies the final file
     side = _sidecar(out, shard)
     os.makedirs(os.path.dirname(side), exist_ok=True)
     # Sidecar first, shard second: a shard under its final name always has its record.
-    write_json(side, {"fingerprint": shard.fingerprint, **result.__dict__})
+    write_json(side, {"fingerprint": shard.fingerprint, "stamp": [st.st_size, st.st_mtime_ns],
+                      **result.__dict__})
     publish_file(tmp, os.path.join(out, shard.path))
     return result
 

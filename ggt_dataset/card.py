@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 
-from . import __version__
 from .cards import template
 from .plan import DATA_DIR
 from .schema import CATEGORIES, FEATURES

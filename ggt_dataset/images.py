@@ -61,6 +61,10 @@ def inspect_bytes(data: bytes, name: str, *, max_pixels: int = DEFAULT_MAX_PIXEL
                   decode: bool = False) -> ImageRecord:
     if not data:
         raise BadPairError(name, "is empty (0 bytes)")
+    if max_pixels > (Image.MAX_IMAGE_PIXELS or 0):
+        # The user raised the limit on purpose; Pillow's own guard would still refuse
+        # images over twice its default, so lift it to match (process-wide, as Pillow's is).
+        Image.MAX_IMAGE_PIXELS = max_pixels
     img = _open(data, name)
     width, height = img.size
     if img.format not in ALLOWED_FORMATS:

@@ -72,3 +72,13 @@ def built(sample_raw, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("built") / "ggt-100k")
     build(sample_raw, out, progress=False)
     return out
+
+
+@pytest.fixture
+def built_copy(built, tmp_path):
+    """A private copy of the session's build, for tests that damage it."""
+    import shutil
+
+    out = str(tmp_path / "ggt-100k")
+    shutil.copytree(built, out)
+    return out

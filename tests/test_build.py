@@ -5,7 +5,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import image_bytes, make_tree, write
+from conftest import image_bytes, write
 from ggt_dataset.build import STATE_DIR, build
 from ggt_dataset.errors import BuildError
 from ggt_dataset.plan import BuildOptions
@@ -157,3 +157,40 @@ def test_card_lists_counts_and_licences(built):
     card = open(os.path.join(built, "README.md")).read()
     assert "| rain | 2 | 1 |" in card and "| **all** | **12** | **6** |" in card
     assert "| CC0-1.0 |" in card and "load_dataset(\"ggt-100k\", \"mixed\")" in card
+
+
+def test_awkward_images_build_and_load_as_documented(tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    arr = (np.arange(24 * 40 * 3) % 256).astype(np.uint8).reshape(24, 40, 3)
+    variants = {
+        "sixteen": (Image.fromarray((arr[..., 0].astype(np.uint16) * 257)), "PNG", {}),
+        "palette": (Image.fromarray(arr).convert("P"), "PNG", {}),
+        "cmyk": (Image.fromarray(arr).convert("CMYK"), "JPEG", {}),
+        "rotated": (Image.fromarray(arr), "JPEG", {"exif": _exif(6)}),
+    }
+    for name, (img, fmt, kw) in variants.items():
+        buf = io.BytesIO()
+        img.save(buf, format=fmt, **kw)
+        ext = ".png" if fmt == "PNG" else ".jpg"
+        write(str(tmp_path / f"raw/test/LQ/snow/{name}{ext}"), buf.getvalue())
+        write(str(tmp_path / f"raw/test/GT/snow/{name}.png"), image_bytes(1, (40, 24)))
+    out = str(tmp_path / "out")
+    build(str(tmp_path / "raw"), out, progress=False)
+    rows = {r["id"]: r for r in datasets.load_dataset(out, split="test")}
+    assert rows["snow/sixteen"]["lq"].mode.startswith("I")
+    assert rows["snow/palette"]["lq"].mode == "P"
+    assert rows["snow/cmyk"]["lq"].mode == "CMYK"
+    rot = rows["snow/rotated"]
+    assert rot["lq"].size == (24, 40) == (rot["lq_width"], rot["lq_height"])  # EXIF 6: shown rotated
+
+
+def _exif(orientation):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()

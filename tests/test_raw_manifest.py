@@ -77,6 +77,7 @@ def test_column_errors(files, content, match):
 
 
 def test_broken_jsonl_names_the_line(files):
-    (files / "m.jsonl").write_text('{"lq": "lq/0.jpg", "hq": "hq/0.png", "split": "train", "category": "rain"}\n{oops\n')
+    good = '{"lq": "lq/0.jpg", "hq": "hq/0.png", "split": "train", "category": "rain"}'
+    (files / "m.jsonl").write_text(good + "\n{oops\n")
     with pytest.raises(LayoutError, match=r"m.jsonl:2: not valid JSON"):
         scan(str(files / "m.jsonl"))

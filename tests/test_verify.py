@@ -2,16 +2,8 @@ import json
 import os
 import shutil
 
-import pytest
 
 from ggt_dataset.verify import verify
-
-
-@pytest.fixture
-def copy(built, tmp_path):
-    out = str(tmp_path / "ggt-100k")
-    shutil.copytree(built, out)
-    return out
 
 
 def first_shard(out):
@@ -24,60 +16,61 @@ def test_clean_build_verifies_fully(built):
     assert report.shards == 12 and report.rows == 18 and report.images_decoded == 36
 
 
-def test_one_flipped_byte_is_a_fault(copy):
-    path = os.path.join(copy, first_shard(copy))
+def test_one_flipped_byte_is_a_fault(built_copy):
+    path = os.path.join(built_copy, first_shard(built_copy))
     data = bytearray(open(path, "rb").read())
     data[len(data) // 3] ^= 0x01
     open(path, "wb").write(bytes(data))
-    report = verify(copy)
+    report = verify(built_copy)
     assert not report.ok
     assert any(f.startswith(path) and "sha256 differs" in f for f in report.faults)
 
 
-def test_missing_stray_and_truncated_shards(copy):
-    shards = json.load(open(os.path.join(copy, "ggt_manifest.json")))["shards"]
-    os.remove(os.path.join(copy, shards[0]["path"]))
-    with open(os.path.join(copy, shards[1]["path"]), "r+b") as f:
+def test_missing_stray_and_truncated_shards(built_copy):
+    shards = json.load(open(os.path.join(built_copy, "ggt_manifest.json")))["shards"]
+    os.remove(os.path.join(built_copy, shards[0]["path"]))
+    with open(os.path.join(built_copy, shards[1]["path"]), "r+b") as f:
         f.truncate(100)
-    shutil.copy(os.path.join(copy, shards[2]["path"]), os.path.join(copy, "data/rain/extra.parquet"))
-    faults = "\n".join(verify(copy).faults)
+    shutil.copy(os.path.join(built_copy, shards[2]["path"]),
+                os.path.join(built_copy, "data/rain/extra.parquet"))
+    faults = "\n".join(verify(built_copy).faults)
     assert f"{shards[0]['path']}: missing" in faults
     assert "100 bytes, manifest says" in faults and "not a readable Parquet file" in faults
     assert "data/rain/extra.parquet: not in the manifest" in faults
 
 
-def test_card_that_disagrees_with_the_shards(copy):
-    card = os.path.join(copy, "README.md")
+def test_card_that_disagrees_with_the_shards(built_copy):
+    card = os.path.join(built_copy, "README.md")
     text = open(card).read()
     open(card, "w").write(text.replace("num_examples: 12", "num_examples: 13", 1))
-    assert any("num_examples" in f for f in verify(copy).faults)
+    assert any("num_examples" in f for f in verify(built_copy).faults)
     open(card, "w").write("---\nconfigs: [oops\n---\n")
-    assert any("YAML header does not parse" in f for f in verify(copy).faults)
+    assert any("YAML header does not parse" in f for f in verify(built_copy).faults)
     os.remove(card)
-    assert any("README.md: missing" in f for f in verify(copy).faults)
+    assert any("README.md: missing" in f for f in verify(built_copy).faults)
 
 
-def test_unfinished_build_says_so(copy):
-    os.remove(os.path.join(copy, "ggt_manifest.json"))
-    report = verify(copy)
+def test_unfinished_build_says_so(built_copy):
+    os.remove(os.path.join(built_copy, "ggt_manifest.json"))
+    report = verify(built_copy)
     assert len(report.faults) == 1 and "build did not finish" in report.faults[0]
 
 
-def test_full_catches_image_bytes_that_do_not_match_their_hash(copy):
+def test_full_catches_image_bytes_that_do_not_match_their_hash(built_copy):
     # Rewrite one shard with a corrupted image but a consistent manifest hash: only --full sees it.
     import pyarrow as pa
     import pyarrow.parquet as pq
     from ggt_dataset.shards import ARROW_SCHEMA, file_sha256
 
-    manifest_path = os.path.join(copy, "ggt_manifest.json")
+    manifest_path = os.path.join(built_copy, "ggt_manifest.json")
     meta = json.load(open(manifest_path))
     shard = meta["shards"][0]
-    path = os.path.join(copy, shard["path"])
+    path = os.path.join(built_copy, shard["path"])
     rows = pq.read_table(path).to_pylist()
     rows[0]["hq"]["bytes"] = rows[0]["hq"]["bytes"][:-200]
     pq.write_table(pa.Table.from_pylist(rows, schema=ARROW_SCHEMA), path)
     shard.update(sha256=file_sha256(path), num_bytes=os.path.getsize(path))
     json.dump(meta, open(manifest_path, "w"))
-    assert verify(copy).ok
-    faults = verify(copy, full=True).faults
+    assert verify(built_copy).ok
+    faults = verify(built_copy, full=True).faults
     assert len(faults) == 1 and f"pair {rows[0]['id']!r} hq: bytes do not match their sha256" in faults[0]

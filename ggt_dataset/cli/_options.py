@@ -16,7 +16,7 @@ def size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size like 300MB or 1GiB") from None
 
 
-def add_out(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
+def add_out(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", metavar="OUT", help="a folder written by `ggt build`")
 
 

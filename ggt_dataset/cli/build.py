@@ -7,7 +7,6 @@ checked (sha256) and kept, unfinished ones are redone.
 from __future__ import annotations
 
 import argparse
-import os
 
 from ._options import examples, size
 
@@ -52,7 +51,7 @@ def run(args) -> int:
     from .. import manifest
 
     print(summary(manifest.read(args.out), report.reused))
-    print(f"\nload it: datasets.load_dataset({os.path.relpath(args.out)!r})   check it: ggt verify {args.out}")
+    print(f"\nload it: datasets.load_dataset({args.out!r})   check it: ggt verify {args.out}")
     return 0
 
 
