@@ -86,6 +86,10 @@ def main() -> None:
         make_raw(raw, args.train, args.test)
         print(json.dumps({"step": "make raw", "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
         ggt = [sys.executable, "-m", "ggt_dataset.cli.main"]
+        os.sync()
+        step("cp -r raw + sync (baseline)", ["sh", "-c", f"cp -r '{raw}' '{work}/copy' && sync"])
+        subprocess.run(["rm", "-rf", f"{work}/copy"], check=True)
+        os.sync()
         print(step("build", [*ggt, "build", raw, out, "-q"]), flush=True)
         print(step("rebuild (all reused)", [*ggt, "build", raw, out, "-q"]).splitlines()[0], flush=True)
         print(step("verify --full", [*ggt, "verify", out, "--full"]), flush=True)

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from . import card, manifest
 from .atomic import publish_file, write_json, write_text
 from .errors import BadPairError, BuildError
+from .leakage import find_duplicates
 from .plan import DATA_DIR, BuildOptions, Shard, plan_shards, stat_pairs
 from .release import RawRelease, scan
 from .shards import ShardResult, file_sha256, load_pair, ordered_map, write_shard
@@ -72,6 +73,7 @@ def build(raw: str, out: str = "ggt-100k", *, options: BuildOptions = BuildOptio
     skipped += [s for r in results for s in r.skipped]
     report = BuildReport(out, results, reused, release, skipped)
     data = manifest.make(report, options)
+    data["duplicates"] = find_duplicates(out, data["shards"])
     write_text(os.path.join(out, "README.md"), card.render(data, repo=os.path.basename(os.path.abspath(out))))
     write_json(os.path.join(out, manifest.MANIFEST_FILE), data)
     shutil.rmtree(os.path.join(out, STATE_DIR, "tmp"), ignore_errors=True)

@@ -17,9 +17,6 @@ from .cards import template
 from .plan import DATA_DIR
 from .schema import CATEGORIES, FEATURES
 
-TOOL_URL = "https://github.com/ggt-100k/ggt-100k"
-
-
 def configs_and_infos(counts: dict[str, dict[str, dict[str, int]]]) -> tuple[list, list]:
     """``configs`` and ``dataset_info`` YAML lists for the split/category counts of a build."""
     features = FEATURES._to_yaml_list()
@@ -65,7 +62,7 @@ def render(manifest: dict[str, Any], repo: str) -> str:
         "dataset_info": infos,
     }
     body = string.Template(template("dataset_card.md")).substitute(
-        pretty_name=info["pretty_name"], description=info["description"], tool_url=TOOL_URL,
+        pretty_name=info["pretty_name"], description=info["description"],
         tool_version=manifest["built_with"]["ggt-100k"],
         total_pairs=f"{manifest['totals']['pairs']:,}", total_shards=manifest["totals"]["shards"],
         total_size=human_bytes(manifest["totals"]["bytes"]), repo=repo,
@@ -74,8 +71,9 @@ def render(manifest: dict[str, Any], repo: str) -> str:
         example_category=configs[1]["config_name"] if len(configs) > 1 else "default",
         counts_table=counts_table(counts), categories=", ".join(f"`{c}`" for c in CATEGORIES),
         license=info["license"], source_license=info["source_license"],
-        license_table=license_table(manifest["shards"]), homepage=info["homepage"],
-        paper=info["paper"], citation=info["citation"].strip(),
+        license_table=license_table(manifest["shards"]),
+        citation=citation_section(info),
+        duplicates=duplicates_note(manifest.get("duplicates")),
     )
     return "---\n" + yaml.dump(header, Dumper=_NoAliases, sort_keys=False, allow_unicode=True,
                                width=100) + "---\n\n" + body
@@ -109,6 +107,23 @@ def license_table(shards: list[dict[str, Any]]) -> str:
         return "No pair states a source licence of its own."
     rows = [f"| {lic} | {n:,} |" for lic, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))]
     return "Source licences of the LQ photos:\n\n| licence | pairs |\n|---|---:|\n" + "\n".join(rows)
+
+
+def citation_section(info: dict[str, Any]) -> str:
+    links = "; ".join(f"{label}: {info[key]}" for key, label in (("homepage", "Homepage"), ("paper", "Paper"))
+                      if info.get(key))
+    cite = f"```bibtex\n{info['citation'].strip()}\n```" if info.get("citation", "").strip() else ""
+    return "\n\n".join(x for x in (links + "." if links else "", cite) if x) or "No citation given."
+
+
+def duplicates_note(dup: dict[str, Any] | None) -> str:
+    if not dup:
+        return ""
+    across, within = dup["lq_in_train_and_test"]["count"], dup["lq_repeated_within_split"]["count"]
+    if not across and not within:
+        return "No LQ image occurs twice (byte-identical check by SHA-256), within or across splits."
+    return (f"Byte-identical LQ images: {across} shared by train and test, {within} repeated within a "
+            "split; `ggt_manifest.json` lists them under `duplicates`.")
 
 
 def human_bytes(n: float) -> str:

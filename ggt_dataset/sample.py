@@ -17,6 +17,7 @@ import shutil
 from dataclasses import dataclass
 
 import numpy as np
+import yaml
 from PIL import Image
 
 from .atomic import write_text
@@ -44,6 +45,8 @@ SOURCES: tuple[Source, ...] = (
     Source("immunohistochemistry", "no known copyright restrictions",
            "Center for Microscopy And Molecular Imaging (CMMI)"),
 )
+# Only a folder carrying this file (written by us) is ever replaced.
+SAMPLE_MARKER = ".ggt-sample"
 # Formats as a real release mixes them: the JPEG-degraded categories ship JPEG LQs.
 LQ_FORMAT = {"mixed": "JPEG", "old_photo": "JPEG"}
 
@@ -82,7 +85,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 def write_sample(raw: str, *, train_per_category: int = 6, test_per_category: int = 2,
                  size: int = 256, seed: int = 0) -> int:
     """Write the sample pack to ``raw`` (replacing a previous pack there); returns the pair count."""
-    if os.path.exists(raw) and os.listdir(raw) and not os.path.isfile(os.path.join(raw, RELEASE_INFO_FILE)):
+    if os.path.exists(raw) and os.listdir(raw) and not os.path.isfile(os.path.join(raw, SAMPLE_MARKER)):
         raise GGTError(f"{raw}: exists and is not a sample pack; choose an empty or new folder")
     sources = {s.name: _load_source(s.name) for s in SOURCES}
     tmp = raw.rstrip("/") + ".partial"
@@ -98,6 +101,7 @@ def write_sample(raw: str, *, train_per_category: int = 6, test_per_category: in
     with open(os.path.join(tmp, "metadata.jsonl"), "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in rows)
     _write_info(tmp)
+    write_text(os.path.join(tmp, SAMPLE_MARKER), "written by `ggt sample`; safe to replace\n")
     shutil.rmtree(raw, ignore_errors=True)
     os.replace(tmp, raw)
     return len(rows)
@@ -124,7 +128,7 @@ def _write_pair(root: str, split: str, category: str, name: str, src: Source, im
 
 def _write_info(root: str) -> None:
     licences = "\n".join(f"| {s.name} | {s.license} | {s.credit} |" for s in SOURCES)
-    write_text(os.path.join(root, RELEASE_INFO_FILE), json.dumps({
+    write_text(os.path.join(root, RELEASE_INFO_FILE), yaml.safe_dump({
         "pretty_name": "GGT-100K sample pack",
         "license": "other",
         "description": ("A small stand-in for GGT-100K, made offline by `ggt sample`: clean crops of "
@@ -133,10 +137,10 @@ def _write_info(root: str) -> None:
                         "is the original; use it to test pipelines, not to train or rank models."),
         "source_license": "Each pair's `license` column gives its source photo's terms.",
         "homepage": "https://scikit-image.org/docs/stable/api/skimage.data.html",
-        "paper": "none (sample data)",
-        "citation": "none",
+        "paper": "",
+        "citation": "",
         "tags": ["image-restoration", "sample"],
-    }, indent=1) + "\n")
+    }, sort_keys=False, width=100))
     write_text(os.path.join(root, "README.md"),
                "# GGT-100K sample pack (raw)\n\nMade by `ggt sample`. Source images and their licences:\n\n"
                "| image | licence | credit |\n|---|---|---|\n" + licences + "\n")

@@ -42,12 +42,14 @@ class VerifyReport:
         return not self.faults
 
 
-def verify(out: str, *, full: bool = False, on_shard: Callable[[], None] = lambda: None) -> VerifyReport:
+def verify(out: str, *, full: bool = False,
+           on_shard: Callable[[dict[str, Any]], None] = lambda shard: None) -> VerifyReport:
     """Check every shard of the build in ``out`` against ``ggt_manifest.json`` and ``README.md``.
 
     Args:
         out: a folder written by ``ggt build`` (or downloaded from the Hub).
         full: also decode every image and check its hash and size columns.
+        on_shard: called with each manifest shard entry once it is checked (progress).
     """
     report = VerifyReport(out)
     try:
@@ -59,7 +61,7 @@ def verify(out: str, *, full: bool = False, on_shard: Callable[[], None] = lambd
     _check_strays(out, data, report)
     for shard in data["shards"]:
         _check_shard(out, shard, report, full)
-        on_shard()
+        on_shard(shard)
     total = sum(s["num_rows"] for s in data["shards"])
     if total != data["totals"]["pairs"]:
         report.faults.append(f"{manifest_mod.MANIFEST_FILE}: totals say {data['totals']['pairs']} "

@@ -156,7 +156,7 @@ def test_build_from_folders_ignores_manifest_when_asked(sample_raw, tmp_path):
 def test_card_lists_counts_and_licences(built):
     card = open(os.path.join(built, "README.md")).read()
     assert "| rain | 2 | 1 |" in card and "| **all** | **12** | **6** |" in card
-    assert "| CC0-1.0 |" in card and "load_dataset(\"ggt-100k\", \"mixed\")" in card
+    assert "| CC0-1.0 |" in card and "load_dataset(\"ggt-100k\", \"mixed\")" in card and "```bibtex" not in card
 
 
 def test_awkward_images_build_and_load_as_documented(tmp_path):
@@ -194,3 +194,23 @@ def _exif(orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
     return exif.tobytes()
+
+
+def test_images_shared_by_train_and_test_are_reported(tree, tmp_path):
+    import shutil
+
+    shutil.copy(os.path.join(tree, "train/LQ/rain/000.jpg"), os.path.join(tree, "test/LQ/rain/001.jpg"))
+    out = str(tmp_path / "out")
+    build(tree, out, progress=False)
+    dup = json.load(open(os.path.join(out, "ggt_manifest.json")))["duplicates"]
+    assert dup["lq_in_train_and_test"] == {"count": 1, "first": [["test:rain/001", "train:rain/000"]]}
+    assert dup["lq_repeated_within_split"]["count"] == 0
+    assert "1 shared by train and test" in open(os.path.join(out, "README.md")).read()
+
+
+def test_default_card_cites_the_paper(tree, tmp_path):
+    out = str(tmp_path / "out")
+    build(tree, out, progress=False)
+    card = open(os.path.join(out, "README.md")).read()
+    assert "license: cc-by-nc-nd-4.0" in card and "arXiv:2605.31039" in card
+    assert "```bibtex\n@article{kong2026ggt100k," in card

@@ -61,3 +61,11 @@ def test_sample_refuses_to_overwrite_other_folders(tmp_path):
     with pytest.raises(GGTError, match="not a sample pack"):
         write_sample(str(tmp_path / "x"))
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+
+
+def test_sample_does_not_replace_a_release_that_only_looks_like_one(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "ggt-release.yaml").write_text("pretty_name: mine\n")
+    with pytest.raises(GGTError):
+        write_sample(str(tmp_path / "x"))
+    assert (tmp_path / "x" / "ggt-release.yaml").exists()

@@ -67,6 +67,13 @@ def summary(data: dict, reused: int) -> str:
     if data["skipped"]:
         lines.append(f"skipped {len(data['skipped'])} bad pair(s) (listed in ggt_manifest.json):")
         lines += [f"  {s['path']}: {s['reason']}" for s in data["skipped"][:10]]
+    dup = data["duplicates"]
+    if dup["lq_in_train_and_test"]["count"]:
+        first = dup["lq_in_train_and_test"]["first"][0]
+        lines.append(f"warning: {dup['lq_in_train_and_test']['count']} LQ image(s) are in both train and "
+                     f"test (leakage), e.g. {' = '.join(first)}")
+    if dup["lq_repeated_within_split"]["count"]:
+        lines.append(f"note: {dup['lq_repeated_within_split']['count']} LQ image(s) repeat within a split")
     if data["ignored_files"]["count"]:
         lines.append(f"ignored {data['ignored_files']['count']} non-image or unpaired-folder file(s), "
                      f"e.g. {', '.join(data['ignored_files']['first'][:3])}")

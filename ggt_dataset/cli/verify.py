@@ -14,13 +14,27 @@ def register(sub) -> None:
     add_out(p)
     p.add_argument("--full", action="store_true",
                    help="also decode every image and check its sha256 and size columns")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    import sys
+
+    from tqdm.auto import tqdm
+
     from ..verify import verify
 
-    report = verify(args.out, full=args.full)
+    from .. import manifest
+    from ..errors import GGTError
+
+    try:
+        total = manifest.read(args.out)["totals"]["bytes"]
+    except (GGTError, KeyError, TypeError):
+        total = None  # verify() reports the unreadable manifest itself
+    with tqdm(total=total, unit="B", unit_scale=True, desc="ggt verify", file=sys.stderr,
+              disable=args.quiet) as bar:
+        report = verify(args.out, full=args.full, on_shard=lambda shard: bar.update(shard["num_bytes"]))
     what = f"{report.shards} shards, {report.rows:,} pairs" + (
         f", {report.images_decoded:,} images decoded" if args.full else "")
     if report.ok:
