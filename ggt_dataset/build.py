@@ -135,7 +135,9 @@ def _write_all(release: RawRelease, shards: list[Shard], out: str, options: Buil
     total = sum(len(s.pairs) for s in shards)
     bar = tqdm(total=total, initial=total - sum(len(s.pairs) for s in todo), unit="pair",
                desc="ggt build", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    workers = workers or min(8, 2 * (os.cpu_count() or 1))
+    # One thread per core: more only adds GIL hand-offs (measured: 4 threads on 2 cores
+    # were 10-25% slower than 2, on small and large images alike).
+    workers = workers or min(8, os.cpu_count() or 1)
     loaded = _load_all(release.root, todo, options, workers)
     # Hashing and publishing a finished shard overlaps with writing the next one.
     finisher = ThreadPoolExecutor(max_workers=1)
@@ -158,9 +160,31 @@ def _write_all(release: RawRelease, shards: list[Shard], out: str, options: Buil
 
 
 def _load_all(root: str, todo: list[Shard], options: BuildOptions, workers: int) -> Iterator:
-    items = (pp for s in todo for pp in s.pairs)
-    return ordered_map(lambda pp: load_pair(root, options, pp), items, lambda pp: pp.size,
-                       workers=workers, budget=128 * 2**20)
+    """Every pair of ``todo`` loaded and checked, in plan order, read ahead on a thread pool.
+
+    Small pairs travel in batches: one task per pair costs more in thread hand-off
+    than reading a 3 KB image.
+    """
+    batches = _batches((pp for s in todo for pp in s.pairs), max_pairs=32, max_bytes=4 * 2**20)
+    loaded = ordered_map(lambda batch: [load_pair(root, options, pp) for pp in batch], batches,
+                         lambda batch: sum(pp.size for pp in batch), workers=workers, budget=128 * 2**20)
+    try:
+        for batch in loaded:
+            yield from batch
+    finally:
+        loaded.close()  # stop the pool now, not when the generator is collected
+
+
+def _batches(items: Iterator, *, max_pairs: int, max_bytes: int) -> Iterator[list]:
+    batch, size = [], 0
+    for pp in items:
+        if batch and (len(batch) >= max_pairs or size + pp.size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(pp)
+        size += pp.size
+    if batch:
+        yield batch
 
 
 def _write_one(shard: Shard, loaded: Iterator, out: str, skip_bad: bool, bar) -> tuple[str, ShardResult]:

@@ -7,6 +7,8 @@ stored as the bytes they were released in (no re-encode).
 
 from __future__ import annotations
 
+import functools
+
 import datasets
 
 # Bump when a column is added, removed or changes meaning: it is part of every
@@ -86,14 +88,18 @@ def _key(name: str) -> str:
     return name.strip().lower().replace("-", "_").replace(" ", "_").replace(".", "_")
 
 
+# Cached: a 100K-pair tree asks about the same few folder names millions of times.
+@functools.lru_cache(maxsize=4096)
 def normalize_category(name: str) -> str | None:
     """The canonical category for a raw spelling, or None when it is not one."""
     return CATEGORY_ALIASES.get(_key(name))
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_split(name: str) -> str | None:
     return SPLIT_ALIASES.get(_key(name))
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_role(name: str) -> str | None:
     return ROLE_ALIASES.get(_key(name))

@@ -33,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("--max-pixels", type=int, help="refuse larger images (default: Pillow's bomb limit, 178,956,970)")
     p.add_argument("--decode", action="store_true", help="fully decode every image (default: "
                    "structural checks, full decode only where they fail)")
-    p.add_argument("--workers", type=int, help="reader threads (default: 2 per core, at most 8)")
+    p.add_argument("--workers", type=int, help="reader threads (default: one per core, at most 8)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
