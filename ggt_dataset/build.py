@@ -13,6 +13,8 @@ config (all categories) point at the same files: no byte is stored twice.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -67,6 +69,23 @@ def build(raw: str, out: str = "ggt-100k", *, options: BuildOptions = BuildOptio
     if not release.pairs:
         raise BuildError(f"{raw}: no usable pairs ({len(release.problems)} problems)")
     _claim(out, raw)
+    with _exclusive(out):
+        return _build_locked(release, out, options, skip_bad, skipped, workers, progress)
+
+
+@contextlib.contextmanager
+def _exclusive(out: str) -> Iterator[None]:
+    """One build per OUT at a time; the kernel drops the lock if the process dies (kill -9 included)."""
+    with open(os.path.join(out, STATE_DIR, "lock"), "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise BuildError(f"{out}: another `ggt build` is writing here; wait for it or stop it") from None
+        yield
+
+
+def _build_locked(release: RawRelease, out: str, options: BuildOptions, skip_bad: bool,
+                  skipped: list[dict[str, str]], workers: int | None, progress: bool) -> BuildReport:
     shards = plan_shards(stat_pairs(release), options)
     results, reused = _write_all(release, shards, out, options, skip_bad, workers, progress)
     _remove_stale(out, {s.path for s in shards})

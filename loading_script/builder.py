@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -63,7 +64,7 @@ class GGT100K(datasets.GeneratorBasedBuilder):
     def _generate_examples(self, root: str, pairs: list[PlannedPair]) -> Iterator[tuple[str, dict[str, Any]]]:
         options = BuildOptions(decode=self.config.decode)
         loaded = ordered_map(lambda pp: load_pair(root, options, pp), pairs, lambda pp: pp.size,
-                             workers=4, budget=128 * 2**20)
+                             workers=os.cpu_count() or 1, budget=128 * 2**20)
         for item in loaded:
             if item.error is not None:
                 if self.config.on_bad_pairs != "skip":

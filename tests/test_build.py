@@ -214,3 +214,15 @@ def test_default_card_cites_the_paper(tree, tmp_path):
     card = open(os.path.join(out, "README.md")).read()
     assert "license: cc-by-nc-nd-4.0" in card and "arXiv:2605.31039" in card
     assert "```bibtex\n@article{kong2026ggt100k," in card
+
+
+def test_two_builds_cannot_write_one_folder(tree, tmp_path):
+    import fcntl
+
+    out = str(tmp_path / "out")
+    build(tree, out, progress=False)
+    with open(os.path.join(out, STATE_DIR, "lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # as a running build holds it
+        with pytest.raises(BuildError, match="another `ggt build` is writing here"):
+            build(tree, out, progress=False)
+    assert build(tree, out, progress=False).reused == 6  # released: builds again
