@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _offline_hf(tmp_path_factory):
-    # load_dataset on a local folder writes an Arrow copy into the cache: keep it out of ~.
-    home = tmp_path_factory.mktemp("hf-home")
-    old = {k: os.environ.get(k) for k in ("HF_HOME", "HF_DATASETS_CACHE", "HF_HUB_OFFLINE")}
-    os.environ.update(HF_HOME=str(home), HF_DATASETS_CACHE=str(home / "datasets"), HF_HUB_OFFLINE="1")
-    yield
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+# Set before any test module imports `datasets`, which reads these once at import:
+# offline (no Hub here), and a private cache (load_dataset on a folder writes an Arrow copy).
+_HF_HOME = tempfile.mkdtemp(prefix="ggt-tests-hf-")
+atexit.register(shutil.rmtree, _HF_HOME, True)
+os.environ.update(HF_HOME=_HF_HOME, HF_DATASETS_CACHE=os.path.join(_HF_HOME, "datasets"), HF_HUB_OFFLINE="1")
 
 
 def image_bytes(seed: int = 0, size: tuple[int, int] = (40, 32), fmt: str = "PNG", mode: str = "RGB",

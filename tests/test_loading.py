@@ -38,3 +38,9 @@ def test_offline_hub_id_fails_cleanly():
     with pytest.raises(Exception) as e:
         ggt_dataset.load("nobody/not-here")
     assert "nobody/not-here" in str(e.value)
+
+
+def test_plain_load_dataset_of_the_default_out_name(built, monkeypatch):
+    # `ggt build RAW` writes ./ggt-100k so that the line in the README works as written.
+    monkeypatch.chdir(os.path.dirname(built))
+    assert len(datasets.load_dataset("ggt-100k", split="train")) == 12
