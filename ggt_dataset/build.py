@@ -122,7 +122,7 @@ def _sidecar(out: str, shard: Shard) -> str:
     return os.path.join(out, STATE_DIR, shard.path + ".json")
 
 
-def _finished(out: str, shard: Shard) -> ShardResult | None:
+def _finished(out: str, shard: Shard, skip_bad: bool) -> ShardResult | None:
     """The result of an earlier run's shard, if that shard is complete and still current.
 
     A shard reaches its final name only by an atomic rename after its record was
@@ -138,6 +138,8 @@ def _finished(out: str, shard: Shard) -> ShardResult | None:
         stamp = record.pop("stamp")
         if record.pop("fingerprint") != shard.fingerprint or stamp != [st.st_size, st.st_mtime_ns]:
             return None
+        if record["skipped"] and not skip_bad:
+            return None  # built with --skip-bad; without it, the bad pair must stop the build
         return ShardResult(**record)
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -145,12 +147,14 @@ def _finished(out: str, shard: Shard) -> ShardResult | None:
 
 def _write_all(release: RawRelease, shards: list[Shard], out: str, options: BuildOptions,
                skip_bad: bool, workers: int | None, progress: bool) -> tuple[list[ShardResult], int]:
-    done = {s.path: r for s in shards if (r := _finished(out, s)) is not None}
+    done = {s.path: r for s in shards if (r := _finished(out, s, skip_bad)) is not None}
     todo = [s for s in shards if s.path not in done]
     if todo:  # the card and manifest of an earlier build no longer describe OUT
-        for name in ("README.md", manifest.MANIFEST_FILE):
-            if os.path.exists(os.path.join(out, name)):
-                os.remove(os.path.join(out, name))
+        if os.path.exists(os.path.join(out, manifest.MANIFEST_FILE)):
+            os.remove(os.path.join(out, manifest.MANIFEST_FILE))
+        # Until the build completes, a card that makes load_dataset(OUT) fail with a
+        # message, instead of silently loading whichever shards are finished.
+        write_text(os.path.join(out, "README.md"), card.incomplete())
     total = sum(len(s.pairs) for s in shards)
     bar = tqdm(total=total, initial=total - sum(len(s.pairs) for s in todo), unit="pair",
                desc="ggt build", disable=not progress, file=sys.stderr, dynamic_ncols=True)

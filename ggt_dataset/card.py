@@ -42,6 +42,17 @@ def configs_and_infos(counts: dict[str, dict[str, dict[str, int]]]) -> tuple[lis
     return configs, infos
 
 
+INCOMPLETE_MARKER = "BUILD-INCOMPLETE--run-ggt-build-again-to-finish"
+
+
+def incomplete() -> str:
+    """The card of a build in progress or interrupted: its only data_files pattern matches nothing."""
+    header = {"configs": [{"config_name": "default", "data_files": f"{INCOMPLETE_MARKER}/*.parquet"}]}
+    return ("---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n\n# Build incomplete\n\n"
+            "`ggt build` has not finished writing this folder. Run the same `ggt build` command again: "
+            "it keeps the finished shards and completes the rest.\n")
+
+
 def size_category(n: int) -> str:
     bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
               (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")]

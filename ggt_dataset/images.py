@@ -11,10 +11,11 @@ Rules (the README's "Image rules" section repeats them for users):
   ``CMYK``, ``RGBA``). Converting to RGB is the consumer's choice.
 * An image above ``max_pixels`` (default: Pillow's own bomb limit) is refused
   from its header, before any pixel is decoded.
-* Soundness is checked structurally by default (PNG chunk CRCs through IEND,
-  JPEG start and end markers); any file that fails the fast check, and every
-  other format, is fully decoded, so a truncated file is never packaged.
-  ``decode=True`` decodes every image.
+* Soundness is checked structurally by default: a PNG must pass every chunk
+  CRC through IEND (else refused); a JPEG must hold an EOI after its first scan
+  (else decoded); every other format is fully decoded, its size taken from the
+  decoded image as ``datasets`` would. ``decode=True`` decodes every image,
+  which also catches compressed data that is invalid inside intact chunks.
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ import warnings
 import zlib
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import BadPairError
 
-DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 178_956_970
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's own bomb limit
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF"})
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
-_JPEG_TAIL = 64 * 1024  # EOI may be followed by a maker trailer; look this far back.
 
 
 @dataclass(frozen=True)
@@ -76,14 +76,39 @@ def inspect_bytes(data: bytes, name: str, *, max_pixels: int = DEFAULT_MAX_PIXEL
     fmt, mode = img.format, img.mode
     if fmt == "PNG":
         sound, exif = _png_chunks(data)
+        if not sound:  # a CRC mismatch or no IEND: Pillow's decoder would tolerate some of it
+            raise BadPairError(name, "is a truncated or corrupt PNG (a chunk CRC fails or IEND is missing)")
         orientation = orientation_of(img, exif) if exif is not None else None
     else:
-        sound = fmt in ("JPEG", "MPO") and data[:2] == b"\xff\xd8" and b"\xff\xd9" in data[-_JPEG_TAIL:]
+        sound = fmt in ("JPEG", "MPO") and _jpeg_ends(data)
         orientation = orientation_of(img)
     if decode or not sound:
-        _decode(data, name)
-    width, height = display_size(img, orientation)
+        width, height = decoded_size(data, name)  # exactly what datasets will decode
+    else:
+        width, height = display_size(img, orientation)
     return ImageRecord(data, hashlib.sha256(data).hexdigest(), width, height, fmt, mode)
+
+
+def _jpeg_ends(data: bytes) -> bool:
+    """SOI at the start and an EOI after the first scan begins.
+
+    Entropy-coded data cannot hold FF D9 (FF is always stuffed), so an EOI after
+    the first SOS ends the image; one inside an EXIF thumbnail or a comment comes
+    before SOS and does not count.
+    """
+    if data[:2] != b"\xff\xd8":
+        return False
+    pos, end = 2, len(data)
+    while pos + 4 <= end and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDA:  # SOS: entropy-coded data follows its header
+            return data.find(b"\xff\xd9", pos + 2 + length) != -1
+        pos += 2 + length
+    return False
 
 
 def _open(data: bytes, name: str) -> Image.Image:
@@ -140,12 +165,16 @@ def _png_chunks(data: bytes) -> tuple[bool, bytes | None]:
     return False, exif
 
 
-def _decode(data: bytes, name: str) -> None:
+def decoded_size(data: bytes, name: str) -> tuple[int, int]:
+    """Decode fully, as ``datasets.Image`` does (load, then exif_transpose), and return the size."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
                 img.load()
+                if img.getexif().get(0x0112) is not None:
+                    return ImageOps.exif_transpose(img).size
+                return img.size
     except Exception as e:
         raise BadPairError(name, f"cannot be decoded ({type(e).__name__}: {e}); the file is "
                            "truncated or corrupt") from None

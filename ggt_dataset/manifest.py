@@ -76,8 +76,26 @@ def read(out: str) -> dict[str, Any]:
     except (OSError, ValueError) as e:
         raise VerifyError(f"{path}: unreadable ({e})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise VerifyError(f"{path}: not a ggt build manifest (format {data.get('format')!r})")
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise VerifyError(f"{path}: not a ggt build manifest (format {found!r})")
     if data.get("format_version", 0) > FORMAT_VERSION:
         raise VerifyError(f"{path}: format version {data['format_version']} is newer than this "
                           f"ggt-100k ({__version__}) reads; upgrade ggt-100k")
+    _check_structure(path, data)
     return data
+
+
+_SHARD_KEYS = {"path": str, "split": str, "category": str, "sha256": str, "num_rows": int,
+               "num_bytes": int, "arrow_bytes": int, "ids": list}
+
+
+def _check_structure(path: str, data: dict[str, Any]) -> None:
+    """Enough shape checking that later code can index without crashing on a damaged file."""
+    for key, kind in (("shards", list), ("totals", dict), ("counts", dict), ("release", dict)):
+        if not isinstance(data.get(key), kind):
+            raise VerifyError(f"{path}: {key!r} missing or not a {kind.__name__}")
+    for i, shard in enumerate(data["shards"]):
+        bad = [k for k, kind in _SHARD_KEYS.items() if not isinstance(shard, dict)
+               or not isinstance(shard.get(k), kind)]
+        if bad:
+            raise VerifyError(f"{path}: shard {i} lacks or mistypes {bad}")

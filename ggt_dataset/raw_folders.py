@@ -64,10 +64,18 @@ def walk_images(root: str) -> tuple[list[str], list[str]]:
     """Image files and other files under ``root``, as sorted POSIX relative paths.
 
     Hidden files and folders (``.git``, ``.DS_Store``) are skipped; sorting makes
-    every later step independent of the file system's listing order.
+    every later step independent of the file system's listing order. Symlinked
+    folders are followed (releases on shared storage link splits in), each real
+    folder once, so a link cycle cannot loop.
     """
     images, others = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
+    visited: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in visited:
+            dirnames[:] = []
+            continue
+        visited.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         rel = os.path.relpath(dirpath, root)
         for fn in filenames:
@@ -92,6 +100,11 @@ def read(root: str, *, split: str | None = None, category: str | None = None) ->
     sides: dict[str, dict[tuple, str]] = {"lq": {}, "hq": {}}
     outside, in_role_folders = [], 0
     for relpath in images:
+        try:
+            relpath.encode("utf-8")
+        except UnicodeEncodeError:
+            release.problems.append(BadPairError(ascii(relpath), "file name is not valid UTF-8; rename it"))
+            continue
         try:
             loc = locate(relpath, split=split, category=category)
         except BadPairError as e:

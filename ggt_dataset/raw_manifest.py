@@ -57,10 +57,13 @@ def _rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
         if path.lower().endswith(".jsonl"):
             yield from _jsonl_rows(path)
         elif path.lower().endswith(".csv"):
-            with open(path, newline="", encoding="utf-8") as f:
+            # utf-8-sig: spreadsheets save CSV with a byte-order mark.
+            with open(path, newline="", encoding="utf-8-sig") as f:
                 reader = csv.DictReader(f)
                 _check_columns(path, reader.fieldnames or [])
                 for row in reader:
+                    if None in row:  # DictReader's key for fields beyond the header
+                        raise LayoutError(f"{path}:{reader.line_num}: more fields than the header has")
                     yield reader.line_num, {k: (v if v != "" else None) for k, v in row.items()}
         else:
             raise LayoutError(f"{path}: a manifest must be .csv or .jsonl")
@@ -69,22 +72,34 @@ def _rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _jsonl_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise LayoutError(f"{path}:{line_no}: not valid JSON ({e.msg})") from None
+                row = json.loads(line, object_pairs_hook=_no_duplicate_keys)
+            except ValueError as e:
+                raise LayoutError(f"{path}:{line_no}: not valid JSON ({getattr(e, 'msg', e)})") from None
             if not isinstance(row, dict):
                 raise LayoutError(f"{path}:{line_no}: expected a JSON object per line")
             _check_columns(f"{path}:{line_no}", list(row))
             yield line_no, row
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ValueError(f"key {dup[0]!r} appears twice")
+    return dict(pairs)
+
+
 def _check_columns(where: str, names: list[str]) -> None:
     canon = [_ALIASES.get(n, n) for n in names]
+    twice = sorted({c for c in canon if canon.count(c) > 1})
+    if twice:
+        same = [n for n, c in zip(names, canon) if c == twice[0]]
+        raise LayoutError(f"{where}: columns {same} all mean {twice[0]!r}; keep one")
     unknown = [n for n, c in zip(names, canon) if c not in _ALIASES.values() and not c.startswith("qc_")]
     if unknown:
         raise LayoutError(f"{where}: unknown columns {unknown}; expected {list(_REQUIRED)}, "
@@ -106,8 +121,14 @@ def _pair(row: dict[str, Any], root: str, where: str) -> RawPair:
     category = normalize_category(str(row["category"] or ""))
     if category is None:
         raise BadPairError(lq, f"category {row['category']!r} is not one of {list(CATEGORIES)} ({where})")
-    pair_id = row.get("id") or f"{category}/{locate(lq).name}"
+    pair_id = row.get("id")
+    if pair_id is None:
+        pair_id = f"{category}/{locate(lq).name}"
+    elif not isinstance(pair_id, str) or not pair_id.strip():
+        raise BadPairError(lq, f"id {pair_id!r} must be non-empty text ({where})")
     meta: dict[str, Any] = {k: _text(row.get(k), where, k) for k in TEXT_METADATA}
+    for value in (pair_id, lq, hq, *(v for v in meta.values() if v)):
+        _check_utf8(value, where)
     meta["qc_scores"] = _qc_scores(row, where, lq)
     return RawPair(id=str(pair_id), split=split, category=category, lq_path=lq, hq_path=hq, meta=meta)
 
@@ -126,9 +147,15 @@ def _relative(value: Any, root: str, where: str, column: str) -> str:
 def _text(value: Any, where: str, column: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise BadPairError(where, f"{column} must be text, got {type(value).__name__}")
+    raise BadPairError(where, f"{column} must be text, got {type(value).__name__} {value!r}")
+
+
+def _check_utf8(value: str, where: str) -> None:
+    """Parquet strings are UTF-8; a lone surrogate (from JSON escapes) cannot be written."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadPairError(where, f"{value!r} is not valid Unicode text") from None
 
 
 def _qc_scores(row: dict[str, Any], where: str, lq: str) -> list[dict[str, Any]] | None:
@@ -139,7 +166,7 @@ def _qc_scores(row: dict[str, Any], where: str, lq: str) -> list[dict[str, Any]]
             continue
         try:
             score = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise BadPairError(lq, f"{key}={value!r} is not a number ({where})") from None
         if not math.isfinite(score):
             raise BadPairError(lq, f"{key}={value!r} is not finite ({where})")

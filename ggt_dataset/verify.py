@@ -7,7 +7,6 @@ flat: shards are hashed in chunks and, with ``full``, read one row group at a ti
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -16,12 +15,11 @@ import datasets
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCardData
 from huggingface_hub.repocard import metadata_load
-from PIL import Image
 
 from . import manifest as manifest_mod
 from .card import configs_and_infos
-from .errors import GGTError
-from .images import display_size, orientation_of
+from .errors import BadPairError, GGTError
+from .images import decoded_size
 from .plan import DATA_DIR
 from .schema import FEATURES, IMAGE_COLUMNS
 from .shards import file_sha256
@@ -57,6 +55,7 @@ def verify(out: str, *, full: bool = False,
     except GGTError as e:
         report.faults.append(str(e))
         return report
+    _check_counts(data, report)
     _check_card(out, data, report)
     _check_strays(out, data, report)
     for shard in data["shards"]:
@@ -67,6 +66,23 @@ def verify(out: str, *, full: bool = False,
         report.faults.append(f"{manifest_mod.MANIFEST_FILE}: totals say {data['totals']['pairs']} "
                              f"pairs, shards add up to {total}")
     return report
+
+
+def _check_counts(data: dict[str, Any], report: VerifyReport) -> None:
+    """Per split and category, the manifest's counts must be what its shards add up to,
+    and each group's shards must be the complete series NNNNN-of-MMMMM."""
+    where = manifest_mod.MANIFEST_FILE
+    if manifest_mod.counts(data["shards"]) != data["counts"]:
+        report.faults.append(f"{where}: per-split/category counts differ from what its shards add up to")
+    groups: dict[tuple[str, str], list[str]] = {}
+    for s in data["shards"]:
+        groups.setdefault((s["category"], s["split"]), []).append(s["path"])
+    for (category, split), paths in groups.items():
+        n = len(paths)
+        want = [f"{DATA_DIR}/{category}/{split}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+        if sorted(paths) != want:
+            report.faults.append(f"{where}: the {category}/{split} shards are not a complete series "
+                                 f"(have {sorted(paths)[:3]}..., expected {want[:3]}...)")
 
 
 def _check_card(out: str, data: dict[str, Any], report: VerifyReport) -> None:
@@ -82,7 +98,7 @@ def _check_card(out: str, data: dict[str, Any], report: VerifyReport) -> None:
     except Exception as e:  # any parse failure is a fault to report, not a crash
         report.faults.append(f"{path}: YAML header does not parse as a dataset card ({e})")
         return
-    want_configs, want_infos = configs_and_infos(data["counts"])
+    want_configs, want_infos = configs_and_infos(manifest_mod.counts(data["shards"]))
     for want in want_configs:
         name = want["config_name"]
         got = configs.get(name)
@@ -107,7 +123,7 @@ def _check_strays(out: str, data: dict[str, Any], report: VerifyReport) -> None:
     for dirpath, _dirs, files in os.walk(os.path.join(out, DATA_DIR)):
         for fn in files:
             rel = os.path.relpath(os.path.join(dirpath, fn), out).replace(os.sep, "/")
-            if rel not in listed:
+            if rel not in listed and not fn.startswith("."):  # hidden files are never uploaded
                 report.faults.append(f"{os.path.join(out, rel)}: not in the manifest (loaders would read it)")
 
 
@@ -166,11 +182,9 @@ def _image_fault(row: dict[str, Any], col: str) -> str | None:
     if hashlib.sha256(data).hexdigest() != row[f"{col}_sha256"]:
         return "bytes do not match their sha256 column"
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            size = display_size(img, orientation_of(img))
-    except Exception as e:
-        return f"does not decode ({type(e).__name__}: {e})"
+        size = decoded_size(data, col)
+    except BadPairError as e:
+        return e.reason
     if size != (row[f"{col}_width"], row[f"{col}_height"]):
         return f"decodes to {size[0]}x{size[1]}, columns say {row[f'{col}_width']}x{row[f'{col}_height']}"
     return None

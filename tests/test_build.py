@@ -114,7 +114,7 @@ def test_corrupt_image_stops_the_build_naming_it(tree, tmp_path):
     data = open(path, "rb").read()
     write(path, data[: len(data) // 2])
     out = str(tmp_path / "out")
-    with pytest.raises(BuildError, match=r"(?s)test/GT/rain/001.png: cannot be decoded.*re-run resumes"):
+    with pytest.raises(BuildError, match=r"(?s)test/GT/rain/001.png: is a truncated or corrupt PNG.*re-run resumes"):
         build(tree, out, progress=False)
     assert not os.path.exists(os.path.join(out, "data/rain/test-00000-of-00001.parquet"))
     assert not os.path.exists(os.path.join(out, "ggt_manifest.json"))
@@ -226,3 +226,27 @@ def test_two_builds_cannot_write_one_folder(tree, tmp_path):
         with pytest.raises(BuildError, match="another `ggt build` is writing here"):
             build(tree, out, progress=False)
     assert build(tree, out, progress=False).reused == 6  # released: builds again
+
+
+def test_an_interrupted_build_does_not_load_partially(tree, tmp_path):
+    path = os.path.join(tree, "test/GT/rain/001.png")
+    good = open(path, "rb").read()
+    write(path, good[: len(good) // 2])
+    out = str(tmp_path / "out")
+    with pytest.raises(BuildError):
+        build(tree, out, progress=False)
+    assert shard_files(out)  # some shards are finished...
+    with pytest.raises(Exception, match="No .*data files found"):
+        datasets.load_dataset(out)  # ...but loading fails instead of giving part of the data
+    assert "Build incomplete" in open(os.path.join(out, "README.md")).read()
+    write(path, good)
+    build(tree, out, progress=False)
+    assert len(datasets.load_dataset(out, split="test")) == 6
+
+
+def test_skip_bad_shards_are_not_reused_without_skip_bad(tree, tmp_path):
+    write(os.path.join(tree, "train/GT/rain/001.png"), b"")
+    out = str(tmp_path / "out")
+    build(tree, out, progress=False, on_bad_pairs="skip")
+    with pytest.raises(BuildError, match="train/GT/rain/001.png: is empty"):
+        build(tree, out, progress=False)

@@ -94,3 +94,33 @@ def test_other_modes_are_stored_untouched(mode, fmt):
 def test_jpeg_with_trailer_after_eoi_is_fine():
     data = image_bytes(4, (32, 32), "JPEG") + b"MAKERTRAILER" * 10
     assert inspect_bytes(data, "x.jpg").width == 32
+
+
+def test_eoi_inside_a_comment_does_not_hide_truncation():
+    rng = np.random.default_rng(5)
+    buf = io.BytesIO()
+    Image.fromarray((rng.random((300, 300, 3)) * 255).astype(np.uint8)).save(
+        buf, format="JPEG", comment=b"\xff\xd9")
+    data = buf.getvalue()
+    with pytest.raises(BadPairError, match="cut.jpg: cannot be decoded"):
+        inspect_bytes(data[: len(data) // 2], "cut.jpg")
+
+
+@pytest.mark.parametrize("cut", [12, 16, 20])
+def test_png_missing_its_end_is_refused(cut):
+    data = image_bytes(6, (64, 64), "PNG")
+    with pytest.raises(BadPairError, match="end.png: is a truncated or corrupt PNG"):
+        inspect_bytes(data[:-cut], "end.png")
+
+
+def test_rotated_tiff_size_matches_what_datasets_decodes():
+    import datasets
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((10, 20, 3)) * 255).astype(np.uint8)).save(
+        buf, format="TIFF", exif=exif.tobytes())
+    rec = inspect_bytes(buf.getvalue(), "r.tif")
+    decoded = datasets.Image().decode_example({"bytes": buf.getvalue(), "path": None})
+    assert (rec.width, rec.height) == decoded.size

@@ -94,3 +94,21 @@ def test_tree_without_roles_says_what_was_expected(tmp_path):
 def test_missing_root():
     with pytest.raises(LayoutError, match="/nonexistent: no such file"):
         scan("/nonexistent")
+
+
+def test_symlinked_split_folders_are_followed_and_cycles_cut(tmp_path):
+    make_tree(tmp_path / "store", [("test", "rain", "a")])
+    make_tree(tmp_path / "raw", [("train", "rain", "b")])
+    os.symlink(tmp_path / "store" / "test", tmp_path / "raw" / "test")
+    os.symlink(tmp_path / "raw", tmp_path / "raw" / "train" / "loop")
+    r = scan(str(tmp_path / "raw"))
+    assert ids(r) == [("train", "rain/b"), ("test", "rain/a")]
+
+
+def test_file_names_that_are_not_utf8(tmp_path):
+    make_tree(tmp_path, [("train", "rain", "a")])
+    bad = os.path.join(os.fsencode(tmp_path), b"train/LQ/rain/b\xff.jpg")
+    with open(bad, "wb") as f:
+        f.write(image_bytes(0, fmt="JPEG"))
+    r = scan(str(tmp_path))
+    assert ids(r) == [("train", "rain/a")] and "not valid UTF-8" in str(r.problems[0])

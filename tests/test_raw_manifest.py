@@ -81,3 +81,39 @@ def test_broken_jsonl_names_the_line(files):
     (files / "m.jsonl").write_text(good + "\n{oops\n")
     with pytest.raises(LayoutError, match=r"m.jsonl:2: not valid JSON"):
         scan(str(files / "m.jsonl"))
+
+
+def test_spreadsheet_csv_with_bom_and_jsonl_with_bom(files):
+    (files / "m.csv").write_text("\ufefflq,hq,split,category\nlq/0.jpg,hq/0.png,train,rain\n", encoding="utf-8")
+    assert [p.id for p in scan(str(files / "m.csv")).pairs] == ["rain/0"]
+    (files / "m.jsonl").write_text('\ufeff{"lq": "lq/0.jpg", "hq": "hq/0.png", "split": "test", "category": "rain"}\n',
+                                   encoding="utf-8")
+    assert [p.id for p in scan(str(files / "m.jsonl")).pairs] == ["rain/0"]
+
+
+@pytest.mark.parametrize("text,match", [
+    ("lq,hq,split,category\nlq/0.jpg,hq/0.png,train,rain,extra\n", "m.csv:2: more fields than the header"),
+    ("lq,lq_file_name,hq,split,category\n", r"columns \['lq', 'lq_file_name'\] all mean 'lq_file_name'"),
+])
+def test_csv_shape_errors(files, text, match):
+    (files / "m.csv").write_text(text)
+    with pytest.raises(LayoutError, match=match):
+        scan(str(files / "m.csv"))
+
+
+@pytest.mark.parametrize("extra,match", [
+    ({"id": 0}, "id 0 must be non-empty text"), ({"id": ""}, "id '' must be non-empty text"),
+    ({"id": True}, "id True must be non-empty text"), ({"qc_a": 10**400}, "is not a number"),
+    ({"prompt": "\ud800"}, "is not valid Unicode text"), ({"source": 5}, "source must be text"),
+])
+def test_bad_values_are_refused_not_rewritten(files, extra, match):
+    row = {"lq": "lq/0.jpg", "hq": "hq/0.png", "split": "train", "category": "rain", **extra}
+    r = scan(jsonl(files / "m.jsonl", [row]))
+    assert not r.pairs and match in str(r.problems[0])
+
+
+def test_jsonl_duplicate_keys_are_refused(files):
+    (files / "m.jsonl").write_text('{"lq": "lq/0.jpg", "lq": "lq/1.jpg", "hq": "hq/0.png", "split": "train", '
+                                   '"category": "rain"}\n')
+    with pytest.raises(LayoutError, match="key 'lq' appears twice"):
+        scan(str(files / "m.jsonl"))

@@ -2,6 +2,8 @@ import json
 import os
 import shutil
 
+import pytest
+
 
 from ggt_dataset.verify import verify
 
@@ -70,7 +72,35 @@ def test_full_catches_image_bytes_that_do_not_match_their_hash(built_copy):
     rows[0]["hq"]["bytes"] = rows[0]["hq"]["bytes"][:-200]
     pq.write_table(pa.Table.from_pylist(rows, schema=ARROW_SCHEMA), path)
     shard.update(sha256=file_sha256(path), num_bytes=os.path.getsize(path))
+    from ggt_dataset.manifest import counts
+    meta["counts"] = counts(meta["shards"])
     json.dump(meta, open(manifest_path, "w"))
     assert verify(built_copy).ok
     faults = verify(built_copy, full=True).faults
     assert len(faults) == 1 and f"pair {rows[0]['id']!r} hq: bytes do not match their sha256" in faults[0]
+
+
+def test_dropping_a_shard_from_the_manifest_is_caught(built_copy):
+    # Remove a shard and its entry, fix up the totals: the split counts and card no longer add up.
+    path = os.path.join(built_copy, "ggt_manifest.json")
+    meta = json.load(open(path))
+    gone = meta["shards"].pop(0)
+    os.remove(os.path.join(built_copy, gone["path"]))
+    meta["totals"]["pairs"] -= gone["num_rows"]
+    json.dump(meta, open(path, "w"))
+    faults = "\n".join(verify(built_copy).faults)
+    assert "counts differ from what its shards add up to" in faults
+    assert "num_examples" in faults
+
+
+@pytest.mark.parametrize("content,match", [("[]", "not a ggt build manifest"), ("null", "not a ggt build manifest"),
+                                           ('{"format": "ggt-100k/build-manifest"}', "'shards' missing")])
+def test_damaged_manifest_is_a_fault_not_a_crash(built_copy, content, match):
+    open(os.path.join(built_copy, "ggt_manifest.json"), "w").write(content)
+    faults = verify(built_copy).faults
+    assert len(faults) == 1 and match in faults[0]
+
+
+def test_hidden_files_in_data_are_not_strays(built_copy):
+    open(os.path.join(built_copy, "data/rain/.DS_Store"), "wb").write(b"x")
+    assert verify(built_copy).ok

@@ -30,7 +30,8 @@ def register(sub) -> None:
     p.add_argument("--shard-size", type=size, default="300MiB", help="target shard size (default 300MiB)")
     p.add_argument("--row-group-size", type=size, default="32MiB", help="max row group size (default 32MiB)")
     p.add_argument("--row-group-rows", type=int, default=100, help="max rows per row group (default 100)")
-    p.add_argument("--max-pixels", type=int, help="refuse larger images (default: Pillow's bomb limit, 178,956,970)")
+    p.add_argument("--max-pixels", type=int, help="refuse larger images (default: Pillow's "
+                   "MAX_IMAGE_PIXELS, 89,478,485 in Pillow 13)")
     p.add_argument("--decode", action="store_true", help="fully decode every image (default: "
                    "structural checks, full decode only where they fail)")
     p.add_argument("--workers", type=int, help="reader threads (default: one per core, at most 8)")
