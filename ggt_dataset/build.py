@@ -31,7 +31,7 @@ from .errors import BadPairError, BuildError
 from .leakage import find_duplicates
 from .plan import DATA_DIR, BuildOptions, Shard, plan_shards, stat_pairs
 from .release import RawRelease, scan
-from .shards import ShardResult, file_sha256, load_pair, ordered_map, write_shard
+from .shards import ShardResult, file_sha256, load_pairs, write_shard
 
 STATE_DIR = ".ggt-build"
 MAX_PROBLEMS_SHOWN = 20
@@ -161,7 +161,7 @@ def _write_all(release: RawRelease, shards: list[Shard], out: str, options: Buil
     # One thread per core: more only adds GIL hand-offs (measured: 4 threads on 2 cores
     # were 10-25% slower than 2, on small and large images alike).
     workers = workers or min(8, os.cpu_count() or 1)
-    loaded = _load_all(release.root, todo, options, workers)
+    loaded = load_pairs(release.root, (pp for s in todo for pp in s.pairs), options, workers)
     # Hashing and publishing a finished shard overlaps with writing the next one.
     finisher = ThreadPoolExecutor(max_workers=1)
     finishing = []
@@ -182,34 +182,6 @@ def _write_all(release: RawRelease, shards: list[Shard], out: str, options: Buil
     return [done[s.path] for s in shards], len(shards) - len(todo)
 
 
-def _load_all(root: str, todo: list[Shard], options: BuildOptions, workers: int) -> Iterator:
-    """Every pair of ``todo`` loaded and checked, in plan order, read ahead on a thread pool.
-
-    Small pairs travel in batches: one task per pair costs more in thread hand-off
-    than reading a 3 KB image.
-    """
-    batches = _batches((pp for s in todo for pp in s.pairs), max_pairs=32, max_bytes=4 * 2**20)
-    loaded = ordered_map(lambda batch: [load_pair(root, options, pp) for pp in batch], batches,
-                         lambda batch: sum(pp.size for pp in batch), workers=workers, budget=128 * 2**20)
-    try:
-        for batch in loaded:
-            yield from batch
-    finally:
-        loaded.close()  # stop the pool now, not when the generator is collected
-
-
-def _batches(items: Iterator, *, max_pairs: int, max_bytes: int) -> Iterator[list]:
-    batch, size = [], 0
-    for pp in items:
-        if batch and (len(batch) >= max_pairs or size + pp.size > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(pp)
-        size += pp.size
-    if batch:
-        yield batch
-
-
 def _write_one(shard: Shard, loaded: Iterator, out: str, skip_bad: bool, bar) -> tuple[str, ShardResult]:
     tmp = os.path.join(out, STATE_DIR, "tmp", shard.path.replace("/", "__") + ".partial")
     try:
@@ -222,8 +194,6 @@ def _write_one(shard: Shard, loaded: Iterator, out: str, skip_bad: bool, bar) ->
 
 def _finish(shard: Shard, result: ShardResult, tmp: str, out: str) -> ShardResult:
     result.sha256 = file_sha256(tmp)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
     st = os.stat(tmp)  # rename keeps size and mtime: the stamp identifies the final file
     side = _sidecar(out, shard)
     os.makedirs(os.path.dirname(side), exist_ok=True)

@@ -55,8 +55,9 @@ def verify(out: str, *, full: bool = False,
     except GGTError as e:
         report.faults.append(str(e))
         return report
-    _check_counts(data, report)
-    _check_card(out, data, report)
+    counts = manifest_mod.counts(data["shards"])  # what the shards add up to, trusted over the file's
+    _check_counts(data, counts, report)
+    _check_card(out, counts, report)
     _check_strays(out, data, report)
     for shard in data["shards"]:
         _check_shard(out, shard, report, full)
@@ -68,11 +69,11 @@ def verify(out: str, *, full: bool = False,
     return report
 
 
-def _check_counts(data: dict[str, Any], report: VerifyReport) -> None:
+def _check_counts(data: dict[str, Any], counts: dict, report: VerifyReport) -> None:
     """Per split and category, the manifest's counts must be what its shards add up to,
     and each group's shards must be the complete series NNNNN-of-MMMMM."""
     where = manifest_mod.MANIFEST_FILE
-    if manifest_mod.counts(data["shards"]) != data["counts"]:
+    if counts != data["counts"]:
         report.faults.append(f"{where}: per-split/category counts differ from what its shards add up to")
     groups: dict[tuple[str, str], list[str]] = {}
     for s in data["shards"]:
@@ -85,7 +86,7 @@ def _check_counts(data: dict[str, Any], report: VerifyReport) -> None:
                                  f"(have {sorted(paths)[:3]}..., expected {want[:3]}...)")
 
 
-def _check_card(out: str, data: dict[str, Any], report: VerifyReport) -> None:
+def _check_card(out: str, counts: dict, report: VerifyReport) -> None:
     path = os.path.join(out, "README.md")
     if not os.path.isfile(path):
         report.faults.append(f"{path}: missing (the dataset card); re-run `ggt build`")
@@ -98,7 +99,7 @@ def _check_card(out: str, data: dict[str, Any], report: VerifyReport) -> None:
     except Exception as e:  # any parse failure is a fault to report, not a crash
         report.faults.append(f"{path}: YAML header does not parse as a dataset card ({e})")
         return
-    want_configs, want_infos = configs_and_infos(manifest_mod.counts(data["shards"]))
+    want_configs, want_infos = configs_and_infos(counts)
     for want in want_configs:
         name = want["config_name"]
         got = configs.get(name)

@@ -12,7 +12,7 @@ import datasets
 from ggt_dataset.plan import BuildOptions, PlannedPair, stat_pairs
 from ggt_dataset.release import ReleaseInfo, scan
 from ggt_dataset.schema import CATEGORIES, FEATURES
-from ggt_dataset.shards import load_pair, ordered_map, row
+from ggt_dataset.shards import load_pairs, row
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +63,7 @@ class GGT100K(datasets.GeneratorBasedBuilder):
 
     def _generate_examples(self, root: str, pairs: list[PlannedPair]) -> Iterator[tuple[str, dict[str, Any]]]:
         options = BuildOptions(decode=self.config.decode)
-        loaded = ordered_map(lambda pp: load_pair(root, options, pp), pairs, lambda pp: pp.size,
-                             workers=os.cpu_count() or 1, budget=128 * 2**20)
-        for item in loaded:
+        for item in load_pairs(root, pairs, options, workers=os.cpu_count() or 1):
             if item.error is not None:
                 if self.config.on_bad_pairs != "skip":
                     raise item.error
