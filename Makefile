@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,sample,bench]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,sample,bench,eval]'
 	touch $(STAMP)
 
 # The sample pack end to end: make it, build it, verify it, load it with `datasets`.

@@ -7,14 +7,14 @@ import os
 import sys
 
 from ..errors import GGTError
-from . import build, info, publish, sample, verify
+from . import baseline, build, info, publish, sample, score, verify, weights
 
-VERBS = (sample, build, verify, info, publish)
+VERBS = (sample, build, verify, info, publish, baseline, score, weights)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ggt", description="GGT-100K as software: build, verify, "
-                                "load and publish the dataset.")
+                                "load, publish and score the dataset.")
     from .. import __version__
 
     p.add_argument("--version", action="version", version=f"ggt-100k {__version__}")

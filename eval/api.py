@@ -1,0 +1,64 @@
+"""``score()``: the one function behind ``ggt score`` and the ``evaluate`` module."""
+
+from __future__ import annotations
+
+import os
+
+from . import engine, metrics, protocol as protocol_mod, report, weights
+from .predictions import MAX_UNZIPPED_BYTES, open_predictions
+from .references import open_references
+
+
+def load_protocol(name_or_path: str, metric_names: list[str] | None = None) -> protocol_mod.Protocol:
+    proto = protocol_mod.load(name_or_path)
+    return proto.subset(metric_names) if metric_names else proto
+
+
+def build_scorers(proto: protocol_mod.Protocol, device: str = "auto",
+                  weights_dir: str | None = None) -> tuple[list[metrics.Scorer], dict, str]:
+    """Check pyiqa's version and every weight file first, then build the metrics."""
+    metrics.check_pyiqa(proto)
+    if weights_dir:
+        weights.use_weights_dir(weights_dir)
+    files = weights.require(proto)          # fails, naming every missing file, before any work
+    device = metrics.resolve_device(device)
+    return [metrics.Scorer(spec, device) for spec in proto.metrics], files, device
+
+
+def device_label(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return "cpu"
+
+
+def score(predictions: str, reference: str, *, out: str | None = None, split: str = "test",
+          protocol: str = protocol_mod.DEFAULT_PROTOCOL, metrics: list[str] | None = None,
+          device: str = "auto", batch_size: int = engine.DEFAULT_BATCH, workers: int | None = None,
+          allow_partial: bool = False, weights_dir: str | None = None, cache_dir: str | None = None,
+          label: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES,
+          progress: bool = False) -> dict:
+    """Score a submission and (with ``out``) write its report. Returns the summary dict.
+
+    Args:
+        predictions: a folder of images, a .zip, Parquet file(s) or a saved ``datasets`` dataset;
+            each image is named by its pair id (``rain/chelsea_000.png``).
+        reference: a ``ggt build`` output folder or a Hub dataset id.
+        out: the report folder; None scores without writing.
+        protocol: a shipped protocol name (``ggt``, ``ntire``) or a YAML path.
+        metrics: restrict the protocol to these metrics (the report says so).
+    """
+    proto = load_protocol(protocol, metrics)
+    scorers, files, device = build_scorers(proto, device, weights_dir)
+    preds = open_predictions(predictions, max_unzipped)
+    refs = open_references(reference, split)
+    result = engine.run(preds, refs, proto, scorers, allow_partial=allow_partial,
+                        batch_size=batch_size, workers=workers or min(4, os.cpu_count() or 1),
+                        cache_dir=cache_dir, progress=progress)
+    label = label or os.path.basename(os.path.normpath(predictions))
+    summary = report.summarize(result, proto, refs=refs, preds=preds, device=device_label(device),
+                               weight_files=files, label=label)
+    if out:
+        report.write(out, summary, result.rows, [s.name for s in scorers if s.unweighted])
+    return summary

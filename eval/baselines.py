@@ -1,0 +1,56 @@
+"""Baseline predictions for a split: what a submission looks like, and a floor to beat.
+
+  identity    the LQ image itself, byte for byte (any model should beat it)
+  classical   ggt_dataset.restore: OpenCV denoise + dehaze + brighten + contrast
+Written as ``OUT/<id>.png``, one file per pair, each renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+from PIL import Image
+
+from ..errors import GGTError
+from .decode import decode
+from .references import open_references
+
+BASELINES = ("identity", "classical")
+
+
+def _classical(data: bytes, name: str) -> bytes:
+    from ..restore import restore
+
+    d = decode(data, name)
+    rgb = d.pixels if d.scale == 255.0 else (d.pixels / 257.0 + 0.5).astype(np.uint8)
+    out, _ = restore(np.ascontiguousarray(rgb))
+    buf = io.BytesIO()
+    Image.fromarray(out).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def run_baseline(name: str, dataset: str, out: str, split: str = "test", progress: bool = False) -> int:
+    """Write baseline ``name``'s predictions for ``split`` of ``dataset`` into ``out``; returns the count."""
+    if name not in BASELINES:
+        raise GGTError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+    refs = open_references(dataset, split)
+    from tqdm.auto import tqdm
+
+    n = 0
+    for pair_id, data in tqdm(refs.iter_lq(set(refs.ids)), total=len(refs.ids), desc=name,
+                              disable=not progress):
+        if name == "identity":
+            fmt = Image.open(io.BytesIO(data)).format or "PNG"
+            ext, body = "." + {"JPEG": "jpg"}.get(fmt, fmt.lower()), data
+        else:
+            ext, body = ".png", _classical(data, f"{dataset} (lq {pair_id})")
+        path = os.path.join(out, pair_id + ext)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(body)
+        os.replace(tmp, path)
+        n += 1
+    return n

@@ -1,0 +1,66 @@
+"""Reference-side scores that depend only on the test set, kept across submissions.
+
+No-reference scores of the ground truth are the same for every submission, so the
+first run computes them and later runs read them. The key is built in one place,
+``reference_key``, from everything that could change the numbers: the metric and
+its options, pyiqa and torch versions, the device type, the weight files' hashes
+and the test set's content fingerprint. Change any of them and the entry is simply
+not found. Entries are written atomically; an unreadable one is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from ..atomic import write_json
+
+CACHE_FORMAT = 1
+
+
+def default_dir() -> str:
+    return os.environ.get("GGT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ggt", "eval")
+
+
+def reference_key(scorer, refs) -> str:
+    import torch
+
+    from . import weights
+    from .metrics import pyiqa_version
+
+    found, _ = weights.resolve(scorer.spec)
+    parts = {"format": CACHE_FORMAT, "metric": scorer.spec.pyiqa, "options": scorer.spec.pyiqa_options(),
+             "dtype": scorer.spec.dtype, "pyiqa": pyiqa_version(), "torch": torch.__version__,
+             "device": str(scorer.device).split(":")[0], "unweighted": scorer.unweighted,
+             "weights": sorted(r.sha256 for r in found), "test_set": refs.fingerprint}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _path(cache_dir: str | None, scorer, refs) -> str:
+    return os.path.join(cache_dir or default_dir(), "reference",
+                        f"{scorer.spec.pyiqa}-{reference_key(scorer, refs)[:32]}.json")
+
+
+def load_reference(cache_dir, scorer, refs, ids: list[str]) -> dict[str, float] | None:
+    """Cached ground-truth scores for ``ids``, or None when any is missing."""
+    try:
+        with open(_path(cache_dir, scorer, refs), encoding="utf-8") as f:
+            scores = json.load(f)["scores"]
+        return {i: float(scores[i]) for i in ids}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save_reference(cache_dir, scorer, refs, scores: dict[str, float]) -> None:
+    path = _path(cache_dir, scorer, refs)
+    old = load_reference(cache_dir, scorer, refs, []) is not None
+    merged = {}
+    if old:
+        with open(path, encoding="utf-8") as f:
+            merged = json.load(f)["scores"]
+    merged.update(scores)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_json(path, {"key": reference_key(scorer, refs), "metric": scorer.spec.name,
+                      "test_set": refs.fingerprint, "scores": merged})

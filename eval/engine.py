@@ -1,0 +1,272 @@
+"""Score predictions against references: decode each image once, run every metric on it, batched.
+
+The pipeline, with memory bounded by constants (never by the test-set size):
+  producer thread   reads ground-truth bytes in dataset order and submits each pair
+                    to a thread pool (at most ``window`` pairs in flight)
+  decode pool       reads the prediction, decodes both images (Pillow and zlib release
+                    the GIL), applies the protocol's size policy
+  main thread       groups decoded pairs by shape, and when a group is full converts it
+                    to one tensor and runs every metric of the protocol on it
+Results do not depend on batch size or worker count (tests check that).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import GGTError
+from . import cache
+from .decode import Decoded, ImageDecodeError, decode
+from .metrics import Scorer
+from .predictions import Predictions
+from .protocol import Protocol
+from .references import References
+
+DEFAULT_BATCH = 8
+BATCH_PIXELS = 8 * 1024 * 1024      # a batch holds at most this many pixels (8 images of 1024^2)
+
+
+class ScoreError(GGTError):
+    """Predictions that cannot be scored under the protocol (the message lists them all)."""
+
+
+@dataclass
+class Pair:
+    id: str
+    category: str
+    pred: Decoded
+    gt: Decoded
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.pred.pixels.shape[:2]
+
+
+@dataclass
+class Match:
+    scored: list[str]                 # ids to score, in dataset order
+    missing: list[str]
+    extra: list[str]
+    duplicates: dict[str, list[str]]
+
+    @property
+    def complete(self) -> bool:
+        return not (self.missing or self.extra or self.duplicates)
+
+
+@dataclass
+class Result:
+    rows: list[dict]                            # one per scored pair: id, category, metrics, note
+    reference: dict[str, dict[str, float]]      # NR metric -> id -> score on the ground truth
+    match: Match
+    failed: list[str] = field(default_factory=list)   # unscorable predictions (allow_partial)
+    seconds: dict[str, float] = field(default_factory=dict)
+    reference_cache: dict[str, str] = field(default_factory=dict)  # metric -> hit/miss
+
+
+def match(preds: Predictions, refs: References) -> Match:
+    known = set(refs.ids)
+    if preds.kind == "folder" and not any("/" in k for k in preds.names) and any("/" in i for i in known):
+        base = {}
+        for i in refs.ids:
+            base.setdefault(i.rsplit("/", 1)[-1], []).append(i)
+        if all(len(v) == 1 for v in base.values()):
+            preds.rekey({k: base[k][0] for k in preds.names if k in base})
+            preds.duplicates = {base[k][0] if k in base else k: v for k, v in preds.duplicates.items()}
+    have = set(preds.names)
+    return Match(scored=[i for i in refs.ids if i in have], missing=[i for i in refs.ids if i not in have
+                                                                   and i not in preds.duplicates],
+                 extra=sorted(have - known), duplicates=dict(sorted(preds.duplicates.items())))
+
+
+def describe_mismatch(m: Match, source: str, limit: int = 10) -> str:
+    lines = []
+    for what, ids in (("missing (in the test set, no prediction)", m.missing),
+                      ("extra (a prediction for no test pair)", m.extra)):
+        if ids:
+            shown = ", ".join(ids[:limit]) + (f", ... ({len(ids) - limit} more)" if len(ids) > limit else "")
+            lines.append(f"{len(ids)} {what}: {shown}")
+    for pair_id, files in list(m.duplicates.items())[:limit]:
+        lines.append(f"duplicate id {pair_id!r}: {', '.join(files)}")
+    if len(m.duplicates) > limit:
+        lines.append(f"... and {len(m.duplicates) - limit} more duplicate ids")
+    return f"{source}: predictions do not line up with the test set:\n  " + "\n  ".join(lines)
+
+
+def _align(pred: Decoded, gt: Decoded, protocol: Protocol, name: str) -> Decoded:
+    """Apply the protocol's size policy: returns the prediction, cropped or resized, and may crop gt."""
+    (ph, pw), (gh, gw) = pred.pixels.shape[:2], gt.pixels.shape[:2]
+    if (ph, pw) == (gh, gw):
+        return pred
+    policy = protocol.size
+    sizes = f"prediction {pw}x{ph}, ground truth {gw}x{gh}"
+    if policy.policy == "error":
+        raise ImageDecodeError(f"{name}: {sizes}; protocol {protocol.name!r} requires equal sizes")
+    if policy.policy == "resize":
+        import cv2
+
+        pixels = cv2.resize(pred.pixels, (gw, gh), interpolation=cv2.INTER_CUBIC)
+        return Decoded(pixels, pred.scale, ", ".join(filter(None, [pred.note, f"resized from {pw}x{ph}"])))
+    if max(abs(ph - gh), abs(pw - gw)) > policy.max_diff:
+        raise ImageDecodeError(f"{name}: {sizes}; they differ by more than the {policy.max_diff} px "
+                               f"protocol {protocol.name!r} allows")
+    h, w = min(ph, gh), min(pw, gw)
+    gt.pixels = gt.pixels[:h, :w]
+    return Decoded(pred.pixels[:h, :w], pred.scale,
+                   ", ".join(filter(None, [pred.note, f"cropped to {w}x{h} (top-left)"])))
+
+
+def _prepare(pair_id: str, category: str, gt_bytes: bytes, preds: Predictions,
+             refs: References, protocol: Protocol) -> Pair:
+    name = preds.names[pair_id]
+    gt = decode(gt_bytes, f"{refs.source} (ground truth {pair_id})")
+    pred = _align(decode(preds.read(pair_id), name), gt, protocol, name)
+    return Pair(pair_id, category, pred, gt)
+
+
+def _tensor(arrays: list[Decoded], dtype, border: int = 0):
+    import torch
+
+    batch = torch.stack([torch.from_numpy(np.asarray(d.pixels, dtype=np.float64 if dtype == torch.float64
+                                                     else np.float32)).div_(d.scale) for d in arrays])
+    batch = batch.permute(0, 3, 1, 2)
+    if border:
+        batch = batch[..., border:-border, border:-border]
+    return batch.contiguous()
+
+
+class _Batcher:
+    """Groups pairs by shape and runs every metric on each full group."""
+
+    def __init__(self, protocol: Protocol, scorers: list[Scorer], batch_size: int, gt_nr: list[Scorer]):
+        self.protocol, self.scorers, self.batch_size, self.gt_nr = protocol, scorers, batch_size, gt_nr
+        self.groups: dict[tuple[int, int], list[Pair]] = {}
+        self.rows: list[dict] = []
+        self.reference: dict[str, dict[str, float]] = {s.name: {} for s in gt_nr}
+        self.compute_s = 0.0
+
+    def add(self, pair: Pair) -> None:
+        group = self.groups.setdefault(pair.shape, [])
+        group.append(pair)
+        h, w = pair.shape
+        if len(group) >= max(1, min(self.batch_size, BATCH_PIXELS // (h * w))):
+            self.flush(pair.shape)
+
+    def flush(self, shape=None) -> None:
+        for key in [shape] if shape else list(self.groups):
+            pairs = self.groups.pop(key, [])
+            if pairs:
+                self._run(pairs)
+
+    def _run(self, pairs: list[Pair]) -> None:
+        t0 = time.perf_counter()
+        tensors: dict = {}
+
+        def get(side: str, dtype, fr: bool):
+            key = (side, dtype, fr)
+            if key not in tensors:
+                border = self.protocol.crop_border if fr else 0
+                tensors[key] = _tensor([getattr(p, side) for p in pairs], dtype, border)
+            return tensors[key]
+
+        rows = [{"id": p.id, "category": p.category} for p in pairs]
+        for s in self.scorers:
+            fr = s.spec.kind == "FR"
+            scores = s(get("pred", s.dtype, fr), get("gt", s.dtype, fr) if fr else None)
+            for row, v in zip(rows, scores):
+                row[s.name] = float(v)
+        for s in self.gt_nr:
+            for p, v in zip(pairs, s(get("gt", s.dtype, False))):
+                self.reference[s.name][p.id] = float(v)
+        for row, p in zip(rows, pairs):
+            row["note"] = p.pred.note
+        self.rows += rows
+        self.compute_s += time.perf_counter() - t0
+
+
+def _produce(ids: list[str], preds, refs, protocol, pool, out: queue.Queue, stop: threading.Event) -> None:
+    try:
+        for pair_id, gt_bytes in refs.iter_hq(set(ids)):
+            if stop.is_set():
+                return
+            out.put(pool.submit(_prepare, pair_id, refs.categories[pair_id], gt_bytes, preds, refs, protocol))
+    except BaseException as e:           # surfaced by the consumer, in order
+        f: Future = Future()
+        f.set_exception(e)
+        out.put(f)
+    finally:
+        out.put(None)
+
+
+def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[Scorer], *,
+        allow_partial: bool = False, batch_size: int = DEFAULT_BATCH, workers: int = 2,
+        cache_dir: str | None = None, progress: bool = True) -> Result:
+    """Score ``preds`` against ``refs`` with ``scorers`` (built from ``protocol``)."""
+    t_start = time.perf_counter()
+    m = match(preds, refs)
+    if not m.scored:
+        raise ScoreError(describe_mismatch(m, preds.source) if not m.complete
+                         else f"{preds.source}: nothing to score")
+    if not m.complete and not allow_partial:
+        raise ScoreError(describe_mismatch(m, preds.source)
+                         + "\nFix the predictions, or pass --allow-partial to score what is there "
+                         "(the report is then marked partial).")
+    gt_nr, reference, cache_state = [], {}, {}
+    if protocol.reference_scores:
+        for s in scorers:
+            if s.spec.kind != "NR":
+                continue
+            hit = cache.load_reference(cache_dir, s, refs, m.scored)
+            cache_state[s.name] = "hit" if hit is not None else "miss"
+            if hit is None:
+                gt_nr.append(s)
+            else:
+                reference[s.name] = hit
+    batcher = _Batcher(protocol, scorers, batch_size, gt_nr)
+    failed: list[str] = []
+    window = max(4, 4 * workers)
+    futures: queue.Queue = queue.Queue(maxsize=window)
+    stop = threading.Event()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(m.scored), desc="scoring", unit="pair", disable=not progress)
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="ggt-decode") as pool:
+        producer = threading.Thread(target=_produce, daemon=True,
+                                    args=(m.scored, preds, refs, protocol, pool, futures, stop))
+        producer.start()
+        try:
+            while (fut := futures.get()) is not None:
+                try:
+                    batcher.add(fut.result())
+                except ImageDecodeError as e:
+                    failed.append(str(e))
+                bar.update(1)
+            batcher.flush()
+        finally:
+            stop.set()
+            while producer.is_alive():        # unblock a producer waiting on a full queue
+                try:
+                    futures.get_nowait()
+                except queue.Empty:
+                    producer.join(0.05)
+            bar.close()
+    if failed and not allow_partial:
+        raise ScoreError(f"{len(failed)} prediction(s) cannot be scored under protocol "
+                         f"{protocol.name!r}:\n  " + "\n  ".join(failed[:50])
+                         + (f"\n  ... and {len(failed) - 50} more" if len(failed) > 50 else "")
+                         + "\nNothing was written. Fix them, or pass --allow-partial to skip them.")
+    for s in gt_nr:
+        reference[s.name] = batcher.reference[s.name]
+        if not failed:                # a complete set of ground-truth scores is worth keeping
+            cache.save_reference(cache_dir, s, refs, reference[s.name])
+    order = {i: k for k, i in enumerate(refs.ids)}
+    rows = sorted(batcher.rows, key=lambda r: order[r["id"]])
+    total = time.perf_counter() - t_start
+    return Result(rows, reference, m, failed,
+                  {"total": total, "metric_compute": batcher.compute_s}, cache_state)

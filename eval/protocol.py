@@ -1,0 +1,261 @@
+"""A scoring protocol: YAML data loaded into one frozen dataclass (the only definition of one).
+
+A protocol pins everything that changes a number: which pyiqa metrics with which
+options, colour handling, border crop, what to do when prediction and ground truth
+differ in size, how scores are aggregated, the pyiqa versions it was defined for and
+the weight files each metric needs. Shipped protocols live in ``eval/protocols``;
+a user passes a path to their own. ``include:`` inherits from another file.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..errors import GGTError
+
+PROTOCOL_DIR = os.path.join(os.path.dirname(__file__), "protocols")
+DEFAULT_PROTOCOL = "ggt"
+SIZE_POLICIES = ("crop", "resize", "error")
+WEIGHT_STORES = ("pyiqa", "torchvision", "clip", "timm")
+_DERIVED_FUNCS = {"max": max, "min": min, "abs": abs}
+
+
+class ProtocolError(GGTError):
+    """A protocol file is malformed, or asks for something this suite cannot do."""
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    store: str                      # where pyiqa's own code looks for it (see weights.py)
+    file: str
+    sha256: str | None = None       # the full hash, where the publisher gives one
+    sha256_prefix: str | None = None  # the hash prefix torchvision-style file names carry
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str                       # the column name in every report
+    pyiqa: str                      # pyiqa's metric name
+    kind: str                       # FR (needs ground truth) or NR
+    better: str                     # higher or lower
+    options: tuple[tuple[str, Any], ...] = ()
+    dtype: str = "float32"
+    note: str = ""
+    weights: tuple[WeightFile, ...] = ()
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.better == "higher"
+
+    def pyiqa_options(self) -> dict[str, Any]:
+        return dict(self.options)
+
+
+@dataclass(frozen=True)
+class SizePolicy:
+    policy: str = "crop"
+    max_diff: int | None = 32
+    anchor: str | None = "top-left"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    version: int
+    description: str
+    pyiqa: str
+    conversion: str
+    crop_border: int
+    size: SizePolicy
+    aggregation: str
+    reference_scores: bool
+    metrics: tuple[MetricSpec, ...]
+    derived: tuple[tuple[str, str], ...] = ()
+    source: str = ""                # the file it came from
+    restricted_to: tuple[str, ...] | None = None  # set by subset(): the report says so
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        where = self.source or self.name
+        if self.conversion != "rgb-float":
+            raise ProtocolError(f"{where}: inputs.conversion must be 'rgb-float', got {self.conversion!r}")
+        if self.size.policy not in SIZE_POLICIES:
+            raise ProtocolError(f"{where}: size_mismatch.policy must be one of {SIZE_POLICIES}, "
+                                f"got {self.size.policy!r}")
+        if self.aggregation != "mean":
+            raise ProtocolError(f"{where}: aggregation must be 'mean', got {self.aggregation!r}")
+        if self.crop_border < 0:
+            raise ProtocolError(f"{where}: crop_border must be >= 0, got {self.crop_border}")
+        if not self.metrics:
+            raise ProtocolError(f"{where}: no metrics")
+        names = [m.name for m in self.metrics]
+        for dname, expr in self.derived:
+            unknown = sorted(_expr_names(expr, where) - set(names))
+            if unknown and self.restricted_to is None:
+                raise ProtocolError(f"{where}: derived {dname!r} uses unknown metrics {unknown}")
+
+    def metric(self, name: str) -> MetricSpec:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise ProtocolError(f"protocol {self.name!r} has no metric {name!r}; "
+                            f"it has {', '.join(m.name for m in self.metrics)}")
+
+    def subset(self, names: list[str]) -> "Protocol":
+        """The same protocol restricted to ``names`` (``--metrics``); reports say so."""
+        picked = tuple(self.metric(n) for n in dict.fromkeys(names))
+        from dataclasses import replace
+
+        return replace(self, metrics=picked, restricted_to=tuple(m.name for m in picked))
+
+    def usable_derived(self) -> list[tuple[str, str]]:
+        """Derived scores whose inputs are all among the metrics being run."""
+        have = {m.name for m in self.metrics}
+        return [(n, e) for n, e in self.derived if _expr_names(e, n) <= have]
+
+    def sha256(self) -> str:
+        """Hash of the resolved protocol: what every report and cache key carries."""
+        body = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256(),
+                "source": self.source, "pyiqa": self.pyiqa, "conversion": self.conversion,
+                "crop_border": self.crop_border,
+                "size_mismatch": {"policy": self.size.policy, "max_diff": self.size.max_diff,
+                                  "anchor": self.size.anchor},
+                "aggregation": self.aggregation, "reference_scores": self.reference_scores,
+                "metrics": {m.name: {"pyiqa": m.pyiqa, "kind": m.kind, "better": m.better,
+                                     "options": m.pyiqa_options(), "dtype": m.dtype}
+                            for m in self.metrics},
+                "derived": dict(self.derived),
+                "restricted_to": list(self.restricted_to) if self.restricted_to else None}
+
+
+def _expr_names(expr: str, where: str) -> set[str]:
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as e:
+        raise ProtocolError(f"{where}: derived expression {expr!r} is not valid: {e.msg}") from None
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(_DERIVED_FUNCS)
+
+
+def evaluate_derived(expr: str, values: dict[str, float]) -> float:
+    """Evaluate a derived score: numbers, metric names, + - * /, max/min/abs only."""
+    def ev(node: ast.AST) -> float:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return float(node.value)
+        if isinstance(node, ast.Name):
+            return float(values[node.id])
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if isinstance(node, ast.BinOp):
+            a, b = ev(node.left), ev(node.right)
+            ops = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}
+            if isinstance(node.op, ast.Div):
+                return a / b if b else float("nan")
+            if type(node.op) in ops:
+                return ops[type(node.op)]
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in _DERIVED_FUNCS and not node.keywords):
+            return float(_DERIVED_FUNCS[node.func.id](*(ev(a) for a in node.args)))
+        raise ProtocolError(f"derived expression {expr!r}: {ast.dump(node)[:60]} is not allowed")
+
+    return ev(ast.parse(expr, mode="eval"))
+
+
+def list_protocols() -> list[str]:
+    return sorted(f[:-5] for f in os.listdir(PROTOCOL_DIR) if f.endswith(".yaml"))
+
+
+def resolve_path(name_or_path: str) -> str:
+    if os.path.isfile(name_or_path):
+        return os.path.abspath(name_or_path)
+    shipped = os.path.join(PROTOCOL_DIR, f"{name_or_path}.yaml")
+    if os.path.isfile(shipped):
+        return shipped
+    raise ProtocolError(f"{name_or_path}: not a protocol file, nor one of the shipped protocols "
+                        f"({', '.join(list_protocols())})")
+
+
+def _read_merged(path: str, seen: tuple[str, ...] = ()) -> dict:
+    if path in seen:
+        raise ProtocolError(f"{path}: include cycle ({' -> '.join(seen + (path,))})")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ProtocolError(f"{path}: cannot read protocol ({e})") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{path}: a protocol is a YAML mapping")
+    parent = data.pop("include", None)
+    if parent is None:
+        return data
+    base = _read_merged(os.path.join(os.path.dirname(path), parent), seen + (path,))
+    # Child keys replace the parent's; 'inputs' and 'metadata' merge one level deep.
+    for key, value in data.items():
+        if key in ("inputs", "metadata") and isinstance(value, dict):
+            base[key] = {**base.get(key, {}), **value}
+        else:
+            base[key] = value
+    return base
+
+
+def _metric(name: str, d: Any, where: str) -> MetricSpec:
+    if not isinstance(d, dict) or "pyiqa" not in d:
+        raise ProtocolError(f"{where}: metric {name!r} needs at least 'pyiqa: <metric name>'")
+    known = {"pyiqa", "kind", "better", "options", "dtype", "note", "weights"}
+    if set(d) - known:
+        raise ProtocolError(f"{where}: metric {name!r} has unknown keys {sorted(set(d) - known)}")
+    kind, better = d.get("kind"), d.get("better")
+    if kind not in ("FR", "NR") or better not in ("higher", "lower"):
+        raise ProtocolError(f"{where}: metric {name!r} needs kind: FR|NR and better: higher|lower")
+    if d.get("dtype", "float32") not in ("float32", "float64"):
+        raise ProtocolError(f"{where}: metric {name!r}: dtype must be float32 or float64")
+    weights = []
+    for w in d.get("weights") or []:
+        if not isinstance(w, dict) or w.get("store") not in WEIGHT_STORES or not w.get("file"):
+            raise ProtocolError(f"{where}: metric {name!r}: each weight needs store "
+                                f"({'|'.join(WEIGHT_STORES)}) and file, got {w!r}")
+        weights.append(WeightFile(w["store"], str(w["file"]), w.get("sha256"), w.get("sha256_prefix")))
+    options = d.get("options") or {}
+    return MetricSpec(name=name, pyiqa=str(d["pyiqa"]), kind=kind, better=better,
+                      options=tuple(sorted(options.items())), dtype=d.get("dtype", "float32"),
+                      note=" ".join(str(d.get("note", "")).split()), weights=tuple(weights))
+
+
+def load(name_or_path: str = DEFAULT_PROTOCOL) -> Protocol:
+    """Load a shipped protocol by name (``ggt``, ``ntire``) or a user's YAML file by path."""
+    path = resolve_path(name_or_path)
+    d = _read_merged(path)
+    where = path
+    try:
+        inputs = d.get("inputs") or {}
+        size = inputs.get("size_mismatch") or {}
+        metrics = d.get("metrics")
+        if not isinstance(metrics, dict):
+            raise ProtocolError(f"{where}: 'metrics' must map report names to metric settings")
+        return Protocol(
+            name=str(d["name"]), version=int((d.get("metadata") or {})["version"]),
+            description=" ".join(str((d.get("metadata") or {}).get("description", "")).split()),
+            pyiqa=str(d.get("pyiqa", "")), conversion=inputs.get("conversion", "rgb-float"),
+            crop_border=int(inputs.get("crop_border", 0)),
+            size=SizePolicy(size.get("policy", "crop"), size.get("max_diff", 32), size.get("anchor")),
+            aggregation=d.get("aggregation", "mean"),
+            reference_scores=bool(d.get("reference_scores", False)),
+            metrics=tuple(_metric(k, v, where) for k, v in metrics.items()),
+            derived=tuple((str(k), str(v)) for k, v in (d.get("derived") or {}).items()),
+            source=path, raw=d)
+    except KeyError as e:
+        raise ProtocolError(f"{where}: missing required key {e}") from None
+    except (TypeError, ValueError) as e:
+        raise ProtocolError(f"{where}: {e}") from None

@@ -1,0 +1,116 @@
+"""The ground truth: one split of a built GGT dataset (a folder from ``ggt build`` or a Hub id).
+
+A built folder is read straight from its Parquet shards, row group by row group,
+so nothing is copied into the ``datasets`` cache. Anything else goes through
+``ggt_dataset.load`` (a Hub id, or a folder ``datasets`` can read).
+
+The test set's identity is its content: ``fingerprint`` hashes every (id, category,
+hq_sha256) in id order, so it does not depend on how the shards were cut, and it
+keys the reference-side cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from ..errors import GGTError
+from ..manifest import MANIFEST_FILE
+
+
+class ReferenceError(GGTError):
+    """The reference dataset cannot be read or lacks the split."""
+
+
+@dataclass
+class References:
+    source: str
+    split: str
+    ids: list[str]                       # in dataset order: the order pairs are scored in
+    categories: dict[str, str]
+    fingerprint: str
+    _iter: Callable[[set[str], str], Iterator[tuple[str, bytes]]]
+
+    def iter_hq(self, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
+        """(id, HQ image bytes) for the ``wanted`` ids, in dataset order, streaming."""
+        return self._iter(wanted, "hq")
+
+    def iter_lq(self, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
+        """(id, LQ image bytes): what baselines restore."""
+        return self._iter(wanted, "lq")
+
+
+def _fingerprint(rows: list[tuple[str, str, str]]) -> str:
+    h = hashlib.sha256()
+    for pair_id, cat, sha in sorted(rows):
+        h.update(f"{pair_id}\t{cat}\t{sha}\n".encode())
+    return h.hexdigest()
+
+
+def _from_build(out: str, split: str) -> References:
+    import pyarrow.parquet as pq
+
+    from .. import manifest
+
+    data = manifest.read(out)
+    shards = [os.path.join(out, s["path"]) for s in data["shards"] if s["split"] == split]
+    if not shards:
+        have = sorted({s["split"] for s in data["shards"]})
+        raise ReferenceError(f"{out}: no {split!r} split (it has {', '.join(have) or 'none'})")
+    rows = []
+    for path in shards:
+        t = pq.read_table(path, columns=["id", "category", "hq_sha256"])
+        rows += zip(*(t.column(c).to_pylist() for c in ("id", "category", "hq_sha256")))
+
+    def iter_images(wanted: set[str], column: str) -> Iterator[tuple[str, bytes]]:
+        for path in shards:
+            pf = pq.ParquetFile(path)
+            for rg in range(pf.num_row_groups):
+                ids = pf.read_row_group(rg, columns=["id"]).column(0).to_pylist()
+                if not wanted.intersection(ids):
+                    continue
+                images = pf.read_row_group(rg, columns=[column]).column(0)
+                for i, pair_id in enumerate(ids):
+                    if pair_id in wanted:
+                        yield pair_id, images[i]["bytes"].as_py()
+
+    return References(out, split, [r[0] for r in rows], {r[0]: r[1] for r in rows},
+                      _fingerprint(rows), iter_images)
+
+
+def _from_datasets(target: str, split: str) -> References:
+    import datasets
+
+    from ..loading import load
+
+    try:
+        ds = load(target, split=split)
+    except GGTError:
+        raise
+    except Exception as e:
+        raise ReferenceError(f"{target}: cannot load split {split!r} ({type(e).__name__}: {e})") from None
+    for column in ("lq", "hq"):
+        ds = ds.cast_column(column, datasets.Image(decode=False))
+    meta = ds.select_columns(["id", "category", "hq_sha256"])
+    rows = list(zip(meta["id"], meta["category"], [s or "" for s in meta["hq_sha256"]]))
+
+    def iter_images(wanted: set[str], column: str) -> Iterator[tuple[str, bytes]]:
+        for row in ds.select_columns(["id", column]):
+            if row["id"] in wanted:
+                yield row["id"], row[column]["bytes"]
+
+    return References(target, split, [r[0] for r in rows], {r[0]: r[1] for r in rows},
+                      _fingerprint(rows), iter_images)
+
+
+def open_references(target: str, split: str = "test") -> References:
+    """Open ``split`` of ``target``: a ``ggt build`` output folder, or anything ``ggt_dataset.load`` takes."""
+    if os.path.isfile(os.path.join(target, MANIFEST_FILE)):
+        refs = _from_build(target, split)
+    else:
+        refs = _from_datasets(target, split)
+    if len(set(refs.ids)) != len(refs.ids):
+        raise ReferenceError(f"{target}: split {split!r} repeats ids; rebuild it with `ggt build`")
+    return refs

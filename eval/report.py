@@ -1,0 +1,298 @@
+"""Reports: per-image tables, a self-describing summary, a Markdown table, plots, comparisons.
+
+A report folder holds
+  per_image.parquet, per_image.csv   id, category, one column per metric (protocol names), note
+  summary.json                        means overall and per category, fingerprint, everything needed
+                                      to judge whether two reports are comparable
+  report.md                           the table to paste into a paper
+  plots/per_category.png, plots/distribution.png
+Non-finite scores (NaN, inf) are never averaged silently: means use the finite
+values only, and the count and the ids of the others are reported next to them.
+Files are written into OUT/.tmp first and renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+from datetime import datetime, timezone
+
+from .. import __version__
+from ..errors import GGTError
+from ..schema import CATEGORIES
+from .protocol import Protocol, evaluate_derived
+
+REPORT_FORMAT = 1
+ARROW = {"higher": "↑", "lower": "↓"}
+
+
+class ReportError(GGTError):
+    """A report cannot be written or compared."""
+
+
+def _mean(values: list[float]) -> dict:
+    finite = [v for v in values if math.isfinite(v)]
+    return {"mean": (math.fsum(finite) / len(finite)) if finite else None,
+            "n": len(finite), "nonfinite": len(values) - len(finite)}
+
+
+def _means(rows: list[dict], names: list[str]) -> dict:
+    return {n: _mean([r[n] for r in rows]) for n in names}
+
+
+def _derived(protocol: Protocol, means: dict) -> dict:
+    out = {}
+    for name, expr in protocol.usable_derived():
+        vals = {k: v["mean"] for k, v in means.items()}
+        out[name] = None if any(v is None for v in vals.values()) else evaluate_derived(expr, vals)
+    return out
+
+
+def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_files: dict,
+              label: str) -> dict:
+    import torch
+
+    from .metrics import pyiqa_version
+
+    names = [m.name for m in protocol.metrics]
+    cats = [c for c in CATEGORIES if any(r["category"] == c for r in result.rows)]
+    cats += sorted({r["category"] for r in result.rows} - set(cats))
+    per_cat = {c: _means([r for r in result.rows if r["category"] == c], names) for c in cats}
+    overall = _means(result.rows, names)
+    ref = {}
+    for metric, scores in result.reference.items():
+        ref[metric] = {"overall": _mean(list(scores.values())),
+                       "per_category": {c: _mean([scores[r["id"]] for r in result.rows
+                                                  if r["category"] == c]) for c in cats},
+                       "cache": result.reference_cache.get(metric)}
+    m = result.match
+    return {
+        "format": "ggt-score", "format_version": REPORT_FORMAT,
+        "label": label,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "partial": not m.complete or bool(result.failed),
+        "restricted_to": list(protocol.restricted_to) if protocol.restricted_to else None,
+        "submission": {"source": preds.source, "kind": preds.kind, "matched_by": preds.matched_by},
+        "counts": {"test_set": len(refs.ids), "scored": len(result.rows), "missing": m.missing,
+                   "extra": m.extra, "duplicates": m.duplicates, "failed": result.failed},
+        "fingerprint": {
+            "protocol": protocol.name, "protocol_version": protocol.version,
+            "protocol_sha256": protocol.sha256(),
+            "test_set": {"source": refs.source, "split": refs.split, "sha256": refs.fingerprint,
+                         "pairs": len(refs.ids)},
+            "versions": {"ggt-100k": __version__, "pyiqa": pyiqa_version(), "torch": torch.__version__,
+                         "python": platform.python_version()},
+            "device": device,
+            "weights": {k: [{"file": r.weight.file, "sha256": r.sha256} for r in v]
+                        for k, v in weight_files.items() if v},
+        },
+        "protocol": protocol.describe(),
+        "metrics": {mm.name: {"kind": mm.kind, "better": mm.better, "pyiqa": mm.pyiqa, "note": mm.note}
+                    for mm in protocol.metrics},
+        "overall": overall,
+        "per_category": per_cat,
+        "derived": {"overall": _derived(protocol, overall),
+                    "per_category": {c: _derived(protocol, v) for c, v in per_cat.items()}},
+        "reference": ref,
+        "nonfinite": [{"id": r["id"], "metric": n, "value": str(r[n])}
+                      for r in result.rows for n in names if not math.isfinite(r[n])],
+        "conversions": sum(1 for r in result.rows if r["note"]),
+        "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+    }
+
+
+def _fmt(v, digits: int = 4) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.{digits}f}"
+
+
+def markdown(summary: dict) -> str:
+    names = list(summary["metrics"])
+    better = {n: summary["metrics"][n]["better"] for n in names}
+    derived = list(summary["derived"]["overall"])
+    fp = summary["fingerprint"]
+    lines = [f"# {summary['label']}: protocol `{fp['protocol']}` v{fp['protocol_version']}", ""]
+    if summary["partial"]:
+        c = summary["counts"]
+        lines += [f"> **PARTIAL**: {c['scored']} of {c['test_set']} test pairs scored "
+                  f"({len(c['missing'])} missing, {len(c['extra'])} extra, {len(c['duplicates'])} "
+                  f"duplicate, {len(c['failed'])} unscorable). Not comparable with complete reports.", ""]
+    if summary["restricted_to"]:
+        lines += [f"> Restricted to metrics {', '.join(summary['restricted_to'])} (--metrics); the "
+                  f"protocol has more.", ""]
+    head = ["category", "pairs"] + [f"{n} {ARROW[better[n]]}" for n in names] + derived
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def row(label: str, means: dict, der: dict) -> str:
+        n = max((v["n"] + v["nonfinite"] for v in means.values()), default=0)
+        cells = []
+        for k in names:
+            v = means[k]
+            cell = _fmt(v["mean"])
+            cells.append(cell + (f" †{v['nonfinite']}" if v["nonfinite"] else ""))
+        return "| " + " | ".join([label, str(n)] + cells + [_fmt(der.get(d)) for d in derived]) + " |"
+
+    for cat, means in summary["per_category"].items():
+        lines.append(row(cat, means, summary["derived"]["per_category"][cat]))
+    lines.append(row("**overall**", summary["overall"], summary["derived"]["overall"]))
+    if summary["reference"]:
+        ref = summary["reference"]
+        cells = [_fmt(ref[n]["overall"]["mean"]) if n in ref else "" for n in names]
+        lines.append("| *ground truth* | " + str(summary["counts"]["scored"]) + " | "
+                     + " | ".join(cells) + " |" + " |" * len(derived))
+    lines.append("")
+    if summary["nonfinite"]:
+        lines += [f"† non-finite scores left out of the mean ({len(summary['nonfinite'])}): "
+                  + ", ".join(f"{x['id']} {x['metric']}={x['value']}" for x in summary["nonfinite"][:10])
+                  + (" ..." if len(summary["nonfinite"]) > 10 else ""), ""]
+    lines += ["Means per image; overall is the mean over all pairs. "
+              + "; ".join(f"**{n}**: {summary['metrics'][n]['note']}" for n in names
+                          if summary["metrics"][n]["note"]), ""]
+    v = fp["versions"]
+    lines += [f"Protocol sha256 `{fp['protocol_sha256'][:16]}`, test set `{fp['test_set']['split']}` "
+              f"sha256 `{fp['test_set']['sha256'][:16]}` ({fp['test_set']['pairs']} pairs), "
+              f"ggt-100k {v['ggt-100k']}, pyiqa {v['pyiqa']}, torch {v['torch']}, device {fp['device']}.",
+              f"{summary['conversions']} prediction(s) needed a conversion (see the `note` column).", ""]
+    return "\n".join(lines)
+
+
+def _plots(summary: dict, rows: list[dict], folder: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summary["metrics"])
+    cats = list(summary["per_category"])
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
+    for ax, n in zip(axes[0], names):
+        vals = [summary["per_category"][c][n]["mean"] or 0.0 for c in cats]
+        ax.bar(range(len(cats)), vals, color="#4C72B0")
+        ax.axhline(summary["overall"][n]["mean"] or 0.0, color="#C44E52", lw=1, label="overall")
+        ax.set_xticks(range(len(cats)), cats, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{n} {ARROW[summary['metrics'][n]['better']]}")
+    fig.suptitle(f"{summary['label']} — per category ({summary['fingerprint']['protocol']})")
+    fig.tight_layout()
+    fig.savefig(os.path.join(folder, "per_category.png"), dpi=110)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
+    for ax, n in zip(axes[0], names):
+        data = [[r[n] for r in rows if r["category"] == c and math.isfinite(r[n])] for c in cats]
+        ax.boxplot(data, showfliers=True)
+        ax.set_xticks(range(1, len(cats) + 1), cats, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{n} {ARROW[summary['metrics'][n]['better']]} per image")
+    fig.tight_layout()
+    fig.savefig(os.path.join(folder, "distribution.png"), dpi=110)
+    plt.close(fig)
+
+
+def write(out: str, summary: dict, rows: list[dict], unweighted: list[str] = ()) -> None:
+    """Write the whole report into ``out``; each file appears complete or not at all."""
+    if unweighted:
+        raise ReportError(f"metrics {', '.join(unweighted)} ran without their pretrained weights; "
+                          "their numbers are meaningless and never go into a report")
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    os.makedirs(out, exist_ok=True)
+    tmp = os.path.join(out, ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.join(tmp, "plots"))
+    try:
+        names = list(summary["metrics"])
+        cols = {"id": pa.array([r["id"] for r in rows], pa.string()),
+                "category": pa.array([r["category"] for r in rows], pa.string())}
+        cols.update({n: pa.array([r[n] for r in rows], pa.float64()) for n in names})
+        cols["note"] = pa.array([r["note"] for r in rows], pa.string())
+        table = pa.table(cols)
+        pq.write_table(table, os.path.join(tmp, "per_image.parquet"))
+        pacsv.write_csv(table, os.path.join(tmp, "per_image.csv"))
+        with open(os.path.join(tmp, "summary.json"), "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=1, allow_nan=False, default=str)
+        with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as f:
+            f.write(markdown(summary))
+        _plots(summary, rows, os.path.join(tmp, "plots"))
+        for root, _, files in os.walk(tmp):
+            for name in files:
+                src = os.path.join(root, name)
+                dst = os.path.join(out, os.path.relpath(src, tmp))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                os.replace(src, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_summary(path: str) -> dict:
+    if os.path.isdir(path):
+        path = os.path.join(path, "summary.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ReportError(f"{path}: cannot read a ggt score summary ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != "ggt-score":
+        raise ReportError(f"{path}: not a ggt score summary.json")
+    data["_path"] = path
+    return data
+
+
+def compare(summaries: list[dict]) -> str:
+    """Submissions side by side; refuses ones scored under different protocols or test sets."""
+    if len(summaries) < 2:
+        raise ReportError("--compare needs at least two summary.json files")
+    first = summaries[0]["fingerprint"]
+    for s in summaries[1:]:
+        fp = s["fingerprint"]
+        for key, what in (("protocol_sha256", "protocol"), ("test_set", "test set")):
+            a, b = first[key], fp[key]
+            if (a["sha256"] if key == "test_set" else a) != (b["sha256"] if key == "test_set" else b):
+                raise ReportError(f"{s['_path']}: scored under a different {what} than "
+                                  f"{summaries[0]['_path']}; the numbers are not comparable")
+    names = list(dict.fromkeys(n for s in summaries for n in s["metrics"]))
+    better = {n: s["metrics"][n]["better"] for s in summaries for n in s["metrics"]}
+    derived = list(dict.fromkeys(d for s in summaries for d in s["derived"]["overall"]))
+    head = ["submission", "pairs"] + [f"{n} {ARROW[better[n]]}" for n in names] + derived
+    lines = [f"Protocol `{first['protocol']}` v{first['protocol_version']}, test set "
+             f"`{first['test_set']['sha256'][:16]}`; best per column in bold.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    best = {}
+    for n in names:
+        vals = [s["overall"][n]["mean"] for s in summaries if n in s["overall"]
+                and s["overall"][n]["mean"] is not None]
+        if vals:
+            best[n] = max(vals) if better[n] == "higher" else min(vals)
+    for s in summaries:
+        cells = []
+        for n in names:
+            v = s["overall"].get(n, {}).get("mean")
+            cell = _fmt(v)
+            cells.append(f"**{cell}**" if v is not None and v == best.get(n) else cell)
+        cells += [_fmt(s["derived"]["overall"].get(d)) for d in derived]
+        label = s["label"] + (" (PARTIAL)" if s["partial"] else "")
+        lines.append("| " + " | ".join([label, str(s["counts"]["scored"])] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def compare_plot(summaries: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(n for s in summaries for n in s["metrics"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
+    for ax, n in zip(axes[0], names):
+        vals = [s["overall"].get(n, {}).get("mean") or 0.0 for s in summaries]
+        ax.bar(range(len(summaries)), vals, color=plt.cm.tab10.colors[:len(summaries)])
+        ax.set_xticks(range(len(summaries)), [s["label"] for s in summaries], rotation=30, ha="right")
+        ax.set_title(f"{n} {ARROW[summaries[0]['metrics'].get(n, {'better': 'higher'})['better']]}")
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,84 @@
+"""ggt score PREDICTIONS --reference DATASET --out REPORT: score a model's outputs under a pinned protocol.
+
+Predictions are named by pair id (rain/chelsea_000.png) in a folder, a zip, or
+Parquet with columns id and prediction. With --compare, put finished reports
+(summary.json files or report folders) side by side instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._options import examples, size
+
+
+def register(sub) -> None:
+    p = sub.add_parser("score", help="score predictions on the test set (pinned IQA protocols)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=examples(
+                           "ggt score outputs/ --reference ggt-100k --out report/",
+                           "ggt score outputs.zip --reference VCLab-PolyU/GGT-100K --metrics psnr,ssim --out r/",
+                           "ggt score --protocol ntire outputs/ --reference ggt-100k --out report-ntire/",
+                           "ggt score --compare a/summary.json b/summary.json --out comparison/"))
+    p.add_argument("predictions", nargs="?", metavar="PREDICTIONS",
+                   help="folder, .zip, Parquet file(s) or saved dataset of predicted images")
+    p.add_argument("--reference", metavar="DATASET", help="a `ggt build` folder or a Hub dataset id")
+    p.add_argument("--split", default="test", help="split to score against (default: test)")
+    p.add_argument("--protocol", default="ggt", help="ggt (default), ntire, or a YAML file")
+    p.add_argument("--metrics", help="comma-separated subset of the protocol's metrics")
+    p.add_argument("--out", metavar="REPORT_DIR", help="where the report goes")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--batch-size", type=int, default=8, help="images per metric call (default 8)")
+    p.add_argument("--workers", type=int, default=None, help="decode threads (default: cores, at most 4)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="score what is there when ids are missing, extra, duplicated or unreadable; "
+                        "the report is marked partial")
+    p.add_argument("--weights-dir", help="look for metric weights here (pre-placed, offline)")
+    p.add_argument("--cache-dir", help="reference-score cache (default: $GGT_CACHE_DIR or ~/.cache/ggt/eval)")
+    p.add_argument("--label", help="the submission's name in reports (default: the folder name)")
+    p.add_argument("--max-unzipped", type=size, default=None, help="cap on a zip's uncompressed size")
+    p.add_argument("--compare", nargs="+", metavar="SUMMARY", help="compare finished reports instead")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _compare(args) -> int:
+    import os
+
+    from ..atomic import write_text
+    from ..eval import report
+
+    summaries = [report.read_summary(p) for p in args.compare]
+    table = report.compare(summaries)
+    print(table, end="")
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        write_text(os.path.join(args.out, "comparison.md"), table)
+        report.compare_plot(summaries, os.path.join(args.out, "comparison.png"))
+        print(f"wrote {args.out}/comparison.md and comparison.png")
+    return 0
+
+
+def run(args) -> int:
+    from ..errors import GGTError
+
+    if args.compare:
+        return _compare(args)
+    if not args.predictions or not args.reference or not args.out:
+        raise GGTError("give PREDICTIONS, --reference DATASET and --out REPORT_DIR (or --compare)")
+    from ..eval import api
+    from ..eval.predictions import MAX_UNZIPPED_BYTES
+    from ..eval.report import markdown
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    summary = api.score(args.predictions, args.reference, out=args.out, split=args.split,
+                        protocol=args.protocol, metrics=metrics, device=args.device,
+                        batch_size=args.batch_size, workers=args.workers,
+                        allow_partial=args.allow_partial, weights_dir=args.weights_dir,
+                        cache_dir=args.cache_dir, label=args.label,
+                        max_unzipped=args.max_unzipped or MAX_UNZIPPED_BYTES,
+                        progress=not args.quiet and sys.stderr.isatty())
+    print(markdown(summary))
+    print(f"wrote {args.out}: per_image.parquet, per_image.csv, summary.json, report.md, plots/")
+    return 0
