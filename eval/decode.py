@@ -52,7 +52,7 @@ _SIXTEEN = ("I;16", "I;16B", "I;16L", "I;16N")
 # EXIF orientation -> numpy operations (the same eight cases as ImageOps.exif_transpose).
 _ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
            5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1),
-           7: lambda a: np.rot90(a, 1)[::-1], 8: lambda a: np.rot90(a, 1)}
+           7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1], 8: lambda a: np.rot90(a, 1)}
 
 
 def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
@@ -63,6 +63,9 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageDecodeError(f"{name}: refused, more pixels than the decompression-bomb "
                                    f"limit of {max_pixels:,}") from None
+        except Image.UnidentifiedImageError:
+            raise ImageDecodeError(f"{name}: not an image (no format Pillow reads: "
+                                   f"{data[:8]!r}...)") from None
         except Exception as e:
             raise ImageDecodeError(f"{name}: not an image Pillow can read ({e})") from None
     w, h = im.size

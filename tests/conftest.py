@@ -18,6 +18,8 @@ from PIL import Image
 _HF_HOME = tempfile.mkdtemp(prefix="ggt-tests-hf-")
 atexit.register(shutil.rmtree, _HF_HOME, True)
 os.environ.update(HF_HOME=_HF_HOME, HF_DATASETS_CACHE=os.path.join(_HF_HOME, "datasets"), HF_HUB_OFFLINE="1")
+# The evaluation suite's caches (reference scores, torch hub for weights) stay private too.
+os.environ.update(GGT_CACHE_DIR=os.path.join(_HF_HOME, "ggt-eval"), TORCH_HOME=os.path.join(_HF_HOME, "torch"))
 
 
 def image_bytes(seed: int = 0, size: tuple[int, int] = (40, 32), fmt: str = "PNG", mode: str = "RGB",
@@ -77,4 +79,26 @@ def built_copy(built, tmp_path):
 
     out = str(tmp_path / "ggt-100k")
     shutil.copytree(built, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def eval_set(tmp_path_factory):
+    """A built sample pack with 3 test pairs per category (18 pairs of 96 px), for scoring."""
+    from ggt_dataset.build import build
+    from ggt_dataset.sample import write_sample
+
+    base = tmp_path_factory.mktemp("evalset")
+    write_sample(str(base / "raw"), train_per_category=1, test_per_category=3, size=96)
+    build(str(base / "raw"), str(base / "ggt"), progress=False)
+    return str(base / "ggt")
+
+
+@pytest.fixture(scope="session")
+def identity_preds(eval_set, tmp_path_factory):
+    """The LQ images as predictions, named by id: a real, imperfect submission."""
+    from ggt_dataset.eval.baselines import run_baseline
+
+    out = str(tmp_path_factory.mktemp("preds") / "identity")
+    run_baseline("identity", eval_set, out)
     return out

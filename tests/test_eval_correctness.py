@@ -1,0 +1,138 @@
+"""The protocols compute what they say: against independent implementations, batch- and order-free."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from ggt_dataset.eval import api, engine
+from ggt_dataset.eval.metrics import Scorer
+from ggt_dataset.eval.predictions import open_predictions
+from ggt_dataset.eval.protocol import load
+from ggt_dataset.eval.references import open_references
+
+from iqa_reference import psnr_y, ssim_y
+
+
+def _varied_pairs():
+    """Photos with real degradations, noise, flat-ish gradients, odd sizes."""
+    from skimage import data
+
+    from ggt_dataset.degrade import DEGRADATIONS
+
+    rng = np.random.default_rng(7)
+    pairs = []
+    for k, name in enumerate(["astronaut", "coffee", "chelsea", "rocket"]):
+        hq = getattr(data, name)()[:97 + 8 * k, :131 - 6 * k, :3]
+        cat = sorted(DEGRADATIONS)[k % len(DEGRADATIONS)]
+        lq = DEGRADATIONS[cat](hq, np.random.default_rng(k))
+        pairs.append((lq, hq))
+    noise = rng.integers(0, 256, (45, 67, 3), dtype=np.uint8)
+    pairs.append((np.clip(noise.astype(int) + rng.integers(-3, 4, noise.shape), 0, 255).astype(np.uint8), noise))
+    grad = np.tile(np.linspace(0, 255, 80)[None, :, None], (40, 1, 3)).astype(np.uint8)
+    pairs.append(((grad * 0.9).astype(np.uint8), grad))
+    return pairs
+
+
+def _tensor(a: np.ndarray, dtype):
+    import torch
+
+    return torch.from_numpy(a.astype(np.float64) / 255.0).permute(2, 0, 1)[None].to(dtype)
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_psnr_matches_basicsr_y_convention(k):
+    lq, hq = _varied_pairs()[k]
+    scorer = Scorer(load("ggt").metric("psnr"), "cpu")
+    got = scorer(_tensor(lq, scorer.dtype), _tensor(hq, scorer.dtype))[0]
+    assert abs(got - psnr_y(lq, hq)) < 1e-4
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_ssim_matches_rounded_y_convention(k):
+    lq, hq = _varied_pairs()[k]
+    scorer = Scorer(load("ggt").metric("ssim"), "cpu")
+    got = scorer(_tensor(lq, scorer.dtype), _tensor(hq, scorer.dtype))[0]
+    assert abs(got - ssim_y(lq, hq, rounded=True)) < 1e-4
+    # And the choice matters only a little, but measurably: BasicSR's unrounded Y.
+    assert abs(got - ssim_y(lq, hq, rounded=False)) < 5e-3
+
+
+def _decoded_column(built: str, column: str) -> dict[str, np.ndarray]:
+    import glob
+    import os
+
+    out = {}
+    for f in glob.glob(os.path.join(built, "data", "*", "test-*.parquet")):
+        t = pq.read_table(f, columns=["id", column]).to_pylist()
+        out.update({r["id"]: np.asarray(Image.open(io.BytesIO(r[column]["bytes"])).convert("RGB")) for r in t})
+    return out
+
+
+def test_score_end_to_end_equals_independent_values(eval_set, identity_preds, tmp_path):
+    summary = api.score(identity_preds, eval_set, out=str(tmp_path / "r"), metrics=["psnr", "ssim"],
+                        device="cpu")
+    rows = pq.read_table(tmp_path / "r" / "per_image.parquet").to_pylist()
+    lq, hq = _decoded_column(eval_set, "lq"), _decoded_column(eval_set, "hq")
+    assert len(rows) == 18 == summary["counts"]["scored"]
+    for r in rows:
+        assert abs(r["psnr"] - psnr_y(lq[r["id"]], hq[r["id"]])) < 1e-4
+        assert abs(r["ssim"] - ssim_y(lq[r["id"]], hq[r["id"]])) < 1e-4
+    assert abs(summary["overall"]["psnr"]["mean"] - np.mean([r["psnr"] for r in rows])) < 1e-12
+
+
+def test_ntire_crops_border_before_psnr(eval_set, identity_preds):
+    summary = api.score(identity_preds, eval_set, protocol="ntire", metrics=["psnr"], device="cpu")
+    lq, hq = _decoded_column(eval_set, "lq"), _decoded_column(eval_set, "hq")
+    want = np.mean([psnr_y(lq[i], hq[i], border=4) for i in lq])
+    assert abs(summary["overall"]["psnr"]["mean"] - want) < 1e-4
+    plain = api.score(identity_preds, eval_set, protocol="ggt", metrics=["psnr"], device="cpu")
+    assert plain["overall"]["psnr"]["mean"] != summary["overall"]["psnr"]["mean"]
+
+
+def _run(eval_set, preds_dir, names, **kw):
+    proto = load("ggt").subset(names)
+    scorers = [Scorer(s, "cpu") for s in proto.metrics]
+    return engine.run(open_predictions(preds_dir), open_references(eval_set), proto, scorers,
+                      progress=False, **kw).rows
+
+
+def test_batched_equals_one_at_a_time_and_any_worker_count(eval_set, identity_preds):
+    one = _run(eval_set, identity_preds, ["psnr", "ssim"], batch_size=1, workers=1)
+    many = _run(eval_set, identity_preds, ["psnr", "ssim"], batch_size=16, workers=3)
+    assert [r["id"] for r in one] == [r["id"] for r in many]
+    for a, b in zip(one, many):
+        assert a["psnr"] == b["psnr"] and a["ssim"] == b["ssim"]
+
+
+def test_equals_pyiqa_alone_reading_the_files_itself(eval_set, identity_preds, tmp_path):
+    """pyiqa's own way (its file reader, one metric, batch 1) gives the same numbers."""
+    import pyiqa
+
+    rows = _run(eval_set, identity_preds, ["psnr", "ssim"])
+    gt_dir = tmp_path / "gt"
+    for f, table in [(f, pq.read_table(f, columns=["id", "hq"]).to_pylist())
+                     for f in __import__("glob").glob(f"{eval_set}/data/*/test-*.parquet")]:
+        for r in table:
+            p = gt_dir / (r["id"] + ".png")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(r["hq"]["bytes"])
+    names = open_predictions(identity_preds).names
+    for name in ("psnr", "ssim"):
+        spec = load("ggt").metric(name)
+        m = pyiqa.create_metric(spec.pyiqa, device="cpu", **spec.pyiqa_options())
+        for r in rows[:6]:
+            alone = float(m(names[r["id"]], str(gt_dir / f"{r['id']}.png")))
+            assert abs(alone - r[name]) < 1e-5, (name, r["id"])
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device here")
+def test_cpu_and_cuda_agree(eval_set, identity_preds):
+    cpu = api.score(identity_preds, eval_set, metrics=["psnr", "ssim"], device="cpu")
+    gpu = api.score(identity_preds, eval_set, metrics=["psnr", "ssim"], device="cuda")
+    for name, tol in (("psnr", 1e-4), ("ssim", 1e-6)):
+        assert abs(cpu["overall"][name]["mean"] - gpu["overall"][name]["mean"]) < tol

@@ -1,0 +1,298 @@
+"""Bad and unusual predictions: a clear message naming the file, non-zero exit, nothing written."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ggt_dataset.cli.main import main
+from ggt_dataset.eval.predictions import open_predictions
+
+
+def _score(capsys, preds, ref, out, *extra):
+    rc = main(["score", str(preds), "--reference", ref, "--out", str(out), "--metrics", "psnr,ssim",
+               "--device", "cpu", "-q", *extra])
+    cap = capsys.readouterr()
+    return rc, cap.out + cap.err
+
+
+def _fail(capsys, preds, ref, tmp_path, *needles):
+    out = tmp_path / "report"
+    before = sorted(os.listdir(tmp_path))
+    rc, text = _score(capsys, preds, ref, out)
+    assert rc != 0, text
+    assert "Traceback" not in text
+    for n in needles:
+        assert n in text, (n, text)
+    assert not out.exists(), "nothing may be written on failure"
+    assert sorted(os.listdir(tmp_path)) == before
+    return text
+
+
+@pytest.fixture
+def preds(identity_preds, tmp_path):
+    dst = tmp_path / "preds"
+    shutil.copytree(identity_preds, dst)
+    return dst
+
+
+def _ids(folder):
+    return sorted(open_predictions(str(folder)).names)
+
+
+def _replace(preds, pair_id, data: bytes, ext=".png"):
+    for f in list((preds / os.path.dirname(pair_id)).iterdir()):
+        if f.stem == os.path.basename(pair_id):
+            f.unlink()
+    (preds / (pair_id + ext)).write_bytes(data)
+
+
+def _png(arr_or_img, **save) -> bytes:
+    im = arr_or_img if isinstance(arr_or_img, Image.Image) else Image.fromarray(arr_or_img)
+    buf = io.BytesIO()
+    im.save(buf, format=save.pop("format", "PNG"), **save)
+    return buf.getvalue()
+
+
+def test_zip_with_parent_path_absolute_or_symlink_is_refused(eval_set, identity_preds, tmp_path, capsys):
+    for name, member in (("dotdot", "../evil.png"), ("absolute", "/tmp/evil.png")):
+        z = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(z, "w") as zf:
+            zf.writestr(member, b"x")
+        _fail(capsys, z, eval_set, tmp_path, str(z), "refused unsafe zip members", member)
+    z = tmp_path / "link.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        info = zipfile.ZipInfo("mixed/link.png")
+        info.external_attr = (0o120777 << 16)
+        zf.writestr(info, "/etc/passwd")
+    _fail(capsys, z, eval_set, tmp_path, "symbolic link", "mixed/link.png")
+    assert not (tmp_path.parent / "evil.png").exists() and not os.path.exists("/tmp/evil.png")
+
+
+def test_zip_bomb_caps(eval_set, tmp_path, capsys):
+    z = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("mixed/a.png", b"\0" * (20 * 1024 * 1024))
+    _fail(capsys, z, eval_set, tmp_path, "compression ratio", "zip bomb", "mixed/a.png")
+    z2 = tmp_path / "big.zip"
+    with zipfile.ZipFile(z2, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("mixed/a.png", os.urandom(300_000))
+    rc, text = _score(capsys, z2, eval_set, tmp_path / "r2", "--max-unzipped", "100KB")
+    assert rc != 0 and "above the cap" in text and not (tmp_path / "r2").exists()
+
+
+def test_zip_of_good_predictions_scores_like_the_folder(eval_set, identity_preds, tmp_path, capsys):
+    z = tmp_path / "preds.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for root, _, files in os.walk(identity_preds):
+            for f in files:
+                zf.write(os.path.join(root, f), os.path.relpath(os.path.join(root, f), identity_preds))
+    assert _score(capsys, z, eval_set, tmp_path / "rz")[0] == 0
+    assert _score(capsys, identity_preds, eval_set, tmp_path / "rf")[0] == 0
+    a = (tmp_path / "rz" / "per_image.csv").read_text()
+    assert a == (tmp_path / "rf" / "per_image.csv").read_text()
+
+
+def test_truncated_and_non_image_files_are_named(eval_set, preds, tmp_path, capsys):
+    ids = _ids(preds)
+    good = open(open_predictions(str(preds)).names[ids[0]], "rb").read()
+    noisy = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    _replace(preds, ids[0], _png(noisy)[:2000])
+    _replace(preds, ids[1], b"this is not an image at all")
+    text = _fail(capsys, preds, eval_set, tmp_path, "2 prediction(s) cannot be scored",
+                 ids[0] + ".png", ids[1] + ".png")
+    assert "Nothing was written" in text
+    assert good
+
+
+def test_size_beyond_policy_names_both_sizes(eval_set, preds, tmp_path, capsys):
+    pair = _ids(preds)[0]
+    _replace(preds, pair, _png(np.zeros((96 + 40, 96, 3), np.uint8)))
+    _fail(capsys, preds, eval_set, tmp_path, pair + ".png", "prediction 96x136, ground truth 96x96",
+          "more than the 32 px")
+
+
+def test_small_size_mismatch_is_cropped_top_left(eval_set, preds, tmp_path, capsys):
+    pair = _ids(preds)[0]
+    src = open(open_predictions(str(preds)).names[pair], "rb").read()
+    big = np.zeros((96 + 8, 96 + 3, 3), np.uint8)
+    big[:96, :96] = np.asarray(Image.open(io.BytesIO(src)).convert("RGB"))
+    _replace(preds, pair, _png(big))
+    rc, _ = _score(capsys, preds, eval_set, tmp_path / "r")
+    assert rc == 0
+    import pyarrow.csv as pacsv
+
+    rows = {r["id"]: r for r in pacsv.read_csv(tmp_path / "r" / "per_image.csv").to_pylist()}
+    assert "cropped to 96x96 (top-left)" in rows[pair]["note"]
+    from iqa_reference import psnr_y
+
+    lq = np.asarray(Image.open(io.BytesIO(src)).convert("RGB"))
+    assert rows[pair]["psnr"] == pytest.approx(_psnr_vs_gt(eval_set, pair, lq, psnr_y), abs=1e-4)
+
+
+def _psnr_vs_gt(eval_set, pair, pred, psnr_y):
+    from ggt_dataset.eval.references import open_references
+
+    (_, gt), = open_references(eval_set).iter_hq({pair})
+    return psnr_y(pred, np.asarray(Image.open(io.BytesIO(gt)).convert("RGB")))
+
+
+def test_conversions_are_scored_and_noted(eval_set, preds, tmp_path, capsys):
+    ids = _ids(preds)
+    rgb = [np.asarray(Image.open(open_predictions(str(preds)).names[i]).convert("RGB")) for i in ids[:7]]
+    gray = Image.fromarray(rgb[0]).convert("L")
+    rgba = Image.fromarray(rgb[1]).convert("RGBA")
+    pal = Image.fromarray(rgb[2]).convert("P")
+    cmyk = Image.fromarray(rgb[3]).convert("CMYK")
+    import cv2
+
+    sixteen = (rgb[4].astype(np.uint16) * 257)[:, :, ::-1]
+    ok, png16 = cv2.imencode(".png", sixteen)
+    rotated = Image.fromarray(rgb[5]).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6          # "rotate 90 CW to view": undoes ROTATE_90 (counter-clockwise)
+    gray16 = Image.fromarray((np.asarray(gray).astype(np.uint16) * 257))
+    _replace(preds, ids[0], _png(gray))
+    _replace(preds, ids[1], _png(rgba))
+    _replace(preds, ids[2], _png(pal))
+    _replace(preds, ids[3], _png(cmyk, format="JPEG", quality=100), ext=".jpg")
+    _replace(preds, ids[4], png16.tobytes())
+    _replace(preds, ids[5], _png(rotated, exif=exif.tobytes()))
+    _replace(preds, ids[6], _png(gray16))
+    rc, text = _score(capsys, preds, eval_set, tmp_path / "r")
+    assert rc == 0, text
+    import pyarrow.parquet as pq
+
+    rows = {r["id"]: r for r in pq.read_table(tmp_path / "r" / "per_image.parquet").to_pylist()}
+    assert rows[ids[0]]["note"] == "gray->RGB"
+    assert rows[ids[1]]["note"] == "alpha dropped"
+    assert rows[ids[2]]["note"] == "palette->RGB"
+    assert rows[ids[3]]["note"] == "CMYK->RGB"
+    assert rows[ids[4]]["note"] == "16-bit->float"
+    assert rows[ids[5]]["note"] == "EXIF rotated"
+    assert rows[ids[6]]["note"] == "16-bit gray->RGB"
+    assert np.isfinite([rows[i]["psnr"] for i in ids[:7]]).all()
+
+
+def test_lossless_16_bit_and_rotation_score_like_the_original(eval_set, identity_preds, preds, tmp_path, capsys):
+    ids = _ids(preds)
+    orig = {i: np.asarray(Image.open(open_predictions(str(identity_preds)).names[i]).convert("RGB")) for i in ids[:2]}
+    import cv2
+
+    _replace(preds, ids[0], cv2.imencode(".png", (orig[ids[0]].astype(np.uint16) * 257)[:, :, ::-1])[1].tobytes())
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _replace(preds, ids[1], _png(Image.fromarray(orig[ids[1]]).transpose(Image.Transpose.ROTATE_90), exif=exif.tobytes()))
+    # the reference run: the same pixels as plain 8-bit PNGs
+    ref = tmp_path / "plain"
+    shutil.copytree(preds, ref)
+    _replace(ref, ids[0], _png(orig[ids[0]]))
+    _replace(ref, ids[1], _png(orig[ids[1]]))
+    assert _score(capsys, preds, eval_set, tmp_path / "a")[0] == 0
+    assert _score(capsys, ref, eval_set, tmp_path / "b")[0] == 0
+    import pyarrow.parquet as pq
+
+    a = {r["id"]: r for r in pq.read_table(tmp_path / "a" / "per_image.parquet").to_pylist()}
+    b = {r["id"]: r for r in pq.read_table(tmp_path / "b" / "per_image.parquet").to_pylist()}
+    for i in ids[:2]:
+        assert abs(a[i]["psnr"] - b[i]["psnr"]) < 1e-4 and abs(a[i]["ssim"] - b[i]["ssim"]) < 1e-6
+
+
+def test_32_bit_float_image_is_refused(eval_set, preds, tmp_path, capsys):
+    pair = _ids(preds)[0]
+    im = Image.fromarray(np.zeros((96, 96), np.float32), mode="F")
+    _replace(preds, pair, _png(im, format="TIFF"), ext=".tif")
+    _fail(capsys, preds, eval_set, tmp_path, pair + ".tif", "mode F", "8- or 16-bit PNG")
+
+
+def test_decompression_bomb_is_refused(eval_set, preds, tmp_path, capsys):
+    pair = _ids(preds)[0]
+    Image.MAX_IMAGE_PIXELS, old = 1000, Image.MAX_IMAGE_PIXELS
+    try:
+        from ggt_dataset.eval import decode
+
+        with pytest.raises(decode.ImageDecodeError, match="decompression-bomb"):
+            decode.decode(_png(np.zeros((96, 96, 3), np.uint8)), "x.png", max_pixels=1000)
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+    # A real bomb: a tiny PNG that declares 20000 x 20000 pixels.
+    bomb = _png(Image.new("1", (20000, 20000)))
+    assert len(bomb) < 100_000
+    _replace(preds, pair, bomb)
+    _fail(capsys, preds, eval_set, tmp_path, pair + ".png", "decompression-bomb")
+
+
+def test_empty_folder(eval_set, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    _fail(capsys, tmp_path / "empty", eval_set, tmp_path, "no prediction images found", "empty")
+
+
+def test_missing_extra_duplicate_ids_are_listed_and_partial_is_marked(eval_set, preds, tmp_path, capsys):
+    ids = _ids(preds)
+    names = open_predictions(str(preds)).names
+    os.remove(names[ids[0]])
+    (preds / "rain" / "not_in_test.png").write_bytes(_png(np.zeros((96, 96, 3), np.uint8)))
+    shutil.copy(names[ids[1]], preds / (ids[1] + ".bmp"))
+    text = _fail(capsys, preds, eval_set, tmp_path, "1 missing", ids[0], "1 extra", "rain/not_in_test",
+                 f"duplicate id {ids[1]!r}", "--allow-partial")
+    rc, text = _score(capsys, preds, eval_set, tmp_path / "p", "--allow-partial")
+    assert rc == 0, text
+    import json
+
+    s = json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert s["partial"] and s["counts"]["scored"] == 16
+    assert s["counts"]["missing"] == [ids[0]] and s["counts"]["extra"] == ["rain/not_in_test"]
+    assert "PARTIAL" in (tmp_path / "p" / "report.md").read_text()
+
+
+def test_flat_folder_matches_by_basename(eval_set, identity_preds, tmp_path, capsys):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for pair_id, path in open_predictions(identity_preds).names.items():
+        shutil.copy(path, flat / os.path.basename(path))
+    rc, text = _score(capsys, flat, eval_set, tmp_path / "r")
+    assert rc == 0, text
+    import json
+
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["submission"]["matched_by"] == "basename"
+
+
+def test_parquet_and_saved_dataset_predictions(eval_set, identity_preds, tmp_path, capsys):
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = open_predictions(identity_preds).names
+    ids = sorted(names)
+    imgs = [{"bytes": open(names[i], "rb").read(), "path": None} for i in ids]
+    pq.write_table(pa.table({"id": ids, "prediction": imgs}), tmp_path / "preds.parquet", row_group_size=5)
+    assert _score(capsys, tmp_path / "preds.parquet", eval_set, tmp_path / "rp")[0] == 0
+    ds = datasets.Dataset.from_dict({"id": ids, "image": imgs},
+                                    features=datasets.Features({"id": datasets.Value("string"),
+                                                                "image": datasets.Image()}))
+    ds.save_to_disk(str(tmp_path / "saved"))
+    assert _score(capsys, tmp_path / "saved", eval_set, tmp_path / "rd")[0] == 0
+    assert _score(capsys, identity_preds, eval_set, tmp_path / "rf")[0] == 0
+    want = (tmp_path / "rf" / "per_image.csv").read_text()
+    assert (tmp_path / "rp" / "per_image.csv").read_text() == want
+    assert (tmp_path / "rd" / "per_image.csv").read_text() == want
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_matches_pillow_for_16_bit_path(orientation):
+    """The 16-bit reader applies EXIF orientation itself; it must agree with Pillow's."""
+    from PIL import ImageOps
+
+    from ggt_dataset.eval.decode import _ORIENT
+
+    a = np.random.default_rng(orientation).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    im = Image.fromarray(a)
+    im.getexif()[0x0112] = orientation
+    want = np.asarray(ImageOps.exif_transpose(im))
+    assert np.array_equal(_ORIENT.get(orientation, lambda x: x)(a), want)
