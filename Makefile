@@ -14,12 +14,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,sample,bench,eval]'
 	touch $(STAMP)
 
-# The sample pack end to end: make it, build it, verify it, load it with `datasets`.
+# The sample pack end to end: make it, build it, verify it, load it with `datasets`;
+# then two baselines on its test split, scored with every metric that runs here, compared.
 demo: $(STAMP)
 	$(GGT) sample $(DEMO)/sample-raw
 	$(GGT) build $(DEMO)/sample-raw $(DEMO)/ggt-100k-sample
 	$(GGT) verify $(DEMO)/ggt-100k-sample --full
 	$(GGT) info $(DEMO)/ggt-100k-sample
+	$(GGT) baseline identity $(DEMO)/ggt-100k-sample --out $(DEMO)/preds/identity
+	$(GGT) baseline classical $(DEMO)/ggt-100k-sample --out $(DEMO)/preds/classical
+	$(GGT) score $(DEMO)/preds/identity --reference $(DEMO)/ggt-100k-sample --metrics available --out $(DEMO)/reports/identity -q
+	$(GGT) score $(DEMO)/preds/classical --reference $(DEMO)/ggt-100k-sample --metrics available --out $(DEMO)/reports/classical -q
+	$(GGT) score --compare $(DEMO)/reports/identity $(DEMO)/reports/classical --out $(DEMO)/reports/comparison
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -29,6 +35,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/build.py
+	$(PY) bench/score.py
 
 clean:
 	rm -rf $(DEMO) build dist *.egg-info

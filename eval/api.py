@@ -14,6 +14,24 @@ def load_protocol(name_or_path: str, metric_names: list[str] | None = None) -> p
     return proto.subset(metric_names) if metric_names else proto
 
 
+def available_metrics(protocol: str, weights_dir: str | None = None) -> list[str]:
+    """``--metrics available``: the protocol's metrics whose weight files are all in place.
+
+    The others are named on stderr, and the report says the protocol was restricted.
+    """
+    import sys
+
+    if weights_dir:
+        weights.use_weights_dir(weights_dir)
+    proto = protocol_mod.load(protocol)
+    ok = [m.name for m in proto.metrics if not weights.resolve(m)[1]]
+    left = [m.name for m in proto.metrics if m.name not in ok]
+    if left:
+        print(f"ggt score: leaving out {', '.join(left)}: weight files missing "
+              f"(`ggt weights list {proto.name}` shows which)", file=sys.stderr)
+    return ok
+
+
 def build_scorers(proto: protocol_mod.Protocol, device: str = "auto",
                   weights_dir: str | None = None) -> tuple[list[metrics.Scorer], dict, str]:
     """Check pyiqa's version and every weight file first, then build the metrics."""
@@ -22,7 +40,11 @@ def build_scorers(proto: protocol_mod.Protocol, device: str = "auto",
         weights.use_weights_dir(weights_dir)
     files = weights.require(proto)          # fails, naming every missing file, before any work
     device = metrics.resolve_device(device)
-    return [metrics.Scorer(spec, device) for spec in proto.metrics], files, device
+    from .fid import FIDScorer
+
+    scorers = [FIDScorer(spec, device) if spec.kind == "SET" else metrics.Scorer(spec, device)
+               for spec in proto.metrics]
+    return scorers, files, device
 
 
 def device_label(device: str) -> str:
@@ -38,7 +60,7 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
           device: str = "auto", batch_size: int = engine.DEFAULT_BATCH, workers: int | None = None,
           allow_partial: bool = False, weights_dir: str | None = None, cache_dir: str | None = None,
           label: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES,
-          progress: bool = False) -> dict:
+          fid: bool = False, progress: bool = False) -> dict:
     """Score a submission and (with ``out``) write its report. Returns the summary dict.
 
     Args:
@@ -47,9 +69,15 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
         reference: a ``ggt build`` output folder or a Hub dataset id.
         out: the report folder; None scores without writing.
         protocol: a shipped protocol name (``ggt``, ``ntire``) or a YAML path.
-        metrics: restrict the protocol to these metrics (the report says so).
+        metrics: restrict the protocol to these metrics (the report says so); ["available"]
+            keeps those whose weight files are in place.
+        fid: also compute the protocol's optional set metric (FID).
     """
+    if metrics == ["available"]:
+        metrics = available_metrics(protocol, weights_dir)
     proto = load_protocol(protocol, metrics)
+    if fid:
+        proto = proto.with_optional([m.name for m in proto.optional if m.kind == "SET"])
     scorers, files, device = build_scorers(proto, device, weights_dir)
     preds = open_predictions(predictions, max_unzipped)
     refs = open_references(reference, split)

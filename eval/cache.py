@@ -64,3 +64,35 @@ def save_reference(cache_dir, scorer, refs, scores: dict[str, float]) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_json(path, {"key": reference_key(scorer, refs), "metric": scorer.spec.name,
                       "test_set": refs.fingerprint, "scores": merged})
+
+
+def _moments_path(cache_dir, scorer, refs, ids: list[str]) -> str:
+    # FID statistics depend on which pairs were scored (a partial run uses fewer).
+    which = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+    return os.path.join(cache_dir or default_dir(), "reference",
+                        f"{scorer.spec.pyiqa}-{reference_key(scorer, refs)[:32]}-{which}.npz")
+
+
+def load_moments(cache_dir, scorer, refs, ids: list[str]):
+    """Cached ground-truth FID statistics for exactly ``ids``, or None."""
+    import numpy as np
+
+    from .fid import Moments
+
+    try:
+        with np.load(_moments_path(cache_dir, scorer, refs, ids)) as z:
+            m = Moments(len(z["s1"]))
+            m.n, m.s1, m.s2 = int(z["n"]), z["s1"], z["s2"]
+            return m
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def save_moments(cache_dir, scorer, refs, ids: list[str], moments) -> None:
+    import numpy as np
+
+    path = _moments_path(cache_dir, scorer, refs, ids)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}.npz"
+    np.savez(tmp, n=moments.n, s1=moments.s1, s2=moments.s2)
+    os.replace(tmp, path)

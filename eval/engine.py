@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import GGTError
 from . import cache
 from .decode import Decoded, ImageDecodeError, decode
+from .fid import FIDScorer, Moments, clean_resize
 from .metrics import Scorer
 from .predictions import Predictions
 from .protocol import Protocol
@@ -42,6 +43,8 @@ class Pair:
     category: str
     pred: Decoded
     gt: Decoded
+    fid_pred: np.ndarray | None = None      # clean-resized 299x299 copies, when FID runs
+    fid_gt: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -68,6 +71,7 @@ class Result:
     failed: list[str] = field(default_factory=list)   # unscorable predictions (allow_partial)
     seconds: dict[str, float] = field(default_factory=dict)
     reference_cache: dict[str, str] = field(default_factory=dict)  # metric -> hit/miss
+    sets: dict[str, dict] = field(default_factory=dict)   # SET metric -> value, n, cache
 
 
 def match(preds: Predictions, refs: References) -> Match:
@@ -123,11 +127,14 @@ def _align(pred: Decoded, gt: Decoded, protocol: Protocol, name: str) -> Decoded
 
 
 def _prepare(pair_id: str, category: str, gt_bytes: bytes, preds: Predictions,
-             refs: References, protocol: Protocol) -> Pair:
+             refs: References, protocol: Protocol, fid: tuple[bool, bool] = (False, False)) -> Pair:
     name = preds.names[pair_id]
     gt = decode(gt_bytes, f"{refs.source} (ground truth {pair_id})")
-    pred = _align(decode(preds.read(pair_id), name), gt, protocol, name)
-    return Pair(pair_id, category, pred, gt)
+    raw_pred = decode(preds.read(pair_id), name)
+    # FID sees each whole image, before the size policy crops the pair.
+    fid_pred = clean_resize(raw_pred) if fid[0] else None
+    fid_gt = clean_resize(gt) if fid[1] else None
+    return Pair(pair_id, category, _align(raw_pred, gt, protocol, name), gt, fid_pred, fid_gt)
 
 
 def _tensor(arrays: list[Decoded], dtype, border: int = 0):
@@ -144,8 +151,10 @@ def _tensor(arrays: list[Decoded], dtype, border: int = 0):
 class _Batcher:
     """Groups pairs by shape and runs every metric on each full group."""
 
-    def __init__(self, protocol: Protocol, scorers: list[Scorer], batch_size: int, gt_nr: list[Scorer]):
+    def __init__(self, protocol: Protocol, scorers: list[Scorer], batch_size: int, gt_nr: list[Scorer],
+                 fid: FIDScorer | None = None, fid_gt: bool = False):
         self.protocol, self.scorers, self.batch_size, self.gt_nr = protocol, scorers, batch_size, gt_nr
+        self.fid, self.moments = fid, (Moments(), Moments() if fid_gt else None)
         self.groups: dict[tuple[int, int], list[Pair]] = {}
         self.rows: list[dict] = []
         self.reference: dict[str, dict[str, float]] = {s.name: {} for s in gt_nr}
@@ -184,18 +193,23 @@ class _Batcher:
         for s in self.gt_nr:
             for p, v in zip(pairs, s(get("gt", s.dtype, False))):
                 self.reference[s.name][p.id] = float(v)
+        if self.fid:
+            self.moments[0].update(self.fid.features([p.fid_pred for p in pairs]))
+            if self.moments[1] is not None:
+                self.moments[1].update(self.fid.features([p.fid_gt for p in pairs]))
         for row, p in zip(rows, pairs):
             row["note"] = p.pred.note
         self.rows += rows
         self.compute_s += time.perf_counter() - t0
 
 
-def _produce(ids: list[str], preds, refs, protocol, pool, out: queue.Queue, stop: threading.Event) -> None:
+def _produce(ids: list[str], preds, refs, protocol, fid, pool, out: queue.Queue, stop: threading.Event) -> None:
     try:
         for pair_id, gt_bytes in refs.iter_hq(set(ids)):
             if stop.is_set():
                 return
-            out.put(pool.submit(_prepare, pair_id, refs.categories[pair_id], gt_bytes, preds, refs, protocol))
+            out.put(pool.submit(_prepare, pair_id, refs.categories[pair_id], gt_bytes, preds, refs,
+                                protocol, fid))
     except BaseException as e:           # surfaced by the consumer, in order
         f: Future = Future()
         f.set_exception(e)
@@ -217,6 +231,9 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
         raise ScoreError(describe_mismatch(m, preds.source)
                          + "\nFix the predictions, or pass --allow-partial to score what is there "
                          "(the report is then marked partial).")
+    fid = next((s for s in scorers if s.spec.kind == "SET"), None)
+    scorers = [s for s in scorers if s.spec.kind != "SET"]
+    fid_gt_cached = cache.load_moments(cache_dir, fid, refs, m.scored) if fid else None
     gt_nr, reference, cache_state = [], {}, {}
     if protocol.reference_scores:
         for s in scorers:
@@ -228,7 +245,7 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
                 gt_nr.append(s)
             else:
                 reference[s.name] = hit
-    batcher = _Batcher(protocol, scorers, batch_size, gt_nr)
+    batcher = _Batcher(protocol, scorers, batch_size, gt_nr, fid, fid is not None and fid_gt_cached is None)
     failed: list[str] = []
     window = max(4, 4 * workers)
     futures: queue.Queue = queue.Queue(maxsize=window)
@@ -238,7 +255,9 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
     bar = tqdm(total=len(m.scored), desc="scoring", unit="pair", disable=not progress)
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="ggt-decode") as pool:
         producer = threading.Thread(target=_produce, daemon=True,
-                                    args=(m.scored, preds, refs, protocol, pool, futures, stop))
+                                    args=(m.scored, preds, refs, protocol,
+                                          (fid is not None, fid is not None and fid_gt_cached is None),
+                                          pool, futures, stop))
         producer.start()
         try:
             while (fut := futures.get()) is not None:
@@ -265,8 +284,15 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
         reference[s.name] = batcher.reference[s.name]
         if not failed:                # a complete set of ground-truth scores is worth keeping
             cache.save_reference(cache_dir, s, refs, reference[s.name])
+    sets = {}
+    if fid:
+        gt_moments = fid_gt_cached if fid_gt_cached is not None else batcher.moments[1]
+        if fid_gt_cached is None and not failed:
+            cache.save_moments(cache_dir, fid, refs, m.scored, gt_moments)
+        sets[fid.name] = {"value": FIDScorer.distance(batcher.moments[0], gt_moments),
+                          "n": batcher.moments[0].n, "cache": "hit" if fid_gt_cached else "miss"}
     order = {i: k for k, i in enumerate(refs.ids)}
     rows = sorted(batcher.rows, key=lambda r: order[r["id"]])
     total = time.perf_counter() - t_start
     return Result(rows, reference, m, failed,
-                  {"total": total, "metric_compute": batcher.compute_s}, cache_state)
+                  {"total": total, "metric_compute": batcher.compute_s}, cache_state, sets)

@@ -43,12 +43,13 @@ class WeightFile:
 class MetricSpec:
     name: str                       # the column name in every report
     pyiqa: str                      # pyiqa's metric name
-    kind: str                       # FR (needs ground truth) or NR
+    kind: str                       # FR (needs ground truth), NR, or SET (one score for the set: FID)
     better: str                     # higher or lower
     options: tuple[tuple[str, Any], ...] = ()
     dtype: str = "float32"
     note: str = ""
     weights: tuple[WeightFile, ...] = ()
+    optional: bool = False          # run only when asked for (--fid, or named in --metrics)
 
     @property
     def higher_is_better(self) -> bool:
@@ -76,8 +77,9 @@ class Protocol:
     size: SizePolicy
     aggregation: str
     reference_scores: bool
-    metrics: tuple[MetricSpec, ...]
+    metrics: tuple[MetricSpec, ...]          # the ones that run
     derived: tuple[tuple[str, str], ...] = ()
+    optional: tuple[MetricSpec, ...] = ()    # declared, run only when asked for
     source: str = ""                # the file it came from
     restricted_to: tuple[str, ...] | None = None  # set by subset(): the report says so
     raw: dict = field(default_factory=dict, compare=False, repr=False)
@@ -102,11 +104,18 @@ class Protocol:
                 raise ProtocolError(f"{where}: derived {dname!r} uses unknown metrics {unknown}")
 
     def metric(self, name: str) -> MetricSpec:
-        for m in self.metrics:
+        for m in self.metrics + self.optional:
             if m.name == name:
                 return m
         raise ProtocolError(f"protocol {self.name!r} has no metric {name!r}; "
-                            f"it has {', '.join(m.name for m in self.metrics)}")
+                            f"it has {', '.join(m.name for m in self.metrics + self.optional)}")
+
+    def with_optional(self, names: list[str]) -> "Protocol":
+        """Add optional metrics (``--fid``) to the ones that run; not a restriction."""
+        from dataclasses import replace
+
+        extra = tuple(self.metric(n) for n in names if n not in {m.name for m in self.metrics})
+        return replace(self, metrics=self.metrics + extra)
 
     def subset(self, names: list[str]) -> "Protocol":
         """The same protocol restricted to ``names`` (``--metrics``); reports say so."""
@@ -213,12 +222,14 @@ def _read_merged(path: str, seen: tuple[str, ...] = ()) -> dict:
 def _metric(name: str, d: Any, where: str) -> MetricSpec:
     if not isinstance(d, dict) or "pyiqa" not in d:
         raise ProtocolError(f"{where}: metric {name!r} needs at least 'pyiqa: <metric name>'")
-    known = {"pyiqa", "kind", "better", "options", "dtype", "note", "weights"}
+    known = {"pyiqa", "kind", "better", "options", "dtype", "note", "weights", "optional"}
     if set(d) - known:
         raise ProtocolError(f"{where}: metric {name!r} has unknown keys {sorted(set(d) - known)}")
     kind, better = d.get("kind"), d.get("better")
-    if kind not in ("FR", "NR") or better not in ("higher", "lower"):
-        raise ProtocolError(f"{where}: metric {name!r} needs kind: FR|NR and better: higher|lower")
+    if kind not in ("FR", "NR", "SET") or better not in ("higher", "lower"):
+        raise ProtocolError(f"{where}: metric {name!r} needs kind: FR|NR|SET and better: higher|lower")
+    if kind == "SET" and d["pyiqa"] != "fid":
+        raise ProtocolError(f"{where}: metric {name!r}: kind SET is only implemented for pyiqa's fid")
     if d.get("dtype", "float32") not in ("float32", "float64"):
         raise ProtocolError(f"{where}: metric {name!r}: dtype must be float32 or float64")
     weights = []
@@ -230,7 +241,8 @@ def _metric(name: str, d: Any, where: str) -> MetricSpec:
     options = d.get("options") or {}
     return MetricSpec(name=name, pyiqa=str(d["pyiqa"]), kind=kind, better=better,
                       options=tuple(sorted(options.items())), dtype=d.get("dtype", "float32"),
-                      note=" ".join(str(d.get("note", "")).split()), weights=tuple(weights))
+                      note=" ".join(str(d.get("note", "")).split()), weights=tuple(weights),
+                      optional=bool(d.get("optional", False)))
 
 
 def load(name_or_path: str = DEFAULT_PROTOCOL) -> Protocol:
@@ -244,6 +256,7 @@ def load(name_or_path: str = DEFAULT_PROTOCOL) -> Protocol:
         metrics = d.get("metrics")
         if not isinstance(metrics, dict):
             raise ProtocolError(f"{where}: 'metrics' must map report names to metric settings")
+        specs = [_metric(k, v, where) for k, v in metrics.items()]
         return Protocol(
             name=str(d["name"]), version=int((d.get("metadata") or {})["version"]),
             description=" ".join(str((d.get("metadata") or {}).get("description", "")).split()),
@@ -252,7 +265,8 @@ def load(name_or_path: str = DEFAULT_PROTOCOL) -> Protocol:
             size=SizePolicy(size.get("policy", "crop"), size.get("max_diff", 32), size.get("anchor")),
             aggregation=d.get("aggregation", "mean"),
             reference_scores=bool(d.get("reference_scores", False)),
-            metrics=tuple(_metric(k, v, where) for k, v in metrics.items()),
+            metrics=tuple(m for m in specs if not m.optional),
+            optional=tuple(m for m in specs if m.optional),
             derived=tuple((str(k), str(v)) for k, v in (d.get("derived") or {}).items()),
             source=path, raw=d)
     except KeyError as e:

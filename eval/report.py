@@ -57,7 +57,7 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
 
     from .metrics import pyiqa_version
 
-    names = [m.name for m in protocol.metrics]
+    names = [m.name for m in protocol.metrics if m.kind != "SET"]
     cats = [c for c in CATEGORIES if any(r["category"] == c for r in result.rows)]
     cats += sorted({r["category"] for r in result.rows} - set(cats))
     per_cat = {c: _means([r for r in result.rows if r["category"] == c], names) for c in cats}
@@ -91,7 +91,9 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
         },
         "protocol": protocol.describe(),
         "metrics": {mm.name: {"kind": mm.kind, "better": mm.better, "pyiqa": mm.pyiqa, "note": mm.note}
-                    for mm in protocol.metrics},
+                    for mm in protocol.metrics if mm.kind != "SET"},
+        "sets": {k: {**v, "better": protocol.metric(k).better, "note": protocol.metric(k).note}
+                 for k, v in result.sets.items()},
         "overall": overall,
         "per_category": per_cat,
         "derived": {"overall": _derived(protocol, overall),
@@ -145,6 +147,9 @@ def markdown(summary: dict) -> str:
         lines.append("| *ground truth* | " + str(summary["counts"]["scored"]) + " | "
                      + " | ".join(cells) + " |" + " |" * len(derived))
     lines.append("")
+    for name, v in summary.get("sets", {}).items():
+        lines += [f"**{name}** {ARROW[v['better']]} over the set ({v['n']} predictions vs their ground "
+                  f"truths): **{_fmt(v['value'])}**. {v['note']}", ""]
     if summary["nonfinite"]:
         lines += [f"† non-finite scores left out of the mean ({len(summary['nonfinite'])}): "
                   + ", ".join(f"{x['id']} {x['metric']}={x['value']}" for x in summary["nonfinite"][:10])
@@ -160,16 +165,19 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _figure(n: int):
+    # The object API, not pyplot: no global state, and half a second less import per report.
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.2 * n, 3.2))
+    return fig, fig.subplots(1, n, squeeze=False)[0]
+
+
 def _plots(summary: dict, rows: list[dict], folder: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(summary["metrics"])
     cats = list(summary["per_category"])
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
-    for ax, n in zip(axes[0], names):
+    fig, axes = _figure(len(names))
+    for ax, n in zip(axes, names):
         vals = [summary["per_category"][c][n]["mean"] or 0.0 for c in cats]
         ax.bar(range(len(cats)), vals, color="#4C72B0")
         ax.axhline(summary["overall"][n]["mean"] or 0.0, color="#C44E52", lw=1, label="overall")
@@ -178,16 +186,14 @@ def _plots(summary: dict, rows: list[dict], folder: str) -> None:
     fig.suptitle(f"{summary['label']} — per category ({summary['fingerprint']['protocol']})")
     fig.tight_layout()
     fig.savefig(os.path.join(folder, "per_category.png"), dpi=110)
-    plt.close(fig)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
-    for ax, n in zip(axes[0], names):
+    fig, axes = _figure(len(names))
+    for ax, n in zip(axes, names):
         data = [[r[n] for r in rows if r["category"] == c and math.isfinite(r[n])] for c in cats]
         ax.boxplot(data, showfliers=True)
         ax.set_xticks(range(1, len(cats) + 1), cats, rotation=45, ha="right", fontsize=8)
         ax.set_title(f"{n} {ARROW[summary['metrics'][n]['better']]} per image")
     fig.tight_layout()
     fig.savefig(os.path.join(folder, "distribution.png"), dpi=110)
-    plt.close(fig)
 
 
 def write(out: str, summary: dict, rows: list[dict], unweighted: list[str] = ()) -> None:
@@ -253,6 +259,10 @@ def compare(summaries: list[dict]) -> str:
             if (a["sha256"] if key == "test_set" else a) != (b["sha256"] if key == "test_set" else b):
                 raise ReportError(f"{s['_path']}: scored under a different {what} than "
                                   f"{summaries[0]['_path']}; the numbers are not comparable")
+    for s in summaries:      # set metrics (FID) compare like any other overall number
+        for k, v in s.get("sets", {}).items():
+            s["metrics"][k] = {"better": v["better"]}
+            s["overall"][k] = {"mean": v["value"]}
     names = list(dict.fromkeys(n for s in summaries for n in s["metrics"]))
     better = {n: s["metrics"][n]["better"] for s in summaries for n in s["metrics"]}
     derived = list(dict.fromkeys(d for s in summaries for d in s["derived"]["overall"]))
@@ -279,20 +289,18 @@ def compare(summaries: list[dict]) -> str:
 
 
 def compare_plot(summaries: list[dict], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
 
     names = list(dict.fromkeys(n for s in summaries for n in s["metrics"]))
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
-    for ax, n in zip(axes[0], names):
+    fig, axes = _figure(len(names))
+    colours = colormaps["tab10"].colors[:len(summaries)]
+    for ax, n in zip(axes, names):
         vals = [s["overall"].get(n, {}).get("mean") or 0.0 for s in summaries]
-        ax.bar(range(len(summaries)), vals, color=plt.cm.tab10.colors[:len(summaries)])
+        ax.bar(range(len(summaries)), vals, color=colours)
         ax.set_xticks(range(len(summaries)), [s["label"] for s in summaries], rotation=30, ha="right")
-        ax.set_title(f"{n} {ARROW[summaries[0]['metrics'].get(n, {'better': 'higher'})['better']]}")
+        better = next(s["metrics"][n]["better"] for s in summaries if n in s["metrics"])
+        ax.set_title(f"{n} {ARROW[better]}")
     fig.tight_layout()
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=110)
-    plt.close(fig)
     os.replace(tmp, path)

@@ -150,3 +150,33 @@ def test_cuda_device_refused_without_cuda(eval_set, identity_preds, tmp_path, ca
     rc = main(["score", identity_preds, "--reference", eval_set, "--out", str(tmp_path / "r"),
                "--metrics", "psnr", "--device", "cuda", "-q"])
     assert rc == 1 and "CUDA is not available" in capsys.readouterr().err
+
+
+def test_fid_plumbing_with_unweighted_inception(eval_set, identity_preds, tmp_path):
+    """pyiqa's real FID Inception without its checkpoint: streaming moments, cache, distance."""
+    from ggt_dataset.eval.fid import FIDScorer, Moments
+
+    proto = load("ggt").subset(["psnr"]).with_optional(["fid"])
+    fid = FIDScorer(proto.metric("fid"), "cpu", unweighted=True)
+    scorers = [Scorer(proto.metric("psnr"), "cpu"), fid]
+    run = lambda: engine.run(open_predictions(identity_preds), open_references(eval_set), proto,  # noqa: E731
+                             scorers, cache_dir=str(tmp_path / "c"), progress=False, batch_size=4)
+    first, second = run(), run()
+    assert first.sets["fid"]["cache"] == "miss" and second.sets["fid"]["cache"] == "hit"
+    assert first.sets["fid"]["n"] == 18 and np.isfinite(first.sets["fid"]["value"])
+    assert first.sets["fid"]["value"] == pytest.approx(second.sets["fid"]["value"], rel=1e-9)
+    # Streaming moments equal numpy's two-pass mean and covariance.
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(50, 16))
+    m = Moments(16)
+    m.update(feats[:20])
+    m.update(feats[20:])
+    mu, cov = m.stats()
+    np.testing.assert_allclose(mu, feats.mean(0), atol=1e-12)
+    np.testing.assert_allclose(cov, np.cov(feats, rowvar=False), atol=1e-10)
+
+
+def test_fid_needs_its_inception_file(eval_set, identity_preds, tmp_path, capsys):
+    rc = main(["score", identity_preds, "--reference", eval_set, "--out", str(tmp_path / "r"),
+               "--metrics", "psnr", "--fid", "--weights-dir", str(tmp_path / "w"), "-q"])
+    assert rc == 1 and "pt_inception-2015-12-05-6726825d.pth" in capsys.readouterr().err

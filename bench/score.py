@@ -1,0 +1,142 @@
+"""`ggt score` against pyiqa's own way, and against the metric compute alone, in one run.
+
+    python bench/score.py                           # 200 pairs of 512x512, psnr + ssim, CPU
+    python bench/score.py --pairs 500 --size 1024 --device cuda
+
+(a) pyiqa's own way: one metric at a time over the files, batch 1, pyiqa reading
+    each file itself (what its command and most lab scripts do);
+(b) `ggt score` (the library call behind the command, report writing included);
+(c) the metric compute alone: the same metrics on tensors already in memory,
+    batched as (b) batches them.
+Goals (issue 3): (b) at least 3x faster than (a) with identical scores; (b) at
+most 1.15x (c). Metrics: those of the `ggt` protocol that run offline (psnr, ssim).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+
+CATS = ("mixed", "rain", "haze", "snow", "low_light", "old_photo")
+
+
+def make_raw(root: str, n: int, size: int) -> None:
+    """n test pairs: a photo-like HQ (PNG) and a noisy, darkened LQ (PNG)."""
+    from skimage import data
+
+    rng = np.random.default_rng(0)
+    photos = [np.asarray(Image.fromarray(getattr(data, p)()[..., :3]).resize((size, size), Image.BICUBIC))
+              for p in ("astronaut", "coffee", "chelsea", "rocket")]
+    for i in range(n):
+        cat = CATS[i % len(CATS)]
+        hq = np.roll(photos[i % len(photos)], shift=i * 7, axis=1)
+        lq = np.clip(hq * 0.8 + rng.normal(0, 12, hq.shape), 0, 255).astype(np.uint8)
+        for role, img in (("LQ", lq), ("GT", hq)):
+            path = os.path.join(root, role, "test", cat, f"p{i:05d}.png")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            Image.fromarray(img).save(path, compress_level=1)
+
+
+def pyiqa_way(preds: str, gts: str, ids: list[str], names: list[str], device: str) -> tuple[float, dict]:
+    import pyiqa
+
+    from ggt_dataset.eval.protocol import load
+
+    proto = load("ggt")
+    scores = {}
+    t = time.perf_counter()
+    for name in names:
+        spec = proto.metric(name)
+        m = pyiqa.create_metric(spec.pyiqa, device=device, **spec.pyiqa_options())
+        scores[name] = {i: float(m(os.path.join(preds, i + ".png"), os.path.join(gts, i + ".png")))
+                        for i in ids}
+    return time.perf_counter() - t, scores
+
+
+def compute_alone(preds: str, gts: str, ids: list[str], names: list[str], device: str, batch: int) -> float:
+    """The metrics on pre-decoded tensors, batched like ggt score: the floor for (b)."""
+    from ggt_dataset.eval.decode import decode
+    from ggt_dataset.eval.engine import _tensor
+    from ggt_dataset.eval.metrics import Scorer
+    from ggt_dataset.eval.protocol import load
+
+    proto = load("ggt")
+    scorers = [Scorer(proto.metric(n), device) for n in names]
+    pairs = [(decode(open(os.path.join(preds, i + ".png"), "rb").read(), i),
+              decode(open(os.path.join(gts, i + ".png"), "rb").read(), i)) for i in ids]
+    t = time.perf_counter()
+    for k in range(0, len(pairs), batch):
+        chunk = pairs[k:k + batch]
+        tensors = {}
+        for s in scorers:
+            if s.dtype not in tensors:
+                tensors[s.dtype] = (_tensor([p for p, _ in chunk], s.dtype), _tensor([g for _, g in chunk], s.dtype))
+            s(*tensors[s.dtype])
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=200)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--metrics", default="psnr,ssim")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    names = args.metrics.split(",")
+    from ggt_dataset.build import build
+    from ggt_dataset.eval import api
+
+    with tempfile.TemporaryDirectory(prefix="ggt-bench-score-") as tmp:
+        make_raw(os.path.join(tmp, "raw"), args.pairs, args.size)
+        build(os.path.join(tmp, "raw"), os.path.join(tmp, "ds"), progress=False)
+        preds, gts = os.path.join(tmp, "raw", "LQ", "test"), os.path.join(tmp, "raw", "GT", "test")
+        ids = sorted(os.path.relpath(os.path.join(r, f), preds)[:-4] for r, _, fs in os.walk(preds) for f in fs)
+        import pyiqa  # noqa: F401  (import time is paid once by both ways, outside the clocks)
+
+        t_a, scores_a = pyiqa_way(preds, gts, ids, names, args.device)
+        t0 = time.perf_counter()
+        summary = api.score(preds, os.path.join(tmp, "ds"), out=os.path.join(tmp, "report"), metrics=names,
+                            device=args.device, batch_size=args.batch_size, cache_dir=os.path.join(tmp, "c"))
+        t_b = time.perf_counter() - t0
+        t_c = compute_alone(preds, gts, ids, names, args.device, args.batch_size)
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(os.path.join(tmp, "report", "per_image.parquet")).to_pylist()
+        diffs = {n: max(abs(r[n] - scores_a[n][r["id"]]) for r in rows) for n in names}
+        diff = max(diffs.values())
+    fig = {"pairs": args.pairs, "size": args.size, "device": summary["fingerprint"]["device"],
+           "metrics": names, "pyiqa_way_s": round(t_a, 3), "ggt_score_s": round(t_b, 3),
+           "compute_alone_s": round(t_c, 3), "speedup_vs_pyiqa": round(t_a / t_b, 2),
+           "overhead_vs_compute": round(t_b / t_c, 3), "images_per_s": round(args.pairs / t_b, 1),
+           "max_abs_score_diff": diffs}
+    print(f"{args.pairs} pairs of {args.size}x{args.size}, metrics {', '.join(names)}, device {fig['device']}")
+    print(f"(a) pyiqa one metric at a time, batch 1, its own file reads: {t_a:8.2f} s")
+    print(f"(b) ggt score (decode once, batched, report written):       {t_b:8.2f} s  "
+          f"({fig['images_per_s']} pairs/s)")
+    print(f"(c) metric compute alone on in-memory tensors:               {t_c:8.2f} s")
+    print(f"speed-up (a)/(b) = {fig['speedup_vs_pyiqa']}x (goal >= 3x); "
+          f"overhead (b)/(c) = {fig['overhead_vs_compute']}x (goal <= 1.15x); "
+          "max |score difference| " + ", ".join(f"{n} {d:.1e}" for n, d in diffs.items()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(fig, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
