@@ -15,7 +15,6 @@ most 1.15x (c). Metrics: those of the `ggt` protocol that run offline (psnr, ssi
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
@@ -118,7 +117,6 @@ def main() -> int:
 
         rows = pq.read_table(os.path.join(tmp, "report", "per_image.parquet")).to_pylist()
         diffs = {n: max(abs(r[n] - scores_a[n][r["id"]]) for r in rows) for n in names}
-        diff = max(diffs.values())
     fig = {"pairs": args.pairs, "size": args.size, "device": summary["fingerprint"]["device"],
            "metrics": names, "pyiqa_way_s": round(t_a, 3), "ggt_score_s": round(t_b, 3),
            "compute_alone_s": round(t_c, 3), "speedup_vs_pyiqa": round(t_a / t_b, 2),

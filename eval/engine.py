@@ -30,7 +30,9 @@ from .protocol import Protocol
 from .references import References
 
 DEFAULT_BATCH = 8
-BATCH_PIXELS = 8 * 1024 * 1024      # a batch holds at most this many pixels (8 images of 1024^2)
+# A batch holds at most this many pixels. On the CPU, pyiqa's float64 SSIM gets slower per
+# image in batches above about 1 Mpx (im2col memory traffic; measured 16% at 8 x 512^2).
+BATCH_PIXELS = {"cuda": 8 * 1024 * 1024, "cpu": 1024 * 1024}
 
 
 class ScoreError(GGTError):
@@ -140,8 +142,13 @@ def _prepare(pair_id: str, category: str, gt_bytes: bytes, preds: Predictions,
 def _tensor(arrays: list[Decoded], dtype, border: int = 0):
     import torch
 
-    batch = torch.stack([torch.from_numpy(np.asarray(d.pixels, dtype=np.float64 if dtype == torch.float64
-                                                     else np.float32)).div_(d.scale) for d in arrays])
+    scale = arrays[0].scale
+    if all(d.scale == scale and d.pixels.dtype == arrays[0].pixels.dtype for d in arrays):
+        # The usual case: stack the integers, convert the batch once.
+        batch = torch.from_numpy(np.stack([d.pixels for d in arrays])).to(dtype).div_(scale)
+    else:                     # 8- and 16-bit images in one batch: each by its own scale
+        batch = torch.stack([torch.from_numpy(d.pixels.astype(np.float64)).to(dtype).div_(d.scale)
+                             for d in arrays])
     batch = batch.permute(0, 3, 1, 2)
     if border:
         batch = batch[..., border:-border, border:-border]
@@ -154,6 +161,8 @@ class _Batcher:
     def __init__(self, protocol: Protocol, scorers: list[Scorer], batch_size: int, gt_nr: list[Scorer],
                  fid: FIDScorer | None = None, fid_gt: bool = False):
         self.protocol, self.scorers, self.batch_size, self.gt_nr = protocol, scorers, batch_size, gt_nr
+        device = next((str(x.device) for x in scorers + gt_nr + [fid] if x is not None), "cpu")
+        self.batch_pixels = BATCH_PIXELS["cuda" if device.startswith("cuda") else "cpu"]
         self.fid, self.moments = fid, (Moments(), Moments() if fid_gt else None)
         self.groups: dict[tuple[int, int], list[Pair]] = {}
         self.rows: list[dict] = []
@@ -164,8 +173,11 @@ class _Batcher:
         group = self.groups.setdefault(pair.shape, [])
         group.append(pair)
         h, w = pair.shape
-        if len(group) >= max(1, min(self.batch_size, BATCH_PIXELS // (h * w))):
+        if len(group) >= max(1, min(self.batch_size, self.batch_pixels // (h * w))):
             self.flush(pair.shape)
+        # Many distinct sizes would keep many part-filled groups: bound what waits.
+        while sum(len(g) * k[0] * k[1] for k, g in self.groups.items()) > 2 * self.batch_pixels:
+            self.flush(max(self.groups, key=lambda k: len(self.groups[k]) * k[0] * k[1]))
 
     def flush(self, shape=None) -> None:
         for key in [shape] if shape else list(self.groups):
@@ -201,6 +213,11 @@ class _Batcher:
             row["note"] = p.pred.note
         self.rows += rows
         self.compute_s += time.perf_counter() - t0
+
+
+def _warm_imports() -> None:
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
 
 
 def _produce(ids: list[str], preds, refs, protocol, fid, pool, out: queue.Queue, stop: threading.Event) -> None:
@@ -253,6 +270,8 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(m.scored), desc="scoring", unit="pair", disable=not progress)
+    # Import the plotting library while the metrics run (half a second otherwise, later).
+    threading.Thread(target=_warm_imports, daemon=True).start()
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="ggt-decode") as pool:
         producer = threading.Thread(target=_produce, daemon=True,
                                     args=(m.scored, preds, refs, protocol,

@@ -33,6 +33,9 @@ def in_memory(predictions: list, references: list, categories: list[str] | None 
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
     ids = [str(i) for i in (ids or range(len(references)))]
     cats = list(categories) if categories else ["all"] * len(ids)
+    if len(cats) != len(ids) or len(ids) != len(references) or len(set(ids)) != len(ids):
+        raise ValueError(f"{len(references)} references need as many categories and unique ids; "
+                         f"got {len(cats)} categories and {len(set(ids))} unique ids of {len(ids)}")
     pred_data = dict(zip(ids, map(png_bytes, predictions)))
     ref_data = dict(zip(ids, map(png_bytes, references)))
     rows = sorted((i, c, hashlib.sha256(ref_data[i]).hexdigest()) for i, c in zip(ids, cats))

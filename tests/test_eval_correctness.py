@@ -115,9 +115,10 @@ def test_equals_pyiqa_alone_reading_the_files_itself(eval_set, identity_preds, t
 
     rows = _run(eval_set, identity_preds, ["psnr", "ssim"])
     gt_dir = tmp_path / "gt"
-    for f, table in [(f, pq.read_table(f, columns=["id", "hq"]).to_pylist())
-                     for f in __import__("glob").glob(f"{eval_set}/data/*/test-*.parquet")]:
-        for r in table:
+    import glob
+
+    for f in glob.glob(f"{eval_set}/data/*/test-*.parquet"):
+        for r in pq.read_table(f, columns=["id", "hq"]).to_pylist():
             p = gt_dir / (r["id"] + ".png")
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(r["hq"]["bytes"])
@@ -136,3 +137,20 @@ def test_cpu_and_cuda_agree(eval_set, identity_preds):
     gpu = api.score(identity_preds, eval_set, metrics=["psnr", "ssim"], device="cuda")
     for name, tol in (("psnr", 1e-4), ("ssim", 1e-6)):
         assert abs(cpu["overall"][name]["mean"] - gpu["overall"][name]["mean"]) < tol
+
+
+def test_waiting_pairs_stay_bounded_with_many_distinct_sizes():
+    """Every pair a different size: groups never fill, yet what waits stays under the budget."""
+    from ggt_dataset.eval.decode import Decoded
+
+    proto = load("ggt").subset(["psnr"])
+    b = engine._Batcher(proto, [Scorer(proto.metric("psnr"), "cpu")], 8, [])
+    peak = 0
+    for k in range(40):
+        h = 700 + k
+        px = np.zeros((h, 700, 3), np.uint8)
+        b.add(engine.Pair(f"p{k}", "rain", Decoded(px, 255.0, ""), Decoded(px.copy(), 255.0, "")))
+        peak = max(peak, sum(len(g) * s[0] * s[1] for s, g in b.groups.items()))
+    b.flush()
+    assert len(b.rows) == 40 and peak <= 2 * engine.BATCH_PIXELS["cpu"]
+    assert all(r["psnr"] == float("inf") for r in b.rows)

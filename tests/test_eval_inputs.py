@@ -182,13 +182,15 @@ def test_conversions_are_scored_and_noted(eval_set, preds, tmp_path, capsys):
 
 def test_lossless_16_bit_and_rotation_score_like_the_original(eval_set, identity_preds, preds, tmp_path, capsys):
     ids = _ids(preds)
-    orig = {i: np.asarray(Image.open(open_predictions(str(identity_preds)).names[i]).convert("RGB")) for i in ids[:2]}
+    names = open_predictions(str(identity_preds)).names
+    orig = {i: np.asarray(Image.open(names[i]).convert("RGB")) for i in ids[:2]}
     import cv2
 
     _replace(preds, ids[0], cv2.imencode(".png", (orig[ids[0]].astype(np.uint16) * 257)[:, :, ::-1])[1].tobytes())
     exif = Image.Exif()
     exif[0x0112] = 6
-    _replace(preds, ids[1], _png(Image.fromarray(orig[ids[1]]).transpose(Image.Transpose.ROTATE_90), exif=exif.tobytes()))
+    turned = Image.fromarray(orig[ids[1]]).transpose(Image.Transpose.ROTATE_90)
+    _replace(preds, ids[1], _png(turned, exif=exif.tobytes()))
     # the reference run: the same pixels as plain 8-bit PNGs
     ref = tmp_path / "plain"
     shutil.copytree(preds, ref)
@@ -254,7 +256,7 @@ def test_missing_extra_duplicate_ids_are_listed_and_partial_is_marked(eval_set, 
 def test_flat_folder_matches_by_basename(eval_set, identity_preds, tmp_path, capsys):
     flat = tmp_path / "flat"
     flat.mkdir()
-    for pair_id, path in open_predictions(identity_preds).names.items():
+    for path in open_predictions(identity_preds).names.values():
         shutil.copy(path, flat / os.path.basename(path))
     rc, text = _score(capsys, flat, eval_set, tmp_path / "r")
     assert rc == 0, text
@@ -296,3 +298,45 @@ def test_exif_orientation_matches_pillow_for_16_bit_path(orientation):
     im.getexif()[0x0112] = orientation
     want = np.asarray(ImageOps.exif_transpose(im))
     assert np.array_equal(_ORIENT.get(orientation, lambda x: x)(a), want)
+
+
+def test_ntire_resizes_a_mismatched_prediction(eval_set, preds, tmp_path, capsys):
+    pair = _ids(preds)[0]
+    _replace(preds, pair, _png(np.zeros((96 + 40, 96 + 8, 3), np.uint8)))
+    rc, text = _score(capsys, preds, eval_set, tmp_path / "r", "--protocol", "ntire")
+    assert rc == 0, text
+    import pyarrow.parquet as pq
+
+    rows = {r["id"]: r for r in pq.read_table(tmp_path / "r" / "per_image.parquet").to_pylist()}
+    assert rows[pair]["note"] == "resized from 104x136"
+
+
+def test_references_through_datasets_equal_the_build_reader(eval_set, tmp_path):
+    """The Hub path (ggt_dataset.load -> datasets) gives the same ids, bytes and fingerprint."""
+    from ggt_dataset.eval.references import open_references
+
+    plain = tmp_path / "plain"
+    shutil.copytree(eval_set, plain, ignore=shutil.ignore_patterns("ggt_manifest.json"))
+    via_datasets = open_references(str(plain))
+    via_build = open_references(eval_set)
+    assert via_datasets.fingerprint == via_build.fingerprint
+    assert sorted(via_datasets.ids) == sorted(via_build.ids)
+    assert dict(via_datasets.iter_hq(set(via_build.ids))) == dict(via_build.iter_hq(set(via_build.ids)))
+
+
+def test_missing_split_and_unreadable_reference(eval_set, identity_preds, tmp_path, capsys):
+    rc, text = _score(capsys, identity_preds, eval_set, tmp_path / "r", "--split", "validation")
+    assert rc == 1 and "no 'validation' split" in text and "test, train" in text
+    (tmp_path / "nothing").mkdir()
+    rc, text = _score(capsys, identity_preds, str(tmp_path / "nothing"), tmp_path / "r")
+    assert rc == 1 and "Traceback" not in text and not (tmp_path / "r").exists()
+
+
+def test_metrics_available_names_what_it_leaves_out(eval_set, identity_preds, tmp_path, capsys):
+    rc = main(["score", identity_preds, "--reference", eval_set, "--out", str(tmp_path / "r"),
+               "--metrics", "available", "--device", "cpu", "-q"])
+    cap = capsys.readouterr()
+    assert rc == 0 and "leaving out lpips, dists, musiq, maniqa, clipiqa, topiq_nr, niqe" in cap.err
+    import json
+
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["restricted_to"] == ["psnr", "ssim"]
