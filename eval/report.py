@@ -155,8 +155,8 @@ def markdown(summary: dict) -> str:
                   + ", ".join(f"{x['id']} {x['metric']}={x['value']}" for x in summary["nonfinite"][:10])
                   + (" ..." if len(summary["nonfinite"]) > 10 else ""), ""]
     lines += ["Means per image; overall is the mean over all pairs. "
-              + "; ".join(f"**{n}**: {summary['metrics'][n]['note']}" for n in names
-                          if summary["metrics"][n]["note"]), ""]
+              + " ".join(f"**{n}**: {summary['metrics'][n]['note'].rstrip('.')}." for n in names
+                         if summary["metrics"][n]["note"]), ""]
     v = fp["versions"]
     lines += [f"Protocol sha256 `{fp['protocol_sha256'][:16]}`, test set `{fp['test_set']['split']}` "
               f"sha256 `{fp['test_set']['sha256'][:16]}` ({fp['test_set']['pairs']} pairs), "
