@@ -86,6 +86,17 @@ def compute_alone(preds: str, gts: str, ids: list[str], names: list[str], device
     return time.perf_counter() - t
 
 
+def peak_rss_of_cli(preds: str, ds: str, out: str, names: list[str], device: str) -> float:
+    """Run the real command in a child process; its peak RSS is the child's alone."""
+    import resource
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "score", preds, "--reference", ds,
+                    "--out", out, "--metrics", ",".join(names), "--device", device, "-q"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=200)
@@ -116,17 +127,20 @@ def main() -> int:
         import pyarrow.parquet as pq
 
         rows = pq.read_table(os.path.join(tmp, "report", "per_image.parquet")).to_pylist()
+        rss_mb = peak_rss_of_cli(preds, os.path.join(tmp, "ds"), os.path.join(tmp, "report-cli"), names,
+                                 args.device)
         diffs = {n: max(abs(r[n] - scores_a[n][r["id"]]) for r in rows) for n in names}
     fig = {"pairs": args.pairs, "size": args.size, "device": summary["fingerprint"]["device"],
            "metrics": names, "pyiqa_way_s": round(t_a, 3), "ggt_score_s": round(t_b, 3),
            "compute_alone_s": round(t_c, 3), "speedup_vs_pyiqa": round(t_a / t_b, 2),
            "overhead_vs_compute": round(t_b / t_c, 3), "images_per_s": round(args.pairs / t_b, 1),
-           "max_abs_score_diff": diffs}
+           "max_abs_score_diff": diffs, "cli_peak_rss_mb": rss_mb}
     print(f"{args.pairs} pairs of {args.size}x{args.size}, metrics {', '.join(names)}, device {fig['device']}")
     print(f"(a) pyiqa one metric at a time, batch 1, its own file reads: {t_a:8.2f} s")
     print(f"(b) ggt score (decode once, batched, report written):       {t_b:8.2f} s  "
           f"({fig['images_per_s']} pairs/s)")
     print(f"(c) metric compute alone on in-memory tensors:               {t_c:8.2f} s")
+    print(f"peak RSS of `ggt score` as a command (its own process): {rss_mb:.0f} MB")
     print(f"speed-up (a)/(b) = {fig['speedup_vs_pyiqa']}x (goal >= 3x); "
           f"overhead (b)/(c) = {fig['overhead_vs_compute']}x (goal <= 1.15x); "
           "max |score difference| " + ", ".join(f"{n} {d:.1e}" for n, d in diffs.items()))
