@@ -87,14 +87,18 @@ def compute_alone(preds: str, gts: str, ids: list[str], names: list[str], device
 
 
 def peak_rss_of_cli(preds: str, ds: str, out: str, names: list[str], device: str) -> float:
-    """Run the real command in a child process; its peak RSS is the child's alone."""
-    import resource
+    """Run the real command in a child process and have it report its own peak RSS.
+
+    (RUSAGE_CHILDREN would count the pages a forked child shares with this big parent.)
+    """
     import subprocess
 
-    subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "score", preds, "--reference", ds,
-                    "--out", out, "--metrics", ",".join(names), "--device", device, "-q"],
-                   check=True, stdout=subprocess.DEVNULL)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    code = ("import resource, sys\nfrom ggt_dataset.cli.main import main\nrc = main(sys.argv[1:])\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\nsys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, "score", preds, "--reference", ds, "--out", out,
+                           "--metrics", ",".join(names), "--device", device, "-q"],
+                          check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return int(done.stderr.strip().splitlines()[-1]) / 1024
 
 
 def main() -> int:
