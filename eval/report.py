@@ -285,7 +285,25 @@ def compare(summaries: list[dict]) -> str:
         cells += [_fmt(s["derived"]["overall"].get(d)) for d in derived]
         label = s["label"] + (" (PARTIAL)" if s["partial"] else "")
         lines.append("| " + " | ".join([label, str(s["counts"]["scored"])] + cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _compare_by_category(summaries, better)) + "\n"
+
+
+def _compare_by_category(summaries: list[dict], better: dict) -> list[str]:
+    """Per metric, categories down and submissions across: where each one wins."""
+    cats = list(dict.fromkeys(c for s in summaries for c in s["per_category"]))
+    lines = []
+    for n in (n for n in better if any(n in s["per_category"].get(c, {}) for s in summaries for c in cats)):
+        lines += ["", f"**{n}** {ARROW[better[n]]} per category", "",
+                  "| category | " + " | ".join(s["label"] for s in summaries) + " |",
+                  "|" + "---|" * (len(summaries) + 1)]
+        for c in cats:
+            vals = [s["per_category"].get(c, {}).get(n, {}).get("mean") for s in summaries]
+            known = [v for v in vals if v is not None]
+            top = (max(known) if better[n] == "higher" else min(known)) if known else None
+            cells = [f"**{_fmt(v)}**" if v is not None and v == top and len(known) > 1 else _fmt(v)
+                     for v in vals]
+            lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def compare_plot(summaries: list[dict], path: str) -> None:

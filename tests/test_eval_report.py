@@ -67,6 +67,7 @@ def test_compare_side_by_side_and_refuses_other_protocols(eval_set, identity_pre
     assert main(["score", "--compare", str(a / "summary.json"), str(b), "--out", str(tmp_path / "cmp")]) == 0
     text = capsys.readouterr().out
     assert "| A | 18 |" in text and "| B | 18 |" in text
+    assert "**psnr** ↑ per category" in text and "| category | A | B |" in text and "| rain |" in text
     assert (tmp_path / "cmp" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     c = _score(tmp_path, identity_preds, eval_set, "c", "--protocol", "ntire")
     assert main(["score", "--compare", str(a), str(c)]) == 1
