@@ -26,9 +26,12 @@ def available_metrics(protocol: str, weights_dir: str | None = None) -> list[str
     proto = protocol_mod.load(protocol)
     ok = [m.name for m in proto.metrics if not weights.resolve(m)[1]]
     left = [m.name for m in proto.metrics if m.name not in ok]
+    if not ok:
+        raise weights.MissingWeightsError(f"no metric of protocol {proto.name!r} has its weight files "
+                                          f"here; `ggt weights list {weights.cli_name(proto)}` shows them")
     if left:
         print(f"ggt score: leaving out {', '.join(left)}: weight files missing "
-              f"(`ggt weights list {proto.name}` shows which)", file=sys.stderr)
+              f"(`ggt weights list {weights.cli_name(proto)}` shows which)", file=sys.stderr)
     return ok
 
 

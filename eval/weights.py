@@ -122,7 +122,7 @@ def resolve(spec: MetricSpec) -> tuple[list[Resolved], list[str]]:
     return found, problems
 
 
-def _cli_name(protocol: Protocol) -> str:
+def cli_name(protocol: Protocol) -> str:
     from .protocol import PROTOCOL_DIR
 
     shipped = os.path.dirname(protocol.source) == PROTOCOL_DIR
@@ -138,7 +138,7 @@ def require(protocol: Protocol) -> dict[str, list[Resolved]]:
     if problems:
         raise MissingWeightsError(
             "missing or mismatched weight files (nothing was scored):\n  " + "\n  ".join(problems)
-            + f"\nFetch them with `ggt weights fetch {_cli_name(protocol)}` on a machine with internet, "
+            + f"\nFetch them with `ggt weights fetch {cli_name(protocol)}` on a machine with internet, "
             "or pre-place them and pass --weights-dir; or leave those metrics out with --metrics.")
     return out
 

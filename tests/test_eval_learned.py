@@ -180,3 +180,14 @@ def test_fid_needs_its_inception_file(eval_set, identity_preds, tmp_path, capsys
     rc = main(["score", identity_preds, "--reference", eval_set, "--out", str(tmp_path / "r"),
                "--metrics", "psnr", "--fid", "--weights-dir", str(tmp_path / "w"), "-q"])
     assert rc == 1 and "pt_inception-2015-12-05-6726825d.pth" in capsys.readouterr().err
+
+
+def test_metrics_available_with_nothing_available_is_an_error(eval_set, identity_preds, tmp_path, capsys):
+    f = tmp_path / "learned.yaml"
+    f.write_text("include: " + load("ggt").source + "\nname: learned\nmetadata: {version: 1}\n"
+                 "metrics:\n  musiq: {pyiqa: musiq, kind: NR, better: higher, weights: "
+                 "[{store: pyiqa, file: musiq_koniq_ckpt-e95806b9.pth}]}\n")
+    rc = main(["score", identity_preds, "--reference", eval_set, "--out", str(tmp_path / "r"),
+               "--protocol", str(f), "--metrics", "available", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "no metric of protocol 'learned'" in err and f"ggt weights list {f}" in err
