@@ -3,8 +3,8 @@
 No-reference scores of the ground truth are the same for every submission, so the
 first run computes them and later runs read them. The key is built in one place,
 ``reference_key``, from everything that could change the numbers: the metric and
-its options, pyiqa and torch versions, the device type, the weight files' hashes
-and the test set's content fingerprint. Change any of them and the entry is simply
+its options, the decode rules' version, pyiqa and torch versions, the device type,
+the weight files' hashes and the test set's content fingerprint. Change any of them and the entry is simply
 not found. Entries are written atomically; an unreadable one is recomputed.
 """
 
@@ -28,10 +28,11 @@ def reference_key(scorer, refs) -> str:
     import torch
 
     from . import weights
+    from .decode import DECODE_RULES_VERSION
     from .metrics import pyiqa_version
 
     found, _ = weights.resolve(scorer.spec)
-    parts = {"format": CACHE_FORMAT, "metric": scorer.spec.pyiqa, "options": scorer.spec.pyiqa_options(),
+    parts = {"format": CACHE_FORMAT, "decode": DECODE_RULES_VERSION, "metric": scorer.spec.pyiqa, "options": scorer.spec.pyiqa_options(),
              "dtype": scorer.spec.dtype, "pyiqa": pyiqa_version(), "torch": torch.__version__,
              "device": str(scorer.device).split(":")[0], "unweighted": scorer.unweighted,
              "weights": sorted(r.sha256 for r in found), "test_set": refs.fingerprint}

@@ -29,6 +29,10 @@ from ..errors import GGTError
 from ..images import DEFAULT_MAX_PIXELS
 
 
+# Bump when a rule above changes what pixels a metric sees: it keys the reference cache.
+DECODE_RULES_VERSION = 1
+
+
 class ImageDecodeError(GGTError):
     """An image cannot be read, or cannot be converted by the documented rules."""
 
