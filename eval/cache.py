@@ -32,7 +32,8 @@ def reference_key(scorer, refs) -> str:
     from .metrics import pyiqa_version
 
     found, _ = weights.resolve(scorer.spec)
-    parts = {"format": CACHE_FORMAT, "decode": DECODE_RULES_VERSION, "metric": scorer.spec.pyiqa, "options": scorer.spec.pyiqa_options(),
+    parts = {"format": CACHE_FORMAT, "decode": DECODE_RULES_VERSION, "metric": scorer.spec.pyiqa,
+             "options": scorer.spec.pyiqa_options(),
              "dtype": scorer.spec.dtype, "pyiqa": pyiqa_version(), "torch": torch.__version__,
              "device": str(scorer.device).split(":")[0], "unweighted": scorer.unweighted,
              "weights": sorted(r.sha256 for r in found), "test_set": refs.fingerprint}

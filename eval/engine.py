@@ -312,8 +312,11 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
         gt_moments = fid_gt_cached if fid_gt_cached is not None else batcher.moments[1]
         if fid_gt_cached is None and not failed:
             cache.save_moments(cache_dir, fid, refs, m.scored, gt_moments)
+        # n and n_reference differ only in a partial run whose unreadable predictions had
+        # cached ground-truth statistics; both are reported.
         sets[fid.name] = {"value": FIDScorer.distance(batcher.moments[0], gt_moments),
-                          "n": batcher.moments[0].n, "cache": "hit" if fid_gt_cached else "miss"}
+                          "n": batcher.moments[0].n, "n_reference": gt_moments.n,
+                          "cache": "hit" if fid_gt_cached is not None else "miss"}
     order = {i: k for k, i in enumerate(refs.ids)}
     rows = sorted(batcher.rows, key=lambda r: order[r["id"]])
     total = time.perf_counter() - t_start

@@ -64,7 +64,7 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
     overall = _means(result.rows, names)
     ref = {}
     for metric, scores in result.reference.items():
-        ref[metric] = {"overall": _mean(list(scores.values())),
+        ref[metric] = {"overall": _mean([scores[r["id"]] for r in result.rows]),
                        "per_category": {c: _mean([scores[r["id"]] for r in result.rows
                                                   if r["category"] == c]) for c in cats},
                        "cache": result.reference_cache.get(metric)}
