@@ -45,24 +45,26 @@ def _path(cache_dir: str | None, scorer, refs) -> str:
                         f"{scorer.spec.pyiqa}-{reference_key(scorer, refs)[:32]}.json")
 
 
+def _read_scores(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["scores"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}           # missing or unreadable: recomputed
+
+
 def load_reference(cache_dir, scorer, refs, ids: list[str]) -> dict[str, float] | None:
     """Cached ground-truth scores for ``ids``, or None when any is missing."""
+    scores = _read_scores(_path(cache_dir, scorer, refs))
     try:
-        with open(_path(cache_dir, scorer, refs), encoding="utf-8") as f:
-            scores = json.load(f)["scores"]
         return {i: float(scores[i]) for i in ids}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return None
 
 
 def save_reference(cache_dir, scorer, refs, scores: dict[str, float]) -> None:
     path = _path(cache_dir, scorer, refs)
-    old = load_reference(cache_dir, scorer, refs, []) is not None
-    merged = {}
-    if old:
-        with open(path, encoding="utf-8") as f:
-            merged = json.load(f)["scores"]
-    merged.update(scores)
+    merged = {**_read_scores(path), **scores}
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_json(path, {"key": reference_key(scorer, refs), "metric": scorer.spec.name,
                       "test_set": refs.fingerprint, "scores": merged})

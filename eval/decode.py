@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import GGTError
-from ..images import DEFAULT_MAX_PIXELS
+from ..images import DEFAULT_MAX_PIXELS, png_orientation
 
 
 # Bump when a rule above changes what pixels a metric sees: it keys the reference cache.
@@ -106,19 +106,20 @@ def decode(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Deco
     """Decode ``data`` (the file named ``name``, for messages) by the rules above."""
     im = _open(data, name, max_pixels)
     try:
-        orientation = im.getexif().get(0x0112, 1)
         if _sixteen_bit_rgb(data):
-            return _decode_16(data, name, orientation)
+            # Pillow's getexif() on a PNG would decode every pixel (at 8 bits) to find eXIf.
+            return _decode_16(data, name, png_orientation(im, data) or 1)
         im.load()
         notes = []
-        if orientation in _ORIENT:
-            im, _ = ImageOps.exif_transpose(im), notes.append("EXIF rotated")
+        if im.getexif().get(0x0112, 1) in _ORIENT:
+            im = ImageOps.exif_transpose(im)
+            notes.append("EXIF rotated")
         mode = im.mode
         if mode in _SIXTEEN:
             a = np.asarray(im).astype(np.uint16)
             return Decoded(np.repeat(a[:, :, None], 3, axis=2), 65535.0,
                            ", ".join(["16-bit gray->RGB"] + notes))
-        if mode in ("I", "F", "I;32", "RGBa", "La") or mode not in (*_VIA_PILLOW, "RGB"):
+        if mode not in (*_VIA_PILLOW, "RGB"):
             raise ImageDecodeError(f"{name}: mode {mode} ({'32-bit' if mode in ('I', 'F') else 'unusual'}) "
                                    "is not accepted; save predictions as 8- or 16-bit PNG")
         if mode != "RGB":

@@ -12,7 +12,7 @@ import io
 from PIL import Image
 
 from .predictions import Predictions
-from .references import References
+from .references import References, fingerprint
 
 
 def png_bytes(image) -> bytes:
@@ -38,10 +38,9 @@ def in_memory(predictions: list, references: list, categories: list[str] | None 
                          f"got {len(cats)} categories and {len(set(ids))} unique ids of {len(ids)}")
     pred_data = dict(zip(ids, map(png_bytes, predictions)))
     ref_data = dict(zip(ids, map(png_bytes, references)))
-    rows = sorted((i, c, hashlib.sha256(ref_data[i]).hexdigest()) for i, c in zip(ids, cats))
-    fingerprint = hashlib.sha256("".join(f"{a}\t{b}\t{c}\n" for a, b, c in rows).encode()).hexdigest()
+    rows = [(i, c, hashlib.sha256(ref_data[i]).hexdigest()) for i, c in zip(ids, cats)]
     preds = Predictions("predictions", "memory", {i: f"predictions[{k}]" for k, i in enumerate(ids)},
                         {}, pred_data.__getitem__)
-    refs = References("references", "memory", ids, dict(zip(ids, cats)), fingerprint,
+    refs = References("references", "memory", ids, dict(zip(ids, cats)), fingerprint(rows),
                       lambda wanted, column: ((i, ref_data[i]) for i in ids if i in wanted))
     return preds, refs

@@ -57,13 +57,18 @@ def _is_image(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _collect(entries: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """(relative path, shown name) pairs -> id -> name, plus ids given by several files."""
+def _group(entries: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(id, shown name) pairs -> id -> name for unique ids, and the ids given several times."""
     by_id: dict[str, list[str]] = {}
-    for rel, shown in sorted(entries):
-        by_id.setdefault(os.path.splitext(rel)[0].replace(os.sep, "/"), []).append(shown)
-    names = {k: v[0] for k, v in by_id.items() if len(v) == 1}
-    return names, {k: v for k, v in by_id.items() if len(v) > 1}
+    for pair_id, shown in entries:
+        by_id.setdefault(pair_id, []).append(shown)
+    return ({k: v[0] for k, v in by_id.items() if len(v) == 1},
+            {k: v for k, v in by_id.items() if len(v) > 1})
+
+
+def _collect(entries: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(relative path, shown name) pairs: the id is the path without extension."""
+    return _group([(os.path.splitext(rel)[0].replace(os.sep, "/"), shown) for rel, shown in sorted(entries)])
 
 
 def _folder(root: str) -> Predictions:
@@ -162,11 +167,7 @@ def _parquet(path: str) -> Predictions:
                 shown = f"{f} (id {pair_id})"
                 entries.append((str(pair_id), shown))
                 where[shown] = (f, rg, i)
-    by_id: dict[str, list[str]] = {}
-    for pair_id, shown in entries:           # ids from a column: no extension to strip
-        by_id.setdefault(pair_id, []).append(shown)
-    names = {k: v[0] for k, v in by_id.items() if len(v) == 1}
-    dups = {k: v for k, v in by_id.items() if len(v) > 1}
+    names, dups = _group(entries)            # ids from a column: no extension to strip
 
     @functools.lru_cache(maxsize=2)        # one row group at a time, in reference order
     def group(f: str, rg: int):
@@ -191,13 +192,10 @@ def _saved_dataset(path: str) -> Predictions:
                                f"{', '.join(IMAGE_COLUMNS)}; found {', '.join(ds.column_names)}")
     ds = ds.cast_column(col, datasets.Image(decode=False))
     ids = [str(i) for i in ds["id"]]
-    index: dict[str, list[int]] = {}
-    for i, pair_id in enumerate(ids):
-        index.setdefault(pair_id, []).append(i)
-    names = {k: f"{path} (id {k})" for k, v in index.items() if len(v) == 1}
-    dups = {k: [f"{path} row {i}" for i in v] for k, v in index.items() if len(v) > 1}
+    names, dups = _group([(pair_id, f"{path} row {i} (id {pair_id})") for i, pair_id in enumerate(ids)])
+    row = {pair_id: i for i, pair_id in enumerate(ids)}
     return Predictions(path, "dataset", names, dups,
-                       lambda pair_id: _image_bytes(ds[index[pair_id][0]][col], names[pair_id]))
+                       lambda pair_id: _image_bytes(ds[row[pair_id]][col], names[pair_id]))
 
 
 def open_predictions(path: str, max_unzipped: int = MAX_UNZIPPED_BYTES) -> Predictions:

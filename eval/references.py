@@ -42,7 +42,8 @@ class References:
         return self._iter(wanted, "lq")
 
 
-def _fingerprint(rows: list[tuple[str, str, str]]) -> str:
+def fingerprint(rows: list[tuple[str, str, str]]) -> str:
+    """The test set's content hash over (id, category, hq_sha256) rows."""
     h = hashlib.sha256()
     for pair_id, cat, sha in sorted(rows):
         h.update(f"{pair_id}\t{cat}\t{sha}\n".encode())
@@ -77,7 +78,7 @@ def _from_build(out: str, split: str) -> References:
                         yield pair_id, images[i]["bytes"].as_py()
 
     return References(out, split, [r[0] for r in rows], {r[0]: r[1] for r in rows},
-                      _fingerprint(rows), iter_images)
+                      fingerprint(rows), iter_images)
 
 
 def _from_datasets(target: str, split: str) -> References:
@@ -102,7 +103,7 @@ def _from_datasets(target: str, split: str) -> References:
                 yield row["id"], row[column]["bytes"]
 
     return References(target, split, [r[0] for r in rows], {r[0]: r[1] for r in rows},
-                      _fingerprint(rows), iter_images)
+                      fingerprint(rows), iter_images)
 
 
 def open_references(target: str, split: str = "test") -> References:

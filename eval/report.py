@@ -247,6 +247,13 @@ def read_summary(path: str) -> dict:
     return data
 
 
+def _with_sets(s: dict) -> dict:
+    """A copy of a summary with its set metrics (FID) among the overall numbers, for comparing."""
+    sets = s.get("sets", {})
+    return {**s, "metrics": {**s["metrics"], **{k: {"better": v["better"]} for k, v in sets.items()}},
+            "overall": {**s["overall"], **{k: {"mean": v["value"]} for k, v in sets.items()}}}
+
+
 def compare(summaries: list[dict]) -> str:
     """Submissions side by side; refuses ones scored under different protocols or test sets."""
     if len(summaries) < 2:
@@ -259,10 +266,7 @@ def compare(summaries: list[dict]) -> str:
             if (a["sha256"] if key == "test_set" else a) != (b["sha256"] if key == "test_set" else b):
                 raise ReportError(f"{s['_path']}: scored under a different {what} than "
                                   f"{summaries[0]['_path']}; the numbers are not comparable")
-    for s in summaries:      # set metrics (FID) compare like any other overall number
-        for k, v in s.get("sets", {}).items():
-            s["metrics"][k] = {"better": v["better"]}
-            s["overall"][k] = {"mean": v["value"]}
+    summaries = [_with_sets(s) for s in summaries]
     names = list(dict.fromkeys(n for s in summaries for n in s["metrics"]))
     better = {n: s["metrics"][n]["better"] for s in summaries for n in s["metrics"]}
     derived = list(dict.fromkeys(d for s in summaries for d in s["derived"]["overall"]))
@@ -309,6 +313,7 @@ def _compare_by_category(summaries: list[dict], better: dict) -> list[str]:
 def compare_plot(summaries: list[dict], path: str) -> None:
     from matplotlib import colormaps
 
+    summaries = [_with_sets(s) for s in summaries]
     names = list(dict.fromkeys(n for s in summaries for n in s["metrics"]))
     fig, axes = _figure(len(names))
     colours = colormaps["tab10"].colors[:len(summaries)]

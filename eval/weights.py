@@ -14,11 +14,11 @@ files work offline.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 from dataclasses import dataclass
 
 from ..errors import GGTError
+from ..shards import file_sha256 as shard_file_sha256
 from .protocol import MetricSpec, Protocol, WeightFile
 
 
@@ -82,12 +82,8 @@ _HASHES: dict[tuple[str, int, int], str] = {}
 def file_sha256(path: str) -> str:
     st = os.stat(path)
     key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-        _HASHES[key] = h.hexdigest()
+    if key not in _HASHES:          # checkpoints are hundreds of MB: hash each once per process
+        _HASHES[key] = shard_file_sha256(path)
     return _HASHES[key]
 
 

@@ -142,6 +142,12 @@ def orientation_of(img: Image.Image, exif: bytes | None = None) -> int | None:
         return None
 
 
+def png_orientation(img: Image.Image, data: bytes) -> int | None:
+    """A PNG's EXIF orientation from its eXIf chunk, without decoding any pixels."""
+    exif = _png_chunks(data)[1]
+    return orientation_of(img, exif) if exif is not None else None
+
+
 def _png_chunks(data: bytes) -> tuple[bool, bytes | None]:
     """Walk a PNG's chunks: (every CRC matches and IEND is reached, the eXIf payload if any).
 
