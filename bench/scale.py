@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -97,7 +98,7 @@ def main() -> None:
         os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_CACHE=env_cache)
         result = step("load_dataset + streaming", [sys.executable, "-c", LOAD, out])
         print(result, flush=True)
-        manifest = json.load(open(os.path.join(out, "ggt_manifest.json")))
+        manifest = json.loads(Path(os.path.join(out, "ggt_manifest.json")).read_text())
         expected = {"train": args.train, "test": args.test}
         got = eval(result.strip().splitlines()[-1])  # our own child's repr of a dict
         ok = got["counts"] == expected and got["streamed_test_pairs"] == args.test

@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -46,7 +47,6 @@ def make_raw(root: str, n: int, size: int) -> None:
 
 def pyiqa_way(preds: str, gts: str, ids: list[str], names: list[str], device: str) -> tuple[float, dict]:
     import pyiqa
-
     from ggt_dataset.eval.protocol import load
 
     proto = load("ggt")
@@ -69,8 +69,8 @@ def compute_alone(preds: str, gts: str, ids: list[str], names: list[str], device
 
     proto = load("ggt")
     scorers = [Scorer(proto.metric(n), device) for n in names]
-    pairs = [(decode(open(os.path.join(preds, i + ".png"), "rb").read(), i),
-              decode(open(os.path.join(gts, i + ".png"), "rb").read(), i)) for i in ids]
+    pairs = [(decode(Path(os.path.join(preds, i + ".png")).read_bytes(), i),
+              decode(Path(os.path.join(gts, i + ".png")).read_bytes(), i)) for i in ids]
     t = time.perf_counter()
     for k in range(0, len(pairs), batch):
         chunk = pairs[k:k + batch]
@@ -112,8 +112,9 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = args.metrics.split(",")
-    from ggt_dataset.build import build
     from ggt_dataset.eval import api
+
+    from ggt_dataset.build import build
 
     with tempfile.TemporaryDirectory(prefix="ggt-bench-score-") as tmp:
         make_raw(os.path.join(tmp, "raw"), args.pairs, args.size)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from . import engine, metrics, protocol as protocol_mod, report, weights
+from . import engine, metrics, report, weights
+from . import protocol as protocol_mod
 from .predictions import MAX_UNZIPPED_BYTES, open_predictions
 from .references import open_references
 

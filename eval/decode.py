@@ -28,7 +28,6 @@ from PIL import Image, ImageOps
 from ..errors import GGTError
 from ..images import DEFAULT_MAX_PIXELS, png_orientation
 
-
 # Bump when a rule above changes what pixels a metric sees: it keys the reference cache.
 DECODE_RULES_VERSION = 1
 
@@ -70,7 +69,7 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
         except Image.UnidentifiedImageError:
             raise ImageDecodeError(f"{name}: not an image (no format Pillow reads: "
                                    f"{data[:8]!r}...)") from None
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (Pillow raises many types on malformed headers)
             raise ImageDecodeError(f"{name}: not an image Pillow can read ({e})") from None
     w, h = im.size
     if w * h > max_pixels:
@@ -128,5 +127,5 @@ def decode(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Deco
         return Decoded(np.asarray(im), 255.0, ", ".join(notes))
     except ImageDecodeError:
         raise
-    except Exception as e:      # truncated data, bad chunks, codec errors
+    except Exception as e:  # noqa: BLE001 (truncated data, bad chunks, codec errors)
         raise ImageDecodeError(f"{name}: cannot decode ({e})") from None

@@ -220,7 +220,7 @@ class _Batcher:
 
 
 def _warm_imports() -> None:
-    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.backends.backend_agg
     import matplotlib.figure  # noqa: F401
 
 
@@ -231,7 +231,7 @@ def _produce(ids: list[str], preds, refs, protocol, fid, pool, out: queue.Queue,
                 return
             out.put(pool.submit(_prepare, pair_id, refs.categories[pair_id], gt_bytes, preds, refs,
                                 protocol, fid))
-    except BaseException as e:           # surfaced by the consumer, in order
+    except BaseException as e:  # noqa: BLE001 (surfaced by the consumer, in order)
         f: Future = Future()
         f.set_exception(e)
         out.put(f)

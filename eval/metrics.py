@@ -60,7 +60,7 @@ def build_pyiqa(spec: MetricSpec, device: str, pretrained: bool = True):
         # pyiqa prints "Loading pretrained model ..." on stdout; keep ours clean for reports.
         with contextlib.redirect_stdout(io.StringIO()):
             return pyiqa.create_metric(spec.pyiqa, device=device, **options)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (pyiqa raises anything while building a metric)
         raise MetricError(f"metric {spec.name!r}: pyiqa could not build {spec.pyiqa!r} with "
                           f"{options} ({type(e).__name__}: {e})") from None
 

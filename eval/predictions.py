@@ -14,8 +14,8 @@ import glob
 import os
 import stat
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..errors import GGTError
 from ..schema import IMAGE_EXTENSIONS
@@ -154,7 +154,7 @@ def _parquet(path: str) -> Predictions:
     for f in files:
         try:
             pf = pq.ParquetFile(f)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (pyarrow raises many types on a bad file)
             raise PredictionsError(f"{f}: not a readable Parquet file ({e})") from None
         cols = pf.schema_arrow.names
         col = next((c for c in IMAGE_COLUMNS if c in cols), None)

@@ -110,14 +110,14 @@ class Protocol:
         raise ProtocolError(f"protocol {self.name!r} has no metric {name!r}; "
                             f"it has {', '.join(m.name for m in self.metrics + self.optional)}")
 
-    def with_optional(self, names: list[str]) -> "Protocol":
+    def with_optional(self, names: list[str]) -> Protocol:
         """Add optional metrics (``--fid``) to the ones that run; not a restriction."""
         from dataclasses import replace
 
         extra = tuple(self.metric(n) for n in names if n not in {m.name for m in self.metrics})
         return replace(self, metrics=self.metrics + extra)
 
-    def subset(self, names: list[str]) -> "Protocol":
+    def subset(self, names: list[str]) -> Protocol:
         """The same protocol restricted to ``names`` (``--metrics``); reports say so."""
         picked = tuple(self.metric(n) for n in dict.fromkeys(names))
         from dataclasses import replace

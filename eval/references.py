@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from ..errors import GGTError
 from ..manifest import MANIFEST_FILE
@@ -90,7 +90,7 @@ def _from_datasets(target: str, split: str) -> References:
         ds = load(target, split=split)
     except GGTError:
         raise
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (datasets raises many types; reported with the target)
         raise ReferenceError(f"{target}: cannot load split {split!r} ({type(e).__name__}: {e})") from None
     for column in ("lq", "hq"):
         ds = ds.cast_column(column, datasets.Image(decode=False))

@@ -120,12 +120,12 @@ def markdown(summary: dict) -> str:
     lines = [f"# {summary['label']}: protocol `{fp['protocol']}` v{fp['protocol_version']}", ""]
     if summary["partial"]:
         c = summary["counts"]
-        lines += [f"> **PARTIAL**: {c['scored']} of {c['test_set']} test pairs scored "
+        lines += [(f"> **PARTIAL**: {c['scored']} of {c['test_set']} test pairs scored "
                   f"({len(c['missing'])} missing, {len(c['extra'])} extra, {len(c['duplicates'])} "
-                  f"duplicate, {len(c['failed'])} unscorable). Not comparable with complete reports.", ""]
+                  f"duplicate, {len(c['failed'])} unscorable). Not comparable with complete reports."), ""]
     if summary["restricted_to"]:
-        lines += [f"> Restricted to metrics {', '.join(summary['restricted_to'])} (--metrics); the "
-                  f"protocol has more.", ""]
+        lines += [(f"> Restricted to metrics {', '.join(summary['restricted_to'])} (--metrics); the "
+                  f"protocol has more."), ""]
     head = ["category", "pairs"] + [f"{n} {ARROW[better[n]]}" for n in names] + derived
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
@@ -148,8 +148,8 @@ def markdown(summary: dict) -> str:
                      + " | ".join(cells) + " |" + " |" * len(derived))
     lines.append("")
     for name, v in summary.get("sets", {}).items():
-        lines += [f"**{name}** {ARROW[v['better']]} over the set ({v['n']} predictions vs their ground "
-                  f"truths): **{_fmt(v['value'])}**. {v['note']}", ""]
+        lines += [(f"**{name}** {ARROW[v['better']]} over the set ({v['n']} predictions vs their ground "
+                  f"truths): **{_fmt(v['value'])}**. {v['note']}"), ""]
     if summary["nonfinite"]:
         lines += [f"† non-finite scores left out of the mean ({len(summary['nonfinite'])}): "
                   + ", ".join(f"{x['id']} {x['metric']}={x['value']}" for x in summary["nonfinite"][:10])
@@ -158,9 +158,9 @@ def markdown(summary: dict) -> str:
               + " ".join(f"**{n}**: {summary['metrics'][n]['note'].rstrip('.')}." for n in names
                          if summary["metrics"][n]["note"]), ""]
     v = fp["versions"]
-    lines += [f"Protocol sha256 `{fp['protocol_sha256'][:16]}`, test set `{fp['test_set']['split']}` "
+    lines += [(f"Protocol sha256 `{fp['protocol_sha256'][:16]}`, test set `{fp['test_set']['split']}` "
               f"sha256 `{fp['test_set']['sha256'][:16]}` ({fp['test_set']['pairs']} pairs), "
-              f"ggt-100k {v['ggt-100k']}, pyiqa {v['pyiqa']}, torch {v['torch']}, device {fp['device']}.",
+              f"ggt-100k {v['ggt-100k']}, pyiqa {v['pyiqa']}, torch {v['torch']}, device {fp['device']}."),
               f"{summary['conversions']} prediction(s) needed a conversion (see the `note` column).", ""]
     return "\n".join(lines)
 
@@ -271,8 +271,8 @@ def compare(summaries: list[dict]) -> str:
     better = {n: s["metrics"][n]["better"] for s in summaries for n in s["metrics"]}
     derived = list(dict.fromkeys(d for s in summaries for d in s["derived"]["overall"]))
     head = ["submission", "pairs"] + [f"{n} {ARROW[better[n]]}" for n in names] + derived
-    lines = [f"Protocol `{first['protocol']}` v{first['protocol_version']}, test set "
-             f"`{first['test_set']['sha256'][:16]}`; best per column in bold.", "",
+    lines = [(f"Protocol `{first['protocol']}` v{first['protocol_version']}, test set "
+             f"`{first['test_set']['sha256'][:16]}`; best per column in bold."), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     best = {}
     for n in names:

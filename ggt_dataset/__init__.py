@@ -22,4 +22,4 @@ def load(*args, **kwargs):
     return _load(*args, **kwargs)
 
 
-__all__ = ["CATEGORIES", "FEATURES", "SPLITS", "load", "__version__"]
+__all__ = ["CATEGORIES", "FEATURES", "SPLITS", "__version__", "load"]

@@ -19,9 +19,9 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator
 
 from tqdm.auto import tqdm
 
@@ -46,7 +46,10 @@ class BuildReport:
     skipped: list[dict[str, str]]
 
 
-def build(raw: str, out: str = "ggt-100k", *, options: BuildOptions = BuildOptions(),
+DEFAULT_OPTIONS = BuildOptions()   # frozen, so one shared default is safe
+
+
+def build(raw: str, out: str = "ggt-100k", *, options: BuildOptions = DEFAULT_OPTIONS,
           on_bad_pairs: str = "error", layout: str = "auto", split: str | None = None,
           category: str | None = None, workers: int | None = None,
           progress: bool = True) -> BuildReport:

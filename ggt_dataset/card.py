@@ -17,6 +17,7 @@ from .cards import template
 from .plan import DATA_DIR
 from .schema import CATEGORIES, FEATURES
 
+
 def configs_and_infos(counts: dict[str, dict[str, dict[str, int]]]) -> tuple[list, list]:
     """``configs`` and ``dataset_info`` YAML lists for the split/category counts of a build."""
     features = FEATURES._to_yaml_list()

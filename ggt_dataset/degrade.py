@@ -10,7 +10,7 @@ test inputs, not a substitute for real-world photos.
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter

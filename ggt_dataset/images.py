@@ -121,7 +121,7 @@ def _open(data: bytes, name: str) -> Image.Image:
         raise BadPairError(name, f"refused as a decompression bomb ({e})") from None
     except UnidentifiedImageError:
         raise BadPairError(name, "is not an image Pillow can identify (corrupt or not an image)") from None
-    except Exception as e:  # Pillow raises many types on malformed headers
+    except Exception as e:  # noqa: BLE001 (Pillow raises many types on malformed headers)
         raise BadPairError(name, f"has a malformed image header ({type(e).__name__}: {e})") from None
 
 
@@ -138,7 +138,7 @@ def orientation_of(img: Image.Image, exif: bytes | None = None) -> int | None:
             parsed.load(exif)
             return parsed.get(0x0112)
         return img.getexif().get(0x0112)
-    except Exception:  # a broken EXIF block should not hide a sound image
+    except Exception:  # noqa: BLE001 (a broken EXIF block should not hide a sound image)
         return None
 
 
@@ -181,6 +181,6 @@ def decoded_size(data: bytes, name: str) -> tuple[int, int]:
                 if img.getexif().get(0x0112) is not None:
                     return ImageOps.exif_transpose(img).size
                 return img.size
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (any decoder error means a corrupt image)
         raise BadPairError(name, f"cannot be decoded ({type(e).__name__}: {e}); the file is "
                            "truncated or corrupt") from None

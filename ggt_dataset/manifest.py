@@ -28,7 +28,7 @@ FORMAT_VERSION = 1
 MAX_IGNORED_LISTED = 100
 
 
-def make(report: "BuildReport", options: "BuildOptions") -> dict[str, Any]:
+def make(report: BuildReport, options: BuildOptions) -> dict[str, Any]:
     shards = [{"path": r.path, "split": r.path.split("/")[-1].split("-")[0],
                "category": r.path.split("/")[1], "sha256": r.sha256, "num_rows": r.num_rows,
                "num_bytes": r.num_bytes, "arrow_bytes": r.arrow_bytes, "row_groups": r.row_groups,

@@ -18,8 +18,15 @@ from dataclasses import dataclass
 
 from .errors import BadPairError, LayoutError
 from .release import RELEASE_INFO_FILE, RawPair, RawRelease, ReleaseInfo
-from .schema import (CATEGORIES, IMAGE_EXTENSIONS, ROLE_ALIASES, SPLITS, normalize_category,
-                     normalize_role, normalize_split)
+from .schema import (
+    CATEGORIES,
+    IMAGE_EXTENSIONS,
+    ROLE_ALIASES,
+    SPLITS,
+    normalize_category,
+    normalize_role,
+    normalize_split,
+)
 
 # Names people use for splits we do not carry; refused with a message instead of ignored.
 _OTHER_SPLITS = {"val", "valid", "validation", "dev", "eval"}
@@ -163,7 +170,7 @@ def _no_layout_message(root: str, images: list[str], others: list[str]) -> str:
     return (
         f"{root}: found no LQ/HQ image folders.\n"
         f"  expected: <root>/<split>/<LQ|HQ|GT>/<category>/<name>.<ext> (levels in any order), "
-        f"or a manifest ({', '.join(('metadata.jsonl', 'metadata.csv'))}) naming lq/hq paths\n"
+        f"or a manifest ({'metadata.jsonl, metadata.csv'}) naming lq/hq paths\n"
         f"  role folders: {sorted(ROLE_ALIASES)}\n"
         f"  found: {len(images)} image files, {len(others)} other files; top level: {top or 'nothing'}"
     )

@@ -22,11 +22,18 @@ import json
 import math
 import os
 import posixpath
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .errors import BadPairError, LayoutError
 from .release import RawPair, RawRelease, ReleaseInfo
-from .schema import CATEGORIES, SPLITS, TEXT_METADATA, normalize_category, normalize_split
+from .schema import (
+    CATEGORIES,
+    SPLITS,
+    TEXT_METADATA,
+    normalize_category,
+    normalize_split,
+)
 
 _ALIASES = {
     "lq_file_name": "lq_file_name", "lq": "lq_file_name", "lq_path": "lq_file_name",

@@ -49,7 +49,7 @@ class ReleaseInfo:
     tags: tuple[str, ...] = ("image-restoration", "real-world", "generative-ground-truth", "paired")
 
     @classmethod
-    def from_root(cls, root: str) -> "ReleaseInfo":
+    def from_root(cls, root: str) -> ReleaseInfo:
         path = os.path.join(root, RELEASE_INFO_FILE)
         if not os.path.isfile(path):
             return cls()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import datasets
 import pyarrow.parquet as pq
@@ -96,7 +97,7 @@ def _check_card(out: str, counts: dict, report: VerifyReport) -> None:
         card = DatasetCardData(**meta)
         configs = datasets.utils.metadata.MetadataConfigs.from_dataset_card_data(card)
         infos = datasets.info.DatasetInfosDict.from_dataset_card_data(card)
-    except Exception as e:  # any parse failure is a fault to report, not a crash
+    except Exception as e:  # noqa: BLE001 (any parse failure is a fault to report, not a crash)
         report.faults.append(f"{path}: YAML header does not parse as a dataset card ({e})")
         return
     want_configs, want_infos = configs_and_infos(counts)
@@ -140,7 +141,7 @@ def _check_shard(out: str, shard: dict[str, Any], report: VerifyReport, full: bo
         report.faults.append(f"{path}: sha256 differs from the manifest (the file changed or is corrupt)")
     try:
         pf = pq.ParquetFile(path)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (any read error is a fault to report, not a crash)
         report.faults.append(f"{path}: not a readable Parquet file ({e})")
         return
     if datasets.Features.from_arrow_schema(pf.schema_arrow) != FEATURES:
@@ -152,7 +153,7 @@ def _check_shard(out: str, shard: dict[str, Any], report: VerifyReport, full: bo
             report.faults.append(f"{path}: row group {i} is over 100 MB; the Hub viewer cannot page it")
     try:
         ids = pf.read(columns=["id", "category"])
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (any read error is a fault to report, not a crash)
         report.faults.append(f"{path}: cannot be read ({e})")
         return
     if ids.column("id").to_pylist() != shard["ids"]:

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-
 # Set before any test module imports `datasets`, which reads these once at import:
 # offline (no Hub here), and a private cache (load_dataset on a folder writes an Arrow copy).
 _HF_HOME = tempfile.mkdtemp(prefix="ggt-tests-hf-")

@@ -1,11 +1,12 @@
 import json
 import os
+from pathlib import Path
 
 import datasets
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import image_bytes, write
+
 from ggt_dataset.build import STATE_DIR, build
 from ggt_dataset.errors import BuildError
 from ggt_dataset.plan import BuildOptions
@@ -16,7 +17,7 @@ def shard_files(out):
     for dirpath, _d, files in os.walk(os.path.join(out, "data")):
         for fn in files:
             p = os.path.join(dirpath, fn)
-            found[os.path.relpath(p, out)] = open(p, "rb").read()
+            found[os.path.relpath(p, out)] = Path(p).read_bytes()
     return found
 
 
@@ -34,18 +35,18 @@ def test_build_loads_with_datasets_offline_and_streaming(built, sample_raw):
 
 
 def test_image_bytes_round_trip_exactly(built, sample_raw):
-    lines = [json.loads(x) for x in open(os.path.join(sample_raw, "metadata.jsonl"))]
+    lines = [json.loads(x) for x in Path(os.path.join(sample_raw, "metadata.jsonl")).read_text().splitlines()]
     by_lq = {x["lq_file_name"].rsplit("/", 1)[1]: x for x in lines
              if x["category"] == "rain" and x["split"] == "train"}
     table = pq.read_table(os.path.join(built, "data/rain/train-00000-of-00001.parquet"))
     for row in table.to_pylist():
         src = by_lq[row["lq"]["path"]]
-        assert row["lq"]["bytes"] == open(os.path.join(sample_raw, src["lq_file_name"]), "rb").read()
-        assert row["hq"]["bytes"] == open(os.path.join(sample_raw, src["hq_file_name"]), "rb").read()
+        assert row["lq"]["bytes"] == Path(os.path.join(sample_raw, src["lq_file_name"])).read_bytes()
+        assert row["hq"]["bytes"] == Path(os.path.join(sample_raw, src["hq_file_name"])).read_bytes()
 
 
 def test_shards_are_viewer_friendly(built):
-    meta = json.load(open(os.path.join(built, "ggt_manifest.json")))
+    meta = json.loads(Path(os.path.join(built, "ggt_manifest.json")).read_text())
     for shard in meta["shards"]:
         pf = pq.ParquetFile(os.path.join(built, shard["path"]))
         assert pf.metadata.num_rows == shard["num_rows"] == len(shard["ids"])
@@ -60,7 +61,7 @@ def test_shards_are_viewer_friendly(built):
 def test_row_groups_and_shards_follow_the_options(sample_raw, tmp_path):
     out = str(tmp_path / "o")
     build(sample_raw, out, options=BuildOptions(shard_bytes=1, row_group_rows=1), progress=False)
-    meta = json.load(open(os.path.join(out, "ggt_manifest.json")))
+    meta = json.loads(Path(os.path.join(out, "ggt_manifest.json")).read_text())
     train_mixed = [s for s in meta["shards"] if s["category"] == "mixed" and s["split"] == "train"]
     assert len(train_mixed) == 2 and [s["path"] for s in train_mixed] == [
         "data/mixed/train-00000-of-00002.parquet", "data/mixed/train-00001-of-00002.parquet"]
@@ -74,7 +75,7 @@ def test_same_input_same_bytes(sample_raw, tmp_path):
     build(sample_raw, b, progress=False, workers=4)
     assert shard_files(a) == shard_files(b)
     for name in ("ggt_manifest.json", "README.md"):
-        assert open(os.path.join(a, name), "rb").read() == open(os.path.join(b, name), "rb").read()
+        assert Path(os.path.join(a, name)).read_bytes() == Path(os.path.join(b, name)).read_bytes()
 
 
 def test_rerun_reuses_and_changed_input_rebuilds_only_its_shard(tree, tmp_path):
@@ -111,7 +112,7 @@ def test_bad_pairs_refuse_the_build_and_write_nothing(tree, tmp_path):
 
 def test_corrupt_image_stops_the_build_naming_it(tree, tmp_path):
     path = os.path.join(tree, "test/GT/rain/001.png")
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     write(path, data[: len(data) // 2])
     out = str(tmp_path / "out")
     with pytest.raises(BuildError, match=r"(?s)test/GT/rain/001.png: is a truncated or corrupt PNG.*re-run resumes"):
@@ -127,7 +128,7 @@ def test_skip_bad_records_what_was_left_out(tree, tmp_path):
     write(path, b"not a png")  # corrupt, found while writing
     out = str(tmp_path / "out")
     build(tree, out, progress=False, on_bad_pairs="skip")
-    meta = json.load(open(os.path.join(out, "ggt_manifest.json")))
+    meta = json.loads(Path(os.path.join(out, "ggt_manifest.json")).read_text())
     reasons = {s["path"]: s["reason"] for s in meta["skipped"]}
     assert reasons["train/LQ/rain/003.jpg"].startswith("LQ image has no HQ/GT partner")
     assert "not an image" in reasons["test/GT/rain/001.png"]
@@ -154,7 +155,7 @@ def test_build_from_folders_ignores_manifest_when_asked(sample_raw, tmp_path):
 
 
 def test_card_lists_counts_and_licences(built):
-    card = open(os.path.join(built, "README.md")).read()
+    card = Path(os.path.join(built, "README.md")).read_text()
     assert "| rain | 2 | 1 |" in card and "| **all** | **12** | **6** |" in card
     assert "| CC0-1.0 |" in card and "load_dataset(\"ggt-100k\", \"mixed\")" in card and "```bibtex" not in card
 
@@ -167,7 +168,7 @@ def test_awkward_images_build_and_load_as_documented(tmp_path):
 
     arr = (np.arange(24 * 40 * 3) % 256).astype(np.uint8).reshape(24, 40, 3)
     variants = {
-        "sixteen": (Image.fromarray((arr[..., 0].astype(np.uint16) * 257)), "PNG", {}),
+        "sixteen": (Image.fromarray(arr[..., 0].astype(np.uint16) * 257), "PNG", {}),
         "palette": (Image.fromarray(arr).convert("P"), "PNG", {}),
         "cmyk": (Image.fromarray(arr).convert("CMYK"), "JPEG", {}),
         "rotated": (Image.fromarray(arr), "JPEG", {"exif": _exif(6)}),
@@ -202,16 +203,16 @@ def test_images_shared_by_train_and_test_are_reported(tree, tmp_path):
     shutil.copy(os.path.join(tree, "train/LQ/rain/000.jpg"), os.path.join(tree, "test/LQ/rain/001.jpg"))
     out = str(tmp_path / "out")
     build(tree, out, progress=False)
-    dup = json.load(open(os.path.join(out, "ggt_manifest.json")))["duplicates"]
+    dup = json.loads(Path(os.path.join(out, "ggt_manifest.json")).read_text())["duplicates"]
     assert dup["lq_in_train_and_test"] == {"count": 1, "first": [["test:rain/001", "train:rain/000"]]}
     assert dup["lq_repeated_within_split"]["count"] == 0
-    assert "1 shared by train and test" in open(os.path.join(out, "README.md")).read()
+    assert "1 shared by train and test" in Path(os.path.join(out, "README.md")).read_text()
 
 
 def test_default_card_cites_the_paper(tree, tmp_path):
     out = str(tmp_path / "out")
     build(tree, out, progress=False)
-    card = open(os.path.join(out, "README.md")).read()
+    card = Path(os.path.join(out, "README.md")).read_text()
     assert "license: cc-by-nc-nd-4.0" in card and "arXiv:2605.31039" in card
     assert "```bibtex\n@article{kong2026ggt100k," in card
 
@@ -230,7 +231,7 @@ def test_two_builds_cannot_write_one_folder(tree, tmp_path):
 
 def test_an_interrupted_build_does_not_load_partially(tree, tmp_path):
     path = os.path.join(tree, "test/GT/rain/001.png")
-    good = open(path, "rb").read()
+    good = Path(path).read_bytes()
     write(path, good[: len(good) // 2])
     out = str(tmp_path / "out")
     with pytest.raises(BuildError):
@@ -238,7 +239,7 @@ def test_an_interrupted_build_does_not_load_partially(tree, tmp_path):
     assert shard_files(out)  # some shards are finished...
     with pytest.raises(Exception, match="No .*data files found"):
         datasets.load_dataset(out)  # ...but loading fails instead of giving part of the data
-    assert "Build incomplete" in open(os.path.join(out, "README.md")).read()
+    assert "Build incomplete" in Path(os.path.join(out, "README.md")).read_text()
     write(path, good)
     build(tree, out, progress=False)
     assert len(datasets.load_dataset(out, split="test")) == 6

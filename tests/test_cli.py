@@ -3,15 +3,15 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-
 from conftest import image_bytes, write
 
 
 def ggt(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", *args], capture_output=True,
-                          text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", *args], check=False,
+                          capture_output=True, text=True, cwd=cwd)
 
 
 def test_sample_build_verify_info_publish_dry_run(tmp_path):
@@ -58,8 +58,8 @@ def test_verify_exit_code_on_a_flipped_byte(built, tmp_path):
     out = str(tmp_path / "copy")
     shutil.copytree(built, out)
     shard = os.path.join(out, "data/haze/test-00000-of-00001.parquet")
-    data = bytearray(open(shard, "rb").read())
+    data = bytearray(Path(shard).read_bytes())
     data[-100] ^= 0x80
-    open(shard, "wb").write(bytes(data))
+    Path(shard).write_bytes(bytes(data))
     r = ggt("verify", out)
     assert r.returncode == 1 and "FAILED" in r.stdout and "sha256 differs" in r.stdout

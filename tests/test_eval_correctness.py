@@ -7,15 +7,13 @@ import io
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
-
 from ggt_dataset.eval import api, engine
 from ggt_dataset.eval.metrics import Scorer
 from ggt_dataset.eval.predictions import open_predictions
 from ggt_dataset.eval.protocol import load
 from ggt_dataset.eval.references import open_references
-
 from iqa_reference import psnr_y, ssim_y
+from PIL import Image
 
 
 def _varied_pairs():

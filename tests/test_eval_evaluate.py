@@ -7,11 +7,10 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from ggt_dataset.eval import api
 from ggt_dataset.eval.predictions import open_predictions
 from ggt_dataset.eval.references import open_references
+from PIL import Image
 
 EVAL_DIR = os.path.join(os.path.dirname(__file__), "..", "eval", "ggt_iqa")
 

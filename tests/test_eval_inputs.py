@@ -6,13 +6,14 @@ import io
 import os
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+from ggt_dataset.eval.predictions import open_predictions
 from PIL import Image
 
 from ggt_dataset.cli.main import main
-from ggt_dataset.eval.predictions import open_predictions
 
 
 def _score(capsys, preds, ref, out, *extra):
@@ -101,7 +102,7 @@ def test_zip_of_good_predictions_scores_like_the_folder(eval_set, identity_preds
 
 def test_truncated_and_non_image_files_are_named(eval_set, preds, tmp_path, capsys):
     ids = _ids(preds)
-    good = open(open_predictions(str(preds)).names[ids[0]], "rb").read()
+    good = Path(open_predictions(str(preds)).names[ids[0]]).read_bytes()
     noisy = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
     _replace(preds, ids[0], _png(noisy)[:2000])
     _replace(preds, ids[1], b"this is not an image at all")
@@ -120,7 +121,7 @@ def test_size_beyond_policy_names_both_sizes(eval_set, preds, tmp_path, capsys):
 
 def test_small_size_mismatch_is_cropped_top_left(eval_set, preds, tmp_path, capsys):
     pair = _ids(preds)[0]
-    src = open(open_predictions(str(preds)).names[pair], "rb").read()
+    src = Path(open_predictions(str(preds)).names[pair]).read_bytes()
     big = np.zeros((96 + 8, 96 + 3, 3), np.uint8)
     big[:96, :96] = np.asarray(Image.open(io.BytesIO(src)).convert("RGB"))
     _replace(preds, pair, _png(big))
@@ -153,11 +154,11 @@ def test_conversions_are_scored_and_noted(eval_set, preds, tmp_path, capsys):
     import cv2
 
     sixteen = (rgb[4].astype(np.uint16) * 257)[:, :, ::-1]
-    ok, png16 = cv2.imencode(".png", sixteen)
+    _, png16 = cv2.imencode(".png", sixteen)
     rotated = Image.fromarray(rgb[5]).transpose(Image.Transpose.ROTATE_90)
     exif = Image.Exif()
     exif[0x0112] = 6          # "rotate 90 CW to view": undoes ROTATE_90 (counter-clockwise)
-    gray16 = Image.fromarray((np.asarray(gray).astype(np.uint16) * 257))
+    gray16 = Image.fromarray(np.asarray(gray).astype(np.uint16) * 257)
     _replace(preds, ids[0], _png(gray))
     _replace(preds, ids[1], _png(rgba))
     _replace(preds, ids[2], _png(pal))
@@ -272,7 +273,7 @@ def test_parquet_and_saved_dataset_predictions(eval_set, identity_preds, tmp_pat
 
     names = open_predictions(identity_preds).names
     ids = sorted(names)
-    imgs = [{"bytes": open(names[i], "rb").read(), "path": None} for i in ids]
+    imgs = [{"bytes": Path(names[i]).read_bytes(), "path": None} for i in ids]
     pq.write_table(pa.table({"id": ids, "prediction": imgs}), tmp_path / "preds.parquet", row_group_size=5)
     assert _score(capsys, tmp_path / "preds.parquet", eval_set, tmp_path / "rp")[0] == 0
     ds = datasets.Dataset.from_dict({"id": ids, "image": imgs},
@@ -289,9 +290,8 @@ def test_parquet_and_saved_dataset_predictions(eval_set, identity_preds, tmp_pat
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_matches_pillow_for_16_bit_path(orientation):
     """The 16-bit reader applies EXIF orientation itself; it must agree with Pillow's."""
-    from PIL import ImageOps
-
     from ggt_dataset.eval.decode import _ORIENT
+    from PIL import ImageOps
 
     a = np.random.default_rng(orientation).integers(0, 255, (5, 7, 3), dtype=np.uint8)
     im = Image.fromarray(a)

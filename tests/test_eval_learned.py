@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-
-from ggt_dataset.cli.main import main
 from ggt_dataset.eval import api, engine, weights
 from ggt_dataset.eval.metrics import Scorer
 from ggt_dataset.eval.predictions import open_predictions
 from ggt_dataset.eval.protocol import load
 from ggt_dataset.eval.references import open_references
+
+from ggt_dataset.cli.main import main
 
 # A user protocol with classical no-reference metrics that need no downloads.
 NR_PROTOCOL = """name: nr-offline
@@ -51,7 +52,7 @@ def test_reference_scores_are_cached_and_keyed(eval_set, built, identity_preds, 
 
     gt = {i: decode(b, i) for i, b in refs.iter_hq(set(refs.ids[:3]))}
     direct = {i: float(scorer(_tensor([d], scorer.dtype))[0]) for i, d in gt.items()}
-    cached = json.load(open(next((tmp_path / "cache" / "reference").glob("piqe-*.json"))))["scores"]
+    cached = json.loads(Path(next((tmp_path / "cache" / "reference").glob("piqe-*.json"))).read_text())["scores"]
     for i, v in direct.items():
         assert cached[i] == pytest.approx(v, abs=1e-9)
     # Another test set, or other options, is a different key.
@@ -110,7 +111,7 @@ def test_pre_placed_weight_with_wrong_hash_is_refused(tmp_path, capsys):
     import os
 
     os.makedirs(os.path.dirname(path))
-    open(path, "wb").write(b"not the checkpoint")
+    Path(path).write_bytes(b"not the checkpoint")
     found, problems = weights.resolve(spec)
     assert not found and "does not match the protocol's e95806b9" in problems[0]
     assert main(["weights", "list", "ggt", "--metrics", "musiq,psnr", "--weights-dir", str(tmp_path / "w")]) == 1
@@ -159,7 +160,7 @@ def test_fid_plumbing_with_unweighted_inception(eval_set, identity_preds, tmp_pa
     proto = load("ggt").subset(["psnr"]).with_optional(["fid"])
     fid = FIDScorer(proto.metric("fid"), "cpu", unweighted=True)
     scorers = [Scorer(proto.metric("psnr"), "cpu"), fid]
-    run = lambda: engine.run(open_predictions(identity_preds), open_references(eval_set), proto,  # noqa: E731
+    run = lambda: engine.run(open_predictions(identity_preds), open_references(eval_set), proto,
                              scorers, cache_dir=str(tmp_path / "c"), progress=False, batch_size=4)
     first, second = run(), run()
     assert first.sets["fid"]["cache"] == "miss" and second.sets["fid"]["cache"] == "hit"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ggt_dataset.eval import protocol as P
 
 
@@ -61,13 +60,13 @@ def test_user_protocol_file_and_hash_follows_content(tmp_path):
     ("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: up}}\n", "better"),
     ("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher, colour: 1}}\n",
      "unknown keys"),
-    ("name: x\nmetadata: {version: 1}\ninputs: {size_mismatch: {policy: stretch}}\n"
-     "metrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n", "size_mismatch.policy"),
+    (("name: x\nmetadata: {version: 1}\ninputs: {size_mismatch: {policy: stretch}}\n"
+     "metrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n"), "size_mismatch.policy"),
     ("name: x\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n", "missing required key 'version'"),
-    ("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n"
-     "derived: {s: 'p + q'}\n", "unknown metrics ['q']"),
-    ("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n"
-     "derived: {s: '__import__(1)'}\n", "unknown metrics"),
+    (("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n"
+     "derived: {s: 'p + q'}\n"), "unknown metrics ['q']"),
+    (("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n"
+     "derived: {s: '__import__(1)'}\n"), "unknown metrics"),
     ("[1, 2]\n", "YAML mapping"),
 ])
 def test_bad_protocols_name_file_and_problem(tmp_path, body, message):

@@ -7,10 +7,10 @@ import math
 import shutil
 
 import pytest
-
-from ggt_dataset.cli.main import main
 from ggt_dataset.eval import report
 from ggt_dataset.eval.predictions import open_predictions
+
+from ggt_dataset.cli.main import main
 
 
 def _score(tmp_path, preds, ref, name, *extra):
@@ -46,7 +46,7 @@ def test_perfect_prediction_gives_inf_psnr_flagged_not_averaged(eval_set, identi
     preds = tmp_path / "p"
     shutil.copytree(identity_preds, preds)
     names = open_predictions(str(preds)).names
-    pair = sorted(names)[0]
+    pair = min(names)
     (_, gt), = open_references(eval_set).iter_hq({pair})
     import os
 

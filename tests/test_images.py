@@ -4,9 +4,9 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import image_bytes
 from PIL import Image
 
-from conftest import image_bytes
 from ggt_dataset.errors import BadPairError
 from ggt_dataset.images import inspect_bytes
 
@@ -83,7 +83,7 @@ def test_exif_orientation_gives_displayed_size(orientation, size):
 def test_other_modes_are_stored_untouched(mode, fmt):
     arr = (np.arange(48 * 40) % 251).reshape(40, 48).astype(np.uint8)
     img = Image.fromarray(arr).convert("RGB").convert(mode) if mode != "I;16" else \
-        Image.fromarray((arr.astype(np.uint16) * 257))
+        Image.fromarray(arr.astype(np.uint16) * 257)
     buf = io.BytesIO()
     img.save(buf, format=fmt)
     rec = inspect_bytes(buf.getvalue(), "x", decode=True)

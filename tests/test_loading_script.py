@@ -2,7 +2,6 @@ import glob
 import os
 
 import pyarrow.parquet as pq
-
 from ggt_dataset.loading_script import GGT100K
 
 

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +46,7 @@ def test_hub_limits_and_faults_are_refused(built_copy, monkeypatch):
     with pytest.raises(PublishError, match="over the Hub's 50 GB file limit"):
         pub.plan(built_copy, "me/x")
     monkeypatch.setattr(pub, "MAX_FILE_BYTES", 50 * 10**9)
-    open(os.path.join(built_copy, "data/rain/extra.parquet"), "wb").write(b"x")
+    Path(os.path.join(built_copy, "data/rain/extra.parquet")).write_bytes(b"x")
     with pytest.raises(PublishError, match="not in the manifest"):
         pub.plan(built_copy, "me/x")
 
@@ -62,7 +63,7 @@ def test_publish_checks_then_uploads_with_resumable_upload_folder(built_copy):
     assert ".ggt-build/**" in kw2["ignore_patterns"]
     assert "18 pairs" in kw2["commit_message"]
     # the uploaded card tells people to load the repo it lives in, and still verifies
-    assert 'load_dataset("me/GGT-100K")' in open(os.path.join(built_copy, "README.md")).read()
+    assert 'load_dataset("me/GGT-100K")' in Path(os.path.join(built_copy, "README.md")).read_text()
     from ggt_dataset.verify import verify
     assert verify(built_copy).ok
 

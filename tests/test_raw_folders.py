@@ -1,8 +1,8 @@
 import os
 
 import pytest
-
 from conftest import image_bytes, make_tree, write
+
 from ggt_dataset.errors import LayoutError
 from ggt_dataset.release import scan
 

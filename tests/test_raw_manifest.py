@@ -1,8 +1,8 @@
 import json
 
 import pytest
-
 from conftest import image_bytes, write
+
 from ggt_dataset.errors import LayoutError
 from ggt_dataset.release import scan
 

@@ -1,6 +1,7 @@
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ def tree_digest(root):
         dirs.sort()
         for fn in sorted(files):
             p = os.path.join(dirpath, fn)
-            h.update(os.path.relpath(p, root).encode() + open(p, "rb").read())
+            h.update(os.path.relpath(p, root).encode() + Path(p).read_bytes())
     return h.hexdigest()
 
 
@@ -40,13 +41,13 @@ def test_degradations_degrade(category):
 
 
 def test_sample_pack_layout_licences_and_determinism(sample_raw, tmp_path):
-    rows = [json.loads(x) for x in open(os.path.join(sample_raw, "metadata.jsonl"))]
+    rows = [json.loads(x) for x in Path(os.path.join(sample_raw, "metadata.jsonl")).read_text().splitlines()]
     assert len(rows) == 18 and {r["category"] for r in rows} == set(CATEGORIES)
     assert {r["split"] for r in rows} == {"train", "test"}
     for r in rows:
         assert os.path.isfile(os.path.join(sample_raw, r["lq_file_name"]))
         assert r["license"] in {s.license for s in SOURCES} and r["qc_lq_psnr"] > 0
-    readme = open(os.path.join(sample_raw, "README.md")).read()
+    readme = Path(os.path.join(sample_raw, "README.md")).read_text()
     assert all(s.name in readme and s.license in readme for s in SOURCES)
     lq = Image.open(os.path.join(sample_raw, "train/LQ/mixed/astronaut_000.jpg"))
     assert lq.format == "JPEG" and lq.size == (64, 64)

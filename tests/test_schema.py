@@ -1,8 +1,15 @@
 import datasets
 import pytest
 
-from ggt_dataset.schema import (CATEGORIES, CATEGORY_ALIASES, COLUMNS, FEATURES, normalize_category,
-                                normalize_role, normalize_split)
+from ggt_dataset.schema import (
+    CATEGORIES,
+    CATEGORY_ALIASES,
+    COLUMNS,
+    FEATURES,
+    normalize_category,
+    normalize_role,
+    normalize_split,
+)
 
 
 def test_six_categories_in_paper_order():

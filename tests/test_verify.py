@@ -1,9 +1,9 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
-
 
 from ggt_dataset.verify import verify
 
@@ -20,16 +20,16 @@ def test_clean_build_verifies_fully(built):
 
 def test_one_flipped_byte_is_a_fault(built_copy):
     path = os.path.join(built_copy, first_shard(built_copy))
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(Path(path).read_bytes())
     data[len(data) // 3] ^= 0x01
-    open(path, "wb").write(bytes(data))
+    Path(path).write_bytes(bytes(data))
     report = verify(built_copy)
     assert not report.ok
     assert any(f.startswith(path) and "sha256 differs" in f for f in report.faults)
 
 
 def test_missing_stray_and_truncated_shards(built_copy):
-    shards = json.load(open(os.path.join(built_copy, "ggt_manifest.json")))["shards"]
+    shards = json.loads(Path(os.path.join(built_copy, "ggt_manifest.json")).read_text())["shards"]
     os.remove(os.path.join(built_copy, shards[0]["path"]))
     with open(os.path.join(built_copy, shards[1]["path"]), "r+b") as f:
         f.truncate(100)
@@ -43,10 +43,10 @@ def test_missing_stray_and_truncated_shards(built_copy):
 
 def test_card_that_disagrees_with_the_shards(built_copy):
     card = os.path.join(built_copy, "README.md")
-    text = open(card).read()
-    open(card, "w").write(text.replace("num_examples: 12", "num_examples: 13", 1))
+    text = Path(card).read_text()
+    Path(card).write_text(text.replace("num_examples: 12", "num_examples: 13", 1))
     assert any("num_examples" in f for f in verify(built_copy).faults)
-    open(card, "w").write("---\nconfigs: [oops\n---\n")
+    Path(card).write_text("---\nconfigs: [oops\n---\n")
     assert any("YAML header does not parse" in f for f in verify(built_copy).faults)
     os.remove(card)
     assert any("README.md: missing" in f for f in verify(built_copy).faults)
@@ -62,10 +62,11 @@ def test_full_catches_image_bytes_that_do_not_match_their_hash(built_copy):
     # Rewrite one shard with a corrupted image but a consistent manifest hash: only --full sees it.
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from ggt_dataset.shards import ARROW_SCHEMA, file_sha256
 
     manifest_path = os.path.join(built_copy, "ggt_manifest.json")
-    meta = json.load(open(manifest_path))
+    meta = json.loads(Path(manifest_path).read_text())
     shard = meta["shards"][0]
     path = os.path.join(built_copy, shard["path"])
     rows = pq.read_table(path).to_pylist()
@@ -74,7 +75,7 @@ def test_full_catches_image_bytes_that_do_not_match_their_hash(built_copy):
     shard.update(sha256=file_sha256(path), num_bytes=os.path.getsize(path))
     from ggt_dataset.manifest import counts
     meta["counts"] = counts(meta["shards"])
-    json.dump(meta, open(manifest_path, "w"))
+    Path(manifest_path).write_text(json.dumps(meta))
     assert verify(built_copy).ok
     faults = verify(built_copy, full=True).faults
     assert len(faults) == 1 and f"pair {rows[0]['id']!r} hq: bytes do not match their sha256" in faults[0]
@@ -83,11 +84,11 @@ def test_full_catches_image_bytes_that_do_not_match_their_hash(built_copy):
 def test_dropping_a_shard_from_the_manifest_is_caught(built_copy):
     # Remove a shard and its entry, fix up the totals: the split counts and card no longer add up.
     path = os.path.join(built_copy, "ggt_manifest.json")
-    meta = json.load(open(path))
+    meta = json.loads(Path(path).read_text())
     gone = meta["shards"].pop(0)
     os.remove(os.path.join(built_copy, gone["path"]))
     meta["totals"]["pairs"] -= gone["num_rows"]
-    json.dump(meta, open(path, "w"))
+    Path(path).write_text(json.dumps(meta))
     faults = "\n".join(verify(built_copy).faults)
     assert "counts differ from what its shards add up to" in faults
     assert "num_examples" in faults
@@ -96,11 +97,11 @@ def test_dropping_a_shard_from_the_manifest_is_caught(built_copy):
 @pytest.mark.parametrize("content,match", [("[]", "not a ggt build manifest"), ("null", "not a ggt build manifest"),
                                            ('{"format": "ggt-100k/build-manifest"}', "'shards' missing")])
 def test_damaged_manifest_is_a_fault_not_a_crash(built_copy, content, match):
-    open(os.path.join(built_copy, "ggt_manifest.json"), "w").write(content)
+    Path(os.path.join(built_copy, "ggt_manifest.json")).write_text(content)
     faults = verify(built_copy).faults
     assert len(faults) == 1 and match in faults[0]
 
 
 def test_hidden_files_in_data_are_not_strays(built_copy):
-    open(os.path.join(built_copy, "data/rain/.DS_Store"), "wb").write(b"x")
+    Path(os.path.join(built_copy, "data/rain/.DS_Store")).write_bytes(b"x")
     assert verify(built_copy).ok

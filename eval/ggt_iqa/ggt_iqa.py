@@ -9,10 +9,7 @@ Same protocol files, decode rules and engine as ``ggt score``, so the numbers ar
 
 import datasets
 import evaluate
-
-from ggt_dataset.eval import api
-from ggt_dataset.eval import engine
-from ggt_dataset.eval import report
+from ggt_dataset.eval import api, engine, report
 from ggt_dataset.eval.memory import in_memory
 
 _DESCRIPTION = """Full-reference and no-reference image quality under a pinned GGT protocol

@@ -23,10 +23,9 @@ def run(args) -> int:
 
     from tqdm.auto import tqdm
 
-    from ..verify import verify
-
     from .. import manifest
     from ..errors import GGTError
+    from ..verify import verify
 
     try:
         total = manifest.read(args.out)["totals"]["bytes"]
