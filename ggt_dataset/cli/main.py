@@ -7,9 +7,9 @@ import os
 import sys
 
 from ..errors import GGTError
-from . import baseline, build, info, publish, sample, score, verify, weights
+from . import baseline, build, info, publish, sample, score, verify, view, weights
 
-VERBS = (sample, build, verify, info, publish, baseline, score, weights)
+VERBS = (sample, build, verify, info, publish, baseline, score, weights, view)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,162 @@
+"""How fast `ggt view` serves a page of a 100K-pair dataset, and whether its memory grows with it.
+
+    python bench/view.py [--train 103707] [--test 500] [--small-train 10000] [--work DIR] [--pages 8]
+
+Builds (once, kept in --work) two datasets of small pairs with `ggt build`, the
+full size and a small one. For each, starts `ggt view` in its own process and
+times, in the same run:
+  (a) reading one row group (all columns, images included) with pyarrow: the baseline;
+  (b) the first page: GET /api/rows, the server's first request (what the grid draws from);
+  (c) a filtered page: category and a numeric condition, a page in the middle;
+  (d) pages in dataset order and filtered, median over distinct pages (warm server);
+  (e) a page with all its thumbnails fetched 6 at a time, as a browser does;
+  (f) an id search (a scan of the id column).
+Then prints (b)/(a), (c)/(a) (goal: within 3x) and the server's RSS for both sizes
+(goal: flat in dataset size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+import pyarrow.parquet as pq
+
+sys.path.insert(0, os.path.dirname(__file__))
+import scale
+
+
+def ensure_build(work: str, n_train: int, n_test: int) -> str:
+    base = os.path.join(work, f"{n_train}+{n_test}")
+    built = os.path.join(base, "built")
+    if os.path.isfile(os.path.join(built, "ggt_manifest.json")):
+        return built
+    print(f"building {n_train + n_test:,} pairs in {base} (once) ...", flush=True)
+    scale.make_raw(os.path.join(base, "raw"), n_train, n_test)
+    subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "build", os.path.join(base, "raw"), built, "-q"],
+                   check=True)
+    return built
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as r:
+        return r.read()
+
+
+def timed(fn) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def row_group_read(built: str, repeat: int) -> float:
+    files = [os.path.join(r, f) for r, _, fs in os.walk(os.path.join(built, "data")) for f in fs]
+    shard = max(sorted(files), key=os.path.getsize)          # a train shard: many full row groups
+    pf = pq.ParquetFile(shard)
+    times = [timed(lambda g=g: pq.ParquetFile(shard).read_row_group(g))[0]
+             for g in range(1, min(pf.num_row_groups, repeat + 1))]
+    return statistics.median(times)
+
+
+def serve(built: str) -> tuple[subprocess.Popen, str, float]:
+    port = free_port()
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "ggt_dataset.cli.main", "view", built, "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            fetch(f"{url}/api/info")
+            return proc, url, time.perf_counter() - t
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"ggt view exited: {proc.stderr.read().decode()}") from None
+            time.sleep(0.05)
+
+
+def page_with_thumbs(url: str, query: str) -> float:
+    def run():
+        rows = json.loads(fetch(f"{url}/api/rows?{query}"))["rows"]
+        images = [f"{url}/api/image?key={urllib.parse.quote(r['key'])}&role={role}&size=thumb"
+                  for r in rows for role in ("lq", "hq")]
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(fetch, images))
+    return timed(run)[0]
+
+
+def measure(built: str, pages: int) -> dict:
+    baseline = row_group_read(built, 9)
+    proc, url, startup = serve(built)
+    ps = psutil.Process(proc.pid)
+    try:
+        rss_start = ps.memory_info().rss
+        first, body = timed(lambda: fetch(f"{url}/api/rows"))
+        total = json.loads(body)["total"]
+        filt = "category=rain&where=lq_width>=24"
+        filtered, body = timed(lambda: fetch(f"{url}/api/rows?{filt}&page=5"))
+        n_filtered = json.loads(body)["total"]
+        step = max(1, total // 48 // pages)
+        plain = statistics.median(timed(lambda p=p: fetch(f"{url}/api/rows?page={p}"))[0]
+                                  for p in range(2, 2 + pages * step, step))
+        filt_pages = statistics.median(timed(lambda p=p: fetch(f"{url}/api/rows?{filt}&page={p}"))[0]
+                                       for p in range(10, 10 + pages))
+        last = -(-total // 48)
+        thumbs = statistics.median(page_with_thumbs(url, f"page={p}") for p in (last // 3, last // 2, 2 * last // 3))
+        search = timed(lambda: fetch(f"{url}/api/rows?q=00123"))[0]
+        rss_end = ps.memory_info().rss
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return {"pairs": total, "filtered": n_filtered, "baseline": baseline, "startup": startup, "first": first,
+            "filtered_page": filtered, "plain_median": plain, "filtered_median": filt_pages, "thumbs": thumbs,
+            "search": search, "rss_start": rss_start, "rss_end": rss_end}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", type=int, default=103_707)
+    ap.add_argument("--test", type=int, default=500)
+    ap.add_argument("--small-train", type=int, default=10_000)
+    ap.add_argument("--work", default=os.path.join(os.path.dirname(__file__), "out", "view"))
+    ap.add_argument("--pages", type=int, default=8)
+    args = ap.parse_args()
+    results = [measure(ensure_build(args.work, n, args.test), args.pages) for n in (args.small_train, args.train)]
+    ms = lambda s: f"{s * 1000:8.1f} ms"
+    for r in results:
+        print(f"\n{r['pairs']:,} pairs ({r['filtered']:,} after the filter)")
+        print(f"  (a) one row group, pyarrow     {ms(r['baseline'])}")
+        print(f"  server start to first answer   {ms(r['startup'])}  (imports + index)")
+        print(f"  (b) first page (/api/rows)     {ms(r['first'])}   ratio to (a) {r['first'] / r['baseline']:5.2f}x")
+        print(f"  (c) filtered page, first time  {ms(r['filtered_page'])}   ratio to (a) "
+              f"{r['filtered_page'] / r['baseline']:5.2f}x")
+        print(f"  (d) pages, median              {ms(r['plain_median'])}   filtered {ms(r['filtered_median'])}")
+        print(f"  (e) page + 96 thumbnails       {ms(r['thumbs'])}   ratio to (a) {r['thumbs'] / r['baseline']:5.2f}x")
+        print(f"  (f) id search (scan)           {ms(r['search'])}")
+        print(f"  server RSS: {r['rss_start'] / 2**20:.0f} MB after start, {r['rss_end'] / 2**20:.0f} MB after the pages")
+    small, big = results
+    grow = (big["rss_end"] - small["rss_end"]) / (big["pairs"] - small["pairs"])
+    print(f"\nRSS {big['pairs']:,} / {small['pairs']:,} pairs: {big['rss_end'] / small['rss_end']:.3f}x "
+          f"({grow:.0f} bytes per extra pair)")
+    ok = max(big["first"], big["filtered_page"]) / big["baseline"]
+    print(f"goal: first and filtered page within 3x of one row-group read: {ok:.2f}x "
+          f"({'met' if ok <= 3 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The web server: a small Starlette (ASGI) app, one static page and a read-only JSON API.
+
+Why Starlette and a hand-written page rather than Gradio: the page needs a grid
+paged from the server, a before/after slider and zoom synchronised across
+images, keyboard keys and every view in its URL; that is a few hundred lines
+of plain JavaScript, with two small dependencies (starlette, uvicorn) and no
+build step, where Gradio would bring a large framework and its own URL state.
+
+Only GET (and HEAD) exist. Images are addressed by pair id, never by path. A
+bad id is a 404, a bad query a 400, both with a JSON message; nothing returns a
+traceback. The Host header must be the one the server was started on, so a
+web page elsewhere cannot read the data through DNS rebinding.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..errors import GGTError
+from .thumbs import ImageDecodeError
+from .viewer import NotFound, Viewer
+
+STATIC = str(resources.files("ggt_dataset.view") / "static")
+_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'",
+}
+
+
+def _error(exc: Exception) -> JSONResponse:
+    if isinstance(exc, NotFound):
+        return JSONResponse({"error": str(exc)}, 404, headers=_HEADERS)
+    if isinstance(exc, ImageDecodeError):
+        return JSONResponse({"error": f"the stored image cannot be decoded: {exc}"}, 422, headers=_HEADERS)
+    if isinstance(exc, GGTError):
+        return JSONResponse({"error": str(exc)}, 400, headers=_HEADERS)
+    if os.environ.get("GGT_DEBUG"):
+        raise exc
+    print(f"ggt view: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+    return JSONResponse({"error": f"unexpected {type(exc).__name__}; see the server's log"}, 500,
+                        headers=_HEADERS)
+
+
+def make_app(viewer: Viewer, hosts: list[str] | None = None) -> Starlette:
+    def answer(fn):
+        def endpoint(request: Request) -> Response:
+            try:
+                return fn(request)
+            except Exception as exc:  # noqa: BLE001 (every failure becomes a JSON status, never a traceback)
+                return _error(exc)
+        return endpoint
+
+    def page(request: Request) -> Response:
+        return FileResponse(os.path.join(STATIC, "index.html"), headers={**_HEADERS, "Cache-Control": "no-cache"})
+
+    def info(request: Request) -> Response:
+        return JSONResponse(viewer.info(), headers=_HEADERS)
+
+    def rows(request: Request) -> Response:
+        return JSONResponse(viewer.rows(dict(request.query_params)), headers=_HEADERS)
+
+    def pair(request: Request) -> Response:
+        params = dict(request.query_params)
+        return JSONResponse(viewer.pair(params.pop("key", ""), params), headers=_HEADERS)
+
+    def image(request: Request) -> Response:
+        p = request.query_params
+        data, kind = viewer.image(p.get("key", ""), p.get("role", "hq"), p.get("size", "full"))
+        # The dataset is read-only while served: the browser may keep what it got.
+        return Response(data, media_type=kind, headers={**_HEADERS, "Cache-Control": "private, max-age=3600"})
+
+    def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
+    routes = [Route("/", page), Route("/favicon.ico", favicon), *(Route(f"/api/{fn.__name__}", answer(fn)) for fn in (info, rows, pair, image)),
+              Mount("/static", StaticFiles(directory=STATIC), name="static")]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        code = getattr(exc, "status_code", 404)
+        return JSONResponse({"error": f"{request.method} {request.url.path}: not here"}, code, headers=_HEADERS)
+
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=hosts)] if hosts else []
+    return Starlette(routes=routes, middleware=middleware, exception_handlers={404: not_found, 405: not_found})
+
+
+def serve(viewer: Viewer, host: str = "127.0.0.1", port: int = 8765, log_level: str = "warning") -> None:
+    import uvicorn
+
+    hosts = [host, "localhost", "127.0.0.1"] if host not in ("0.0.0.0", "::") else None
+    uvicorn.run(make_app(viewer, hosts), host=host, port=port, log_level=log_level)

@@ -1,0 +1,147 @@
+"""The viewer's query: filters and a sort, written in the page's URL so any view can be shared.
+
+    ?category=rain,haze&split=test&where=lpips>0.3,hq_width>=512&q=chelsea&sort=-lpips&page=2
+
+- a label column's name (``category``, ``split``, ``generator``, ``license``,
+  ``has_prediction``) keeps rows whose value is one of the comma-separated labels;
+- ``where`` holds comparisons on numeric columns (sizes, ``qc_<name>``, report
+  metrics): ``<``, ``<=``, ``>``, ``>=``, ``=``, ``!=``, all of which must hold;
+- ``q`` keeps ids containing the text (case-insensitive; a scan of the id column);
+- ``sort`` is a column, ``-`` in front for descending; missing values go last.
+  Without it rows keep dataset order.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+
+from ..errors import GGTError
+from .index import PairIndex
+
+PER_PAGE, MAX_PER_PAGE = 48, 200
+_OPS = {"<=": operator.le, ">=": operator.ge, "!=": operator.ne, "=": operator.eq, "<": operator.lt, ">": operator.gt}
+_COND = re.compile(r"^\s*([A-Za-z0-9_:.\-]+)\s*(<=|>=|!=|=|<|>)\s*(-?[0-9.]+(?:e-?[0-9]+)?|nan)\s*$", re.IGNORECASE)
+
+
+class QueryError(GGTError):
+    """A query names a column the index lacks or is not well formed."""
+
+
+@dataclass(frozen=True)
+class Query:
+    labels: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    where: tuple[tuple[str, str, float], ...] = ()
+    q: str = ""
+    sort: str = ""
+
+    def key(self) -> tuple:
+        return (self.labels, self.where, self.q, self.sort)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse(params: dict[str, str], index: PairIndex) -> Query:
+    """Read a :class:`Query` from URL parameters, checking every column name against ``index``."""
+    labels, where = [], []
+    for name, col in index.columns.items():
+        if not col.numeric and params.get(name):
+            wanted = _split(params[name])
+            bad = [w for w in wanted if w not in col.labels]
+            if bad:
+                raise QueryError(f"{name}: no value {bad[0]!r} (have: {', '.join(col.labels[:20])})")
+            labels.append((name, tuple(sorted(wanted))))
+    for cond in _split(params.get("where", "")):
+        m = _COND.match(cond)
+        if not m:
+            raise QueryError(f"where: cannot read {cond!r}; write e.g. lpips>0.3 or hq_width>=512")
+        name, op, value = m.groups()
+        if name not in index.columns or not index.columns[name].numeric:
+            raise QueryError(f"where: {name!r} is not a numeric column (have: {', '.join(numeric(index))})")
+        where.append((name, op, float(value)))
+    sort = params.get("sort", "").strip()
+    if sort and sort.lstrip("-") not in index.columns:
+        raise QueryError(f"sort: no column {sort.lstrip('-')!r} (have: {', '.join(index.columns)})")
+    return Query(tuple(sorted(labels)), tuple(where), params.get("q", "").strip(), sort)
+
+
+def numeric(index: PairIndex) -> list[str]:
+    return [n for n, c in index.columns.items() if c.numeric]
+
+
+def page_of(params: dict[str, str]) -> tuple[int, int]:
+    try:
+        page = max(1, int(params.get("page", 1)))
+        per = min(MAX_PER_PAGE, max(1, int(params.get("per", PER_PAGE))))
+    except ValueError:
+        raise QueryError("page and per must be whole numbers") from None
+    return page, per
+
+
+def _mask(query: Query, index: PairIndex) -> np.ndarray:
+    mask = np.ones(index.num_rows, bool)
+    for name, wanted in query.labels:
+        col = index.columns[name]
+        mask &= np.isin(col.values, [col.labels.index(w) for w in wanted])
+    for name, op, value in query.where:
+        with np.errstate(invalid="ignore"):
+            mask &= _OPS[op](index.columns[name].values, value)
+    if query.q:
+        mask &= _id_match(query.q, index)
+    return mask
+
+
+def _id_match(text: str, index: PairIndex) -> np.ndarray:
+    hit = np.zeros(index.num_rows, bool)
+    for start, ids in index.scan_ids():
+        found = pc.match_substring(ids, text, ignore_case=True).to_numpy(zero_copy_only=False)
+        hit[start:start + len(ids)] = found
+    return hit
+
+
+def _order(rows: np.ndarray, sort: str, index: PairIndex) -> np.ndarray:
+    if not sort:
+        return rows
+    col = index.columns[sort.lstrip("-")]
+    values = col.values[rows].astype(np.float64)
+    if not col.numeric:
+        values[values < 0] = np.nan
+    missing = np.isnan(values)
+    keys = -values if sort.startswith("-") else values
+    keys[missing] = np.inf                      # missing last, either way
+    return rows[np.argsort(keys, kind="stable")]
+
+
+class Selections:
+    """The rows of recent queries, in order, so paging and prev/next do not recompute them."""
+
+    def __init__(self, index: PairIndex, keep: int = 8):
+        self.index, self.keep = index, keep
+        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def rows(self, query: Query) -> np.ndarray:
+        with self._lock:
+            if query.key() in self._cache:
+                self._cache.move_to_end(query.key())
+                return self._cache[query.key()]
+        rows = _order(np.flatnonzero(_mask(query, self.index)).astype(np.int32), query.sort, self.index)
+        with self._lock:
+            self._cache[query.key()] = rows
+            while len(self._cache) > self.keep:
+                self._cache.popitem(last=False)
+        return rows
+
+
+def describe(query: Query) -> dict[str, Any]:
+    return {"labels": {k: list(v) for k, v in query.labels}, "where": [f"{n}{o}{v:g}" for n, o, v in query.where],
+            "q": query.q, "sort": query.sort}

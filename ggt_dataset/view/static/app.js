@@ -1,0 +1,393 @@
+// ggt view: one page, no framework. Every view lives in the URL (filters, sort, page, pair, mode),
+// so the address bar is the share button. The server pages, filters and sorts; this file draws.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let INFO = null;            // /api/info: columns, roles, report
+let STATE = {};             // the URL's parameters
+let LIST = null;            // the last /api/rows answer
+let LIST_KEY = "";
+let PAIR = null;            // the open pair (/api/pair)
+const ZOOM = { scale: 1, x: 0, y: 0, fit: 1, w: 0, h: 0 };
+
+// ---- URL state ---------------------------------------------------------
+const labelColumns = () => INFO.columns.filter((c) => c.type === "label");
+const queryKeys = () => [...labelColumns().map((c) => c.name), "where", "q", "sort"];
+
+function readURL() {
+  const s = {};
+  for (const [k, v] of new URLSearchParams(location.search)) if (v) s[k] = v;
+  return s;
+}
+
+function writeURL(push) {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(STATE)) if (v !== undefined && v !== "" && v !== null) p.set(k, v);
+  const url = p.toString() ? `?${p}` : location.pathname;
+  if (url !== location.search) history[push ? "pushState" : "replaceState"](null, "", url);
+}
+
+function query(extra = {}) {
+  const p = new URLSearchParams();
+  for (const k of queryKeys()) if (STATE[k]) p.set(k, STATE[k]);
+  for (const [k, v] of Object.entries(extra)) p.set(k, v);
+  return p.toString();
+}
+
+function navigate(changes, push = true) {
+  Object.assign(STATE, changes);
+  for (const k of Object.keys(STATE)) if (STATE[k] === undefined || STATE[k] === "") delete STATE[k];
+  writeURL(push);
+  render();
+}
+
+async function api(path) {
+  const r = await fetch(path);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+function showError(e) {
+  $("error").hidden = !e;
+  $("error").textContent = e ? String(e.message || e) : "";
+}
+
+const imageURL = (key, role, size) => `/api/image?${new URLSearchParams({ key, role, size })}`;
+const column = (name) => INFO.columns.find((c) => c.name === name);
+const arrow = (c) => (c && c.better ? (c.better === "higher" ? " ↑" : " ↓") : "");
+const fmt = (v) => (v === null || v === undefined ? "–" : typeof v === "number" ? +v.toPrecision(5) : v);
+
+// ---- controls ------------------------------------------------------------
+function buildControls() {
+  const box = $("labels");
+  box.textContent = "";
+  for (const c of labelColumns()) {
+    const group = document.createElement("div");
+    group.className = "group";
+    group.dataset.column = c.name;
+    group.innerHTML = `<span>${c.name}</span>`;
+    for (const label of c.labels) {
+      const chip = document.createElement("label");
+      chip.className = "chip";
+      chip.dataset.value = label;
+      chip.textContent = label;
+      chip.addEventListener("click", (e) => { e.preventDefault(); toggleLabel(c.name, label); });
+      group.appendChild(chip);
+    }
+    box.appendChild(group);
+  }
+  const sort = $("sort");
+  sort.innerHTML = `<option value="">dataset order</option>`;
+  for (const c of INFO.columns.filter((c) => c.type === "number")) {
+    const options = c.better
+      ? [[c.better === "higher" ? c.name : `-${c.name}`, `${c.name}: worst first`],
+         [c.better === "higher" ? `-${c.name}` : c.name, `${c.name}: best first`]]
+      : [[`-${c.name}`, `${c.name}: largest first`], [c.name, `${c.name}: smallest first`]];
+    for (const [value, text] of options) sort.add(new Option(text, value));
+  }
+}
+
+function toggleLabel(name, label) {
+  const have = new Set((STATE[name] || "").split(",").filter(Boolean));
+  have.has(label) ? have.delete(label) : have.add(label);
+  navigate({ [name]: [...have].join(","), page: undefined, pair: undefined });
+}
+
+function syncControls() {
+  for (const group of document.querySelectorAll("#labels .group")) {
+    const on = new Set((STATE[group.dataset.column] || "").split(","));
+    for (const chip of group.querySelectorAll(".chip")) chip.classList.toggle("on", on.has(chip.dataset.value));
+  }
+  $("where").value = STATE.where || "";
+  $("q").value = STATE.q || "";
+  $("sort").value = STATE.sort || "";
+}
+
+// ---- grid ------------------------------------------------------------------
+async function loadList() {
+  const key = query({ page: STATE.page || 1 });
+  if (key === LIST_KEY && LIST) return;
+  LIST = await api(`/api/rows?${key}`);
+  LIST_KEY = key;
+  drawGrid();
+}
+
+function card(row) {
+  const div = document.createElement("div");
+  div.className = "card";
+  div.tabIndex = 0;
+  div.dataset.key = row.key;
+  const roles = INFO.roles.filter((r) => r !== "pred" || row.has_prediction === "yes");
+  const thumbs = document.createElement("div");
+  thumbs.className = "thumbs";
+  for (const role of roles) {
+    const im = new Image();
+    im.loading = "lazy";
+    im.alt = `${role} ${row.id}`;
+    im.title = role;
+    im.dataset.role = role;
+    im.src = imageURL(row.key, role, "thumb");
+    thumbs.appendChild(im);
+  }
+  const cap = document.createElement("div");
+  cap.className = "cap";
+  const sortName = (STATE.sort || "").replace(/^-/, "");
+  const shown = [...new Set([sortName, ...(INFO.report ? INFO.report.metrics : [])].filter(Boolean))].slice(0, 4);
+  cap.innerHTML = `<span class="id"></span><span>${row.category} · ${row.split} · ${row.lq_width}×${row.lq_height}</span>`;
+  cap.querySelector(".id").textContent = row.id;
+  for (const name of shown) {
+    const v = document.createElement("span");
+    v.className = "v";
+    v.dataset.metric = name;
+    v.textContent = `${name}${arrow(column(name))} ${fmt(row[name])}`;
+    cap.appendChild(v);
+  }
+  div.append(thumbs, cap);
+  const open = () => navigate({ pair: row.key });
+  div.addEventListener("click", open);
+  div.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+  return div;
+}
+
+function drawGrid() {
+  const grid = $("grid");
+  grid.textContent = "";
+  for (const row of LIST.rows) grid.appendChild(card(row));
+  $("page-info").textContent = `page ${LIST.page} of ${LIST.pages}`;
+  $("total").textContent = `${LIST.total.toLocaleString()} of ${INFO.rows.toLocaleString()} pairs`;
+  $("prev-page").disabled = LIST.page <= 1;
+  $("next-page").disabled = LIST.page >= LIST.pages;
+  document.body.dataset.loaded = LIST_KEY;          // for tests: the grid shows this query
+}
+
+function turnPage(step) {
+  if (!LIST) return;
+  const page = Math.min(LIST.pages, Math.max(1, LIST.page + step));
+  if (page !== LIST.page) navigate({ page: page === 1 ? undefined : String(page) });
+}
+
+// ---- detail ------------------------------------------------------------------
+async function openPair(key) {
+  PAIR = await api(`/api/pair?${query({ key })}`);
+  $("detail").hidden = false;
+  $("pair-id").textContent = PAIR.key;
+  $("position").textContent = PAIR.position === null ? "not in this filter" : `${PAIR.position + 1} of ${PAIR.total}`;
+  $("prev-pair").disabled = !PAIR.prev;
+  $("next-pair").disabled = !PAIR.next;
+  const roles = PAIR.roles;
+  for (const [sel, fallback] of [["left", roles.includes("pred") ? "pred" : "lq"], ["right", "hq"]]) {
+    $(sel).innerHTML = roles.map((r) => `<option>${r}</option>`).join("");
+    $(sel).value = roles.includes(STATE[sel]) ? STATE[sel] : fallback;
+  }
+  drawMeta();
+  await showImages();
+}
+
+function closePair() {
+  PAIR = null;
+  $("detail").hidden = true;
+  document.body.dataset.pair = "";
+}
+
+function loaded(img, src) {
+  return new Promise((resolve) => {
+    img.onload = img.onerror = () => resolve(img);
+    img.src = src;
+  });
+}
+
+async function showImages() {
+  const mode = STATE.mode === "side" ? "side" : "slider";
+  $("mode").value = mode;
+  $("compare").hidden = mode !== "slider";
+  $("side").hidden = mode !== "side";
+  $("slider").hidden = mode !== "slider";
+  $("pick").hidden = mode !== "slider";
+  const id = PAIR.key;
+  const waits = [];
+  if (mode === "slider") {
+    const [l, r] = [$("left").value, $("right").value];
+    $("tag-left").textContent = l;
+    $("tag-right").textContent = r;
+    waits.push(loaded($("img-left"), imageURL(id, l, "full")), loaded($("img-right"), imageURL(id, r, "full")));
+  } else {
+    const side = $("side");
+    side.textContent = "";
+    for (const role of PAIR.roles) {
+      const pane = document.createElement("div");
+      pane.className = "pane";
+      pane.innerHTML = `<div class="frame"><img alt="${role}"></div><span class="tag">${role}</span>`;
+      side.appendChild(pane);
+      waits.push(loaded(pane.querySelector("img"), imageURL(id, role, "full")));
+      attachZoom(pane);
+    }
+  }
+  const images = await Promise.all(waits);
+  // Every image is drawn in the box of the HQ (or the first) image, so one transform lines them up.
+  const base = images.find((im) => im.alt === "hq" || im.id === "img-right") || images[0];
+  ZOOM.w = base.naturalWidth || 1;
+  ZOOM.h = base.naturalHeight || 1;
+  fit();
+  setSlider($("slider").value);
+  document.body.dataset.pair = id;                  // for tests: this pair (split:id) is drawn
+}
+
+function panes() {
+  return [...document.querySelectorAll(STATE.mode === "side" ? "#side .pane" : "#compare")];
+}
+
+function fit() {
+  const pane = panes()[0];
+  const s = Math.min(pane.clientWidth / ZOOM.w, pane.clientHeight / ZOOM.h);
+  Object.assign(ZOOM, { fit: s, scale: s, x: (pane.clientWidth - ZOOM.w * s) / 2, y: (pane.clientHeight - ZOOM.h * s) / 2 });
+  applyZoom();
+}
+
+function applyZoom() {
+  for (const pane of panes()) {
+    const frame = pane.querySelector(".frame");
+    frame.style.width = `${ZOOM.w}px`;
+    frame.style.height = `${ZOOM.h}px`;
+    frame.style.transform = `translate(${ZOOM.x}px, ${ZOOM.y}px) scale(${ZOOM.scale})`;
+    pane.classList.toggle("pixelated", ZOOM.scale >= 2);
+  }
+  $("zoom-level").textContent = Math.abs(ZOOM.scale - ZOOM.fit) < 1e-9 ? "fit" : `${Math.round(ZOOM.scale * 100)}%`;
+  document.body.dataset.zoom = ZOOM.scale.toFixed(4);
+}
+
+function zoomAt(factor, cx, cy) {
+  const pane = panes()[0];
+  if (cx === undefined) [cx, cy] = [pane.clientWidth / 2, pane.clientHeight / 2];
+  const scale = Math.min(64, Math.max(ZOOM.fit / 2, ZOOM.scale * factor));
+  ZOOM.x = cx - ((cx - ZOOM.x) * scale) / ZOOM.scale;
+  ZOOM.y = cy - ((cy - ZOOM.y) * scale) / ZOOM.scale;
+  ZOOM.scale = scale;
+  applyZoom();
+}
+
+function attachZoom(pane) {
+  pane.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    const r = pane.getBoundingClientRect();
+    zoomAt(Math.exp(-e.deltaY * 0.0015), e.clientX - r.left, e.clientY - r.top);
+  }, { passive: false });
+  pane.addEventListener("pointerdown", (e) => {
+    pane.setPointerCapture(e.pointerId);
+    pane.classList.add("dragging");
+    let [px, py] = [e.clientX, e.clientY];
+    const move = (m) => {
+      ZOOM.x += m.clientX - px;
+      ZOOM.y += m.clientY - py;
+      [px, py] = [m.clientX, m.clientY];
+      applyZoom();
+    };
+    const up = () => {
+      pane.classList.remove("dragging");
+      pane.removeEventListener("pointermove", move);
+      pane.removeEventListener("pointerup", up);
+    };
+    pane.addEventListener("pointermove", move);
+    pane.addEventListener("pointerup", up);
+  });
+}
+
+function setSlider(value) {
+  const v = Math.min(100, Math.max(0, Number(value)));
+  $("slider").value = v;
+  $("img-left").style.clipPath = `inset(0 ${100 - v}% 0 0)`;
+  $("divider").style.left = `${v}%`;
+  document.body.dataset.slider = String(v);
+}
+
+function drawMeta() {
+  const rec = PAIR.record;
+  const rows = [["id", rec.id], ["category", rec.category], ["split", rec.split],
+    ["LQ size", `${rec.lq_width}×${rec.lq_height}`], ["HQ size", `${rec.hq_width}×${rec.hq_height}`],
+    ["source", rec.source], ["license", rec.license], ["generator", rec.generator], ["prompt", rec.prompt]];
+  for (const qc of rec.qc_scores || []) rows.push([`qc ${qc.name}`, fmt(qc.score)]);
+  for (const name of INFO.report ? INFO.report.metrics : []) rows.push([`${name}${arrow(column(name))}`, fmt(PAIR.values[name])]);
+  if (PAIR.note) rows.push(["note", PAIR.note]);
+  rows.push(["LQ sha256", rec.lq_sha256], ["HQ sha256", rec.hq_sha256]);
+  const table = $("meta");
+  table.textContent = "";
+  for (const [k, v] of rows) {
+    const tr = table.insertRow();
+    const th = document.createElement("th");
+    th.textContent = k;
+    tr.appendChild(th);
+    tr.insertCell().textContent = fmt(v);
+  }
+}
+
+// ---- wiring ------------------------------------------------------------------
+async function render() {
+  syncControls();
+  try {
+    await loadList();
+    if (STATE.pair) await openPair(STATE.pair); else closePair();
+    showError(null);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function keys(e) {
+  const el = document.activeElement;
+  const typing = ["SELECT", "TEXTAREA"].includes(el.tagName) || (el.tagName === "INPUT" && el.type !== "range");
+  if (typing && e.key !== "Escape") return;
+  if (el.type === "range" && e.key.startsWith("Arrow")) return;     // the slider's own arrow keys
+  if (PAIR) {
+    const act = {
+      ArrowLeft: () => PAIR.prev && navigate({ pair: PAIR.prev }, false),
+      ArrowRight: () => PAIR.next && navigate({ pair: PAIR.next }, false),
+      Escape: () => navigate({ pair: undefined }),
+      s: () => navigate({ mode: STATE.mode === "side" ? undefined : "side" }, false),
+      "+": () => zoomAt(1.25), "=": () => zoomAt(1.25), "-": () => zoomAt(0.8), 0: fit,
+      "[": () => setSlider(Number($("slider").value) - 5), "]": () => setSlider(Number($("slider").value) + 5),
+    }[e.key];
+    if (act) { e.preventDefault(); act(); }
+    return;
+  }
+  if (e.key === "ArrowLeft") turnPage(-1);
+  else if (e.key === "ArrowRight") turnPage(1);
+  else if (e.key === "/") { e.preventDefault(); $("q").focus(); }
+}
+
+async function main() {
+  try {
+    INFO = await api("/api/info");
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  $("title").textContent = INFO.name;
+  document.title = `${INFO.name} · ggt view`;
+  $("subtitle").textContent = `${INFO.rows.toLocaleString()} pairs` + (INFO.report ? ` · report: ${INFO.report.label}` : "");
+  buildControls();
+  $("controls").addEventListener("submit", (e) => {
+    e.preventDefault();
+    navigate({ where: $("where").value.trim(), q: $("q").value.trim(), sort: $("sort").value, page: undefined, pair: undefined });
+  });
+  $("sort").addEventListener("change", () => navigate({ sort: $("sort").value, page: undefined, pair: undefined }));
+  $("reset").addEventListener("click", () => { STATE = {}; navigate({}); });
+  $("prev-page").addEventListener("click", () => turnPage(-1));
+  $("next-page").addEventListener("click", () => turnPage(1));
+  $("prev-pair").addEventListener("click", () => PAIR && PAIR.prev && navigate({ pair: PAIR.prev }, false));
+  $("next-pair").addEventListener("click", () => PAIR && PAIR.next && navigate({ pair: PAIR.next }, false));
+  $("close").addEventListener("click", () => navigate({ pair: undefined }));
+  $("mode").addEventListener("change", () => navigate({ mode: $("mode").value === "side" ? "side" : undefined }, false));
+  for (const sel of ["left", "right"]) $(sel).addEventListener("change", () => navigate({ [sel]: $(sel).value }, false));
+  $("slider").addEventListener("input", () => setSlider($("slider").value));
+  $("zoom-in").addEventListener("click", () => zoomAt(1.25));
+  $("zoom-out").addEventListener("click", () => zoomAt(0.8));
+  $("zoom-fit").addEventListener("click", fit);
+  attachZoom($("compare"));
+  document.addEventListener("keydown", keys);
+  window.addEventListener("popstate", () => { STATE = readURL(); render(); });
+  window.addEventListener("resize", () => PAIR && fit());
+  STATE = readURL();
+  render();
+}
+
+main();

@@ -1,0 +1,138 @@
+"""What the page asks for, answered as plain data: the viewer without the web server.
+
+``Viewer.open`` indexes the dataset and joins the overlays once; then ``info``,
+``rows``, ``pair`` and ``image`` answer each request from the index and the
+row groups they need.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import GGTError
+from . import query as q
+from . import thumbs
+from .index import LRU, PairIndex, build_index
+from .overlays import Outputs, Report, attach_predictions, attach_report
+from .source import open_source
+
+ROLES = ("lq", "pred", "hq")          # the order the page shows them in
+THUMB_CACHE_BYTES = 32 << 20
+
+
+class NotFound(GGTError):
+    """No such pair, or no such image for it."""
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or inf: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _number(v: np.floating) -> float | int | None:
+    """Whole numbers as ints; float32 as its shortest decimal (23.8016, not 23.801599502563477)."""
+    f = float(v)
+    if not math.isfinite(f):
+        return None
+    return int(f) if f.is_integer() and abs(f) < 2**53 else float(str(v))
+
+
+@dataclass
+class Viewer:
+    index: PairIndex
+    outputs: Outputs | None = None
+    report: Report | None = None
+
+    def __post_init__(self) -> None:
+        self.selections = q.Selections(self.index)
+        self._thumbs = LRU(THUMB_CACHE_BYTES, len)
+
+    @classmethod
+    def open(cls, target: str, predictions: str | None = None, report: str | None = None,
+             revision: str | None = None, split: str | None = None, log=None) -> Viewer:
+        """Index ``target`` and join the overlays. Outputs are matched in ``split`` (default: the report's, else test)."""
+        log = log or (lambda msg: print(msg, file=sys.stderr))
+        index = build_index(open_source(target, revision))
+        rep = attach_report(index, report) if report else None
+        if rep and rep.unmatched:
+            log(f"ggt view: {len(rep.unmatched)} report rows are not in {target} (first: {rep.unmatched[0]})")
+        if rep and predictions is None and rep.submission and os.path.exists(rep.submission):
+            predictions = rep.submission
+            log(f"ggt view: showing the scored outputs from {predictions} (the report's submission)")
+        split = split or (rep.split if rep else "test")
+        outputs = attach_predictions(index, predictions, split) if predictions else None
+        if outputs and outputs.unmatched:
+            log(f"ggt view: {len(outputs.unmatched)} predictions are not in {target} "
+                f"(first: {outputs.unmatched[0]})")
+        viewer = cls(index, outputs, rep)
+        viewer.rows({})            # the default view, ready before the first visitor asks
+        return viewer
+
+    # -- answers -------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        return {"name": self.index.source.name, "rows": self.index.num_rows,
+                "columns": [c.describe() for c in self.index.columns.values()],
+                "roles": [r for r in ROLES if r != "pred" or self.outputs],
+                "report": {"label": self.report.label, "metrics": self.report.metrics} if self.report else None,
+                "per_page": q.PER_PAGE}
+
+    def _values(self, row: int) -> dict[str, Any]:
+        out = {}
+        for name, col in self.index.columns.items():
+            v = col.values[row]
+            out[name] = (col.labels[v] if v >= 0 else None) if not col.numeric else _number(v)
+        return out
+
+    def rows(self, params: dict[str, str]) -> dict[str, Any]:
+        query = q.parse(params, self.index)
+        page, per = q.page_of(params)
+        rows = self.selections.rows(query)
+        chosen = rows[(page - 1) * per: page * per]
+        keys = self.index.keys(int(r) for r in chosen)
+        return {"total": int(rows.size), "page": page, "per": per, "pages": max(1, -(-rows.size // per)),
+                "query": q.describe(query),
+                "rows": [{"key": k, "id": k.split(":", 1)[1], **self._values(int(r))} for k, r in zip(keys, chosen)]}
+
+    def _row(self, key: str) -> int:
+        row = self.index.find(key)
+        if row is None:
+            raise NotFound(f"no pair {key!r} in {self.index.source.name} (a pair is split:id, e.g. test:rain/0001)")
+        return row
+
+    def pair(self, key: str, params: dict[str, str]) -> dict[str, Any]:
+        row = self._row(key)
+        record = self.index.records([row])[0]
+        rows = self.selections.rows(q.parse(params, self.index))
+        at = np.flatnonzero(rows == row)
+        pos = int(at[0]) if at.size else None
+        neighbour = (lambda k: self.index.key_of(int(rows[k])) if pos is not None and 0 <= k < rows.size else None)
+        return {"key": key, "id": record["id"], "record": {k: _clean(v) for k, v in record.items()}, "values": self._values(row),
+                "note": self.report.notes.get(row, "") if self.report else "",
+                "roles": [r for r in ROLES if r != "pred" or (self.outputs and row in self.outputs.rows)],
+                "position": pos, "total": int(rows.size),
+                "prev": neighbour(pos - 1) if pos is not None else None,
+                "next": neighbour(pos + 1) if pos is not None else None}
+
+    def image(self, key: str, role: str, size: str) -> tuple[bytes, str]:
+        if role not in ROLES or size not in ("thumb", "full"):
+            raise NotFound(f"no image {role!r}/{size!r}; roles are {', '.join(ROLES)}, sizes thumb and full")
+        row = self._row(key)
+        if size == "thumb":
+            return self._thumbs.get((row, role), lambda: thumbs.thumbnail(self._bytes(row, role))), "image/jpeg"
+        return thumbs.full(self._bytes(row, role))
+
+    def _bytes(self, row: int, role: str) -> bytes:
+        if role != "pred":
+            return self.index.image(row, role)
+        data = self.outputs.read(row) if self.outputs else None
+        if data is None:
+            raise NotFound(f"no prediction for {self.index.key_of(row)!r}")
+        return data

@@ -1,0 +1,269 @@
+"""`ggt view`'s server, over real HTTP: index, queries, pairs, images, overlays and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import urllib.parse
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from viewserver import get, get_json, serving
+
+from ggt_dataset.view.index import build_index
+from ggt_dataset.view.overlays import OverlayError
+from ggt_dataset.view.source import Source, SourceError, open_source
+from ggt_dataset.view.viewer import Viewer
+
+pytest.importorskip("starlette")
+
+
+@pytest.fixture(scope="session")
+def report(eval_set, identity_preds, tmp_path_factory):
+    from ggt_dataset.eval import score
+
+    out = str(tmp_path_factory.mktemp("view-report") / "identity")
+    score(identity_preds, eval_set, out=out, metrics=["psnr"])
+    return out
+
+
+@pytest.fixture(scope="session")
+def server(eval_set, report):
+    viewer = Viewer.open(eval_set, report=report)
+    with serving(viewer) as url:
+        yield url, viewer
+
+
+def rows_of(built: str) -> list[dict]:
+    """Every row of a build, straight from its shards, with the split from the file name."""
+    out = []
+    for root, _, files in os.walk(os.path.join(built, "data")):
+        for f in sorted(files):
+            t = pq.read_table(os.path.join(root, f), columns=["id", "category", "lq_sha256", "hq_sha256"])
+            out += [{**r, "split": f.split("-")[0]} for r in t.to_pylist()]
+    return out
+
+
+def q(url: str, path: str, **params) -> tuple[int, dict]:
+    return get_json(f"{url}{path}?{urllib.parse.urlencode(params)}")
+
+
+def test_rows_page_filter_and_sort(server, eval_set):
+    url, _ = server
+    truth = rows_of(eval_set)
+    status, everything = q(url, "/api/rows", per=200)
+    assert status == 200 and everything["total"] == len(truth) == len(everything["rows"])
+    status, test = q(url, "/api/rows", split="test", per=200)
+    assert test["total"] == sum(r["split"] == "test" for r in truth) == 18
+    status, rain = q(url, "/api/rows", category="rain,haze", split="test")
+    assert rain["total"] == 6 and {r["category"] for r in rain["rows"]} == {"rain", "haze"}
+    # Sorted by PSNR ascending (worst first): non-decreasing, and rows without a score (train) last.
+    status, by_psnr = q(url, "/api/rows", sort="psnr", per=200)
+    values = [r["psnr"] for r in by_psnr["rows"]]
+    scored = [v for v in values if v is not None]
+    assert len(scored) == 18 and scored == sorted(scored) and all(v is None for v in values[18:])
+    status, desc = q(url, "/api/rows", sort="-psnr", split="test", per=200)
+    assert [r["psnr"] for r in desc["rows"]] == sorted(scored, reverse=True)
+    cut = scored[9]
+    status, where = q(url, "/api/rows", where=f"psnr>{cut}")
+    assert where["total"] == sum(v > cut for v in scored) and all(r["psnr"] > cut for r in where["rows"])
+    # Pages are slices of the same order.
+    status, p2 = q(url, "/api/rows", sort="psnr", per=5, page=2)
+    assert [r["key"] for r in p2["rows"]] == [r["key"] for r in by_psnr["rows"][5:10]]
+    assert p2["pages"] == -(-len(truth) // 5)
+    status, found = q(url, "/api/rows", q="CHELSEA")
+    assert found["total"] == sum("chelsea" in r["id"] for r in truth) > 0
+
+
+def test_same_id_in_both_splits_is_two_pairs(server, eval_set):
+    url, _ = server
+    truth = rows_of(eval_set)
+    both = {r["id"] for r in truth if r["split"] == "train"} & {r["id"] for r in truth if r["split"] == "test"}
+    assert both, "the sample pack reuses names across splits; this test needs that"
+    pair_id = min(both)
+    sha = {(r["split"], r["id"]): r["lq_sha256"] for r in truth}
+    for split in ("train", "test"):
+        status, _, body = get(f"{url}/api/image?" + urllib.parse.urlencode(
+            {"key": f"{split}:{pair_id}", "role": "lq", "size": "full"}))
+        assert status == 200 and hashlib.sha256(body).hexdigest() == sha[split, pair_id]
+
+
+def test_pair_detail_and_neighbours(server, eval_set):
+    url, _ = server
+    status, listing = q(url, "/api/rows", sort="-psnr", split="test", per=200)
+    keys = [r["key"] for r in listing["rows"]]
+    status, pair = q(url, "/api/pair", key=keys[3], sort="-psnr", split="test")
+    assert status == 200
+    assert (pair["position"], pair["total"], pair["prev"], pair["next"]) == (3, 18, keys[2], keys[4])
+    assert pair["record"]["id"] == keys[3].split(":", 1)[1] and pair["roles"] == ["lq", "pred", "hq"]
+    assert pair["values"]["psnr"] == listing["rows"][3]["psnr"]
+    status, first = q(url, "/api/pair", key=keys[0], sort="-psnr", split="test")
+    assert first["prev"] is None and first["next"] == keys[1]
+    status, elsewhere = q(url, "/api/pair", key=keys[0], category="nonexistent")
+    assert status == 400 and "nonexistent" in elsewhere["error"]
+
+
+def test_images_are_the_stored_bytes(server, eval_set, identity_preds):
+    url, _ = server
+    row = next(r for r in rows_of(eval_set) if r["split"] == "test")
+    key = f"test:{row['id']}"
+    for role in ("lq", "hq"):
+        status, kind, body = get(f"{url}/api/image?" + urllib.parse.urlencode({"key": key, "role": role}))
+        assert status == 200 and kind.startswith("image/")
+        assert hashlib.sha256(body).hexdigest() == row[f"{role}_sha256"]
+    status, _, pred = get(f"{url}/api/image?" + urllib.parse.urlencode({"key": key, "role": "pred"}))
+    with open(_pred_path(identity_preds, row["id"]), "rb") as f:
+        assert status == 200 and pred == f.read()
+    status, kind, thumb = get(f"{url}/api/image?" + urllib.parse.urlencode({"key": key, "role": "hq", "size": "thumb"}))
+    img = Image.open(io.BytesIO(thumb))
+    assert status == 200 and kind == "image/jpeg" and img.format == "JPEG" and max(img.size) <= 320
+
+
+def _pred_path(folder: str, pair_id: str) -> str:
+    base = os.path.join(folder, *pair_id.split("/"))
+    return next(base + ext for ext in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+                if os.path.exists(base + ext))
+
+
+@pytest.mark.parametrize("path, code", [
+    ("/api/image?key=test:no/such&role=lq", 404),
+    ("/api/image?key=no-split-here&role=lq", 404),
+    ("/api/image?key=test:rain/chelsea_000&role=secret", 404),
+    ("/api/image?key=test:rain/chelsea_000&role=lq&size=huge", 404),
+    ("/api/rows?where=psnr>>3", 400),
+    ("/api/rows?where=id>3", 400),
+    ("/api/rows?sort=-nothing", 400),
+    ("/api/rows?category=rainy", 400),
+    ("/api/rows?page=two", 400),
+    ("/api/pair?key=", 404),
+    ("/static/../../etc/passwd", 404),
+    ("/etc/passwd", 404),
+    ("/api/nothing", 404),
+])
+def test_bad_requests_get_a_json_error(server, path, code):
+    url, _ = server
+    status, kind, body = get(url + path)
+    assert status == code and kind.startswith("application/json")
+    assert b"Traceback" not in body and b'"error"' in body
+
+
+def test_prediction_missing_for_a_train_pair_is_404(server, eval_set):
+    url, _ = server
+    row = next(r for r in rows_of(eval_set) if r["split"] == "train")
+    status, _, body = get(f"{url}/api/image?" + urllib.parse.urlencode({"key": f"train:{row['id']}", "role": "pred"}))
+    assert status == 404 and b"no prediction" in body
+
+
+def test_read_only_and_host_checked(server, eval_set):
+    url, _ = server
+    for method in ("POST", "PUT", "DELETE"):
+        status, _, _ = get(f"{url}/api/rows", method=method)
+        assert status == 405
+    status, _, _ = get(f"{url}/api/info", headers={"Host": "evil.example:80"})
+    assert status == 400
+    # No file system path leaks into what the page sees.
+    for path in ("/api/info", "/api/rows?per=200"):
+        status, _, body = get(url + path)
+        assert os.path.dirname(eval_set).encode() not in body
+
+
+def test_index_memory_is_a_few_numbers_per_row(eval_set):
+    index = build_index(open_source(eval_set))
+    per_row = (sum(c.values.nbytes for c in index.columns.values()) + index.hashes.nbytes
+               + index.hash_rows.nbytes) / index.num_rows
+    assert per_row <= 64, per_row
+    assert all(c.values.dtype.itemsize <= 4 for c in index.columns.values())
+
+
+def test_fsspec_path_reads_the_same(eval_set):
+    """A Hub repo is read through an fsspec file system; the local one exercises that code path."""
+    import fsspec
+
+    local = open_source(eval_set)
+    remote = Source("via-fsspec", local.shards, fsspec.filesystem("file"))
+    a, b = Viewer(build_index(local)), Viewer(build_index(remote))
+    assert a.rows({"per": "200"})["rows"] == b.rows({"per": "200"})["rows"]
+    key = a.rows({})["rows"][0]["key"]
+    assert a.image(key, "hq", "full") == b.image(key, "hq", "full")
+
+
+def test_hub_target_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(SourceError, match="someone/GGT-100K"):
+        open_source("someone/GGT-100K")
+
+
+def test_not_a_build(tmp_path):
+    with pytest.raises(SourceError, match="ggt build"):
+        open_source(str(tmp_path))
+    (tmp_path / "data" / "rain").mkdir(parents=True)
+    (tmp_path / "data" / "rain" / "notes.parquet").write_bytes(b"x")
+    with pytest.raises(SourceError, match="no shards named"):
+        open_source(str(tmp_path))
+
+
+def test_report_for_another_dataset_is_refused(eval_set, tmp_path):
+    pq.write_table(pa.table({"id": ["elsewhere/a", "elsewhere/b"], "psnr": [1.0, 2.0]}),
+                   tmp_path / "per_image.parquet")
+    with pytest.raises(OverlayError, match="none of its 2 ids"):
+        Viewer.open(eval_set, report=str(tmp_path))
+    with pytest.raises(OverlayError, match="per_image.parquet"):
+        Viewer.open(eval_set, report=str(tmp_path / "nowhere"))
+
+
+def test_flat_folder_predictions_match_by_name(eval_set, identity_preds, tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for root, _, files in os.walk(identity_preds):
+        for f in files:
+            shutil.copy(os.path.join(root, f), flat / f)
+    viewer = Viewer.open(eval_set, predictions=str(flat))
+    assert len(viewer.outputs.rows) == 18 and not viewer.outputs.unmatched
+
+
+def test_undecodable_prediction_is_422_not_a_traceback(eval_set, identity_preds, tmp_path):
+    preds = tmp_path / "preds"
+    shutil.copytree(identity_preds, preds)
+    victim = _pred_path(str(preds), next(r["id"] for r in rows_of(eval_set) if r["split"] == "test"))
+    with open(victim, "r+b") as f:
+        f.truncate(40)
+    pair_id = os.path.relpath(os.path.splitext(victim)[0], preds).replace(os.sep, "/")
+    with serving(Viewer.open(eval_set, predictions=str(preds))) as url:
+        status, kind, body = get(f"{url}/api/image?" + urllib.parse.urlencode(
+            {"key": f"test:{pair_id}", "role": "pred", "size": "thumb"}))
+    assert status == 422 and kind.startswith("application/json") and b"cannot be decoded" in body
+
+
+def test_thumbnail_of_16_bit_gray_is_not_clipped_white():
+    from ggt_dataset.view.thumbs import thumbnail
+
+    ramp = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, "PNG")
+    thumb = np.asarray(Image.open(io.BytesIO(thumbnail(buf.getvalue()))).convert("L"), np.float64)
+    assert 100 < thumb.mean() < 155                      # a ramp's middle, not 255 everywhere
+
+
+def _ggt(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def test_cli_errors_are_one_line(tmp_path, eval_set):
+    r = _ggt("view", str(tmp_path))
+    assert r.returncode == 1 and "ggt view: error:" in r.stderr and "Traceback" not in r.stderr
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        r = _ggt("view", eval_set, "--port", str(busy))
+    assert r.returncode == 1 and f"127.0.0.1:{busy}" in r.stderr and "--port" in r.stderr

@@ -1,0 +1,154 @@
+"""The viewer's page in a real headless Chromium (Debian's, driven by Playwright).
+
+Opens the page, filters, sorts by a metric, opens a pair, moves the slider,
+zooms, steps with the keyboard and reloads a shared URL. A screenshot of each
+view is saved under $GGT_TEST_ARTIFACTS (default: test-artifacts/).
+
+Without /usr/bin/chromium the test is skipped, unless GGT_REQUIRE_BROWSER=1
+(CI sets it, after installing chromium), where it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import urllib.parse
+
+import pytest
+from viewserver import get_json, serving
+
+from ggt_dataset.view.viewer import Viewer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARTIFACTS = os.environ.get("GGT_TEST_ARTIFACTS", os.path.join(os.path.dirname(__file__), "..", "test-artifacts"))
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("GGT_REQUIRE_BROWSER"):
+            pytest.fail(f"GGT_REQUIRE_BROWSER is set but {CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip("no chromium here (apt-get install chromium); CI installs it")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def site(eval_set, identity_preds, tmp_path_factory):
+    from ggt_dataset.eval import score
+
+    out = str(tmp_path_factory.mktemp("browser-report") / "identity")
+    score(identity_preds, eval_set, out=out, metrics=["psnr"])
+    with serving(Viewer.open(eval_set, report=out)) as url:
+        yield url
+
+
+def shot(page, name: str) -> None:
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, f"view-{name}.png"))
+
+
+def params(page) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(page.url).query))
+
+
+def test_browse_filter_sort_open_slide_zoom(browser, site):
+    # bypass_csp: the page forbids eval(); Playwright's wait_for_function needs it.
+    page = browser.new_page(viewport={"width": 1280, "height": 860}, bypass_csp=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(site)
+    page.wait_for_selector(".card img")
+    _, everything = get_json(f"{site}/api/rows")
+    assert page.locator(".card").count() == len(everything["rows"]) == min(48, everything["total"])
+    shot(page, "grid")
+
+    # Filter: the category chip and the split chip; the URL carries both.
+    page.click("#labels .group[data-column=category] .chip[data-value=rain]")
+    page.wait_for_function("document.body.dataset.loaded.includes('category=rain')")
+    page.click("#labels .group[data-column=split] .chip[data-value=test]")
+    page.wait_for_function("document.body.dataset.loaded.includes('split=test')")
+    assert params(page)["category"] == "rain" and params(page)["split"] == "test"
+    cats = page.locator(".card .cap").all_inner_texts()
+    assert len(cats) == 3 and all("rain · test" in c for c in cats)
+
+    # Sort by a metric, worst first (PSNR: ascending), across all test pairs.
+    page.click("#labels .group[data-column=category] .chip[data-value=rain]")     # category off again
+    page.wait_for_function("!document.body.dataset.loaded.includes('category=')")
+    page.select_option("#sort", "psnr")
+    page.wait_for_function("document.body.dataset.loaded.includes('sort=psnr')")
+    shown = [float(re.search(r"psnr ↑ ([-\d.]+)", t).group(1))
+             for t in page.locator(".card .cap").all_inner_texts()]
+    _, truth = get_json(f"{site}/api/rows?split=test&sort=psnr&per=200")
+    assert len(shown) == 18 and shown == sorted(shown)
+    assert shown[0] == pytest.approx(truth["rows"][0]["psnr"], abs=1e-3)
+    shot(page, "sorted")
+
+    # Open the worst pair: the slider view shows the prediction against HQ.
+    page.click(".card >> nth=0")
+    first = truth["rows"][0]["key"]
+    page.wait_for_function(f"document.body.dataset.pair === {first!r}")
+    assert params(page)["pair"] == first
+    for sel in ("#img-left", "#img-right"):
+        assert page.eval_on_selector(sel, "i => i.complete && i.naturalWidth") > 0
+    assert page.input_value("#left") == "pred" and page.input_value("#right") == "hq"
+
+    # Move the slider: the left image is clipped at the new position.
+    page.fill("#slider", "20")
+    page.dispatch_event("#slider", "input")
+    assert page.eval_on_selector("#img-left", "i => i.style.clipPath") == "inset(0px 80% 0px 0px)"
+    page.keyboard.press("]")
+    assert page.evaluate("document.body.dataset.slider") == "25"
+
+    # Zoom with the wheel over the image, then side by side: every pane has the same transform.
+    before = float(page.evaluate("document.body.dataset.zoom"))
+    box = page.locator("#compare").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function(f"Number(document.body.dataset.zoom) > {before}")
+    page.keyboard.press("s")
+    page.wait_for_function("document.querySelectorAll('#side .pane img').length === 3")
+    page.wait_for_function("[...document.querySelectorAll('#side .pane img')].every(i => i.complete)")
+    page.keyboard.press("+")
+    transforms = page.eval_on_selector_all("#side .frame", "fs => fs.map(f => f.style.transform)")
+    assert len(transforms) == 3 and len(set(transforms)) == 1 and "scale(" in transforms[0]
+    shot(page, "detail-side")
+    page.keyboard.press("s")
+    page.wait_for_function(f"document.body.dataset.pair === {first!r} && !document.getElementById('compare').hidden")
+    shot(page, "detail-slider")
+
+    # Keyboard: next pair in the sorted list, then Esc back to the grid.
+    page.keyboard.press("ArrowRight")
+    second = truth["rows"][1]["key"]
+    page.wait_for_function(f"document.body.dataset.pair === {second!r}")
+    assert params(page)["pair"] == second
+    shared = page.url
+    page.keyboard.press("Escape")
+    page.wait_for_function("document.getElementById('detail').hidden")
+    assert "pair" not in params(page)
+
+    # The shared URL opens the same pair, filters and sort in a fresh page.
+    other = browser.new_page(viewport={"width": 1280, "height": 860}, bypass_csp=True)
+    other.goto(shared)
+    other.wait_for_function(f"document.body.dataset.pair === {second!r}")
+    assert other.input_value("#sort") == "psnr"
+    assert other.text_content("#position") == "2 of 18"
+    other.close()
+    assert not errors, errors
+    page.close()
+
+
+def test_bad_url_shows_the_error_on_the_page(browser, site):
+    page = browser.new_page(bypass_csp=True)
+    page.goto(f"{site}/?where=nonsense")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "nonsense" in page.text_content("#error")
+    page.close()

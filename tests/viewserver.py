@@ -1,0 +1,48 @@
+"""A real `ggt view` server for tests: uvicorn on a free port, in a thread, stopped on exit."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+
+import uvicorn
+
+from ggt_dataset.view.app import make_app
+from ggt_dataset.view.viewer import Viewer
+
+
+@contextmanager
+def serving(viewer: Viewer):
+    server = uvicorn.Server(uvicorn.Config(make_app(viewer, ["127.0.0.1", "localhost"]), host="127.0.0.1",
+                                           port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def get(url: str, method: str = "GET", headers: dict | None = None) -> tuple[int, str, bytes]:
+    req = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers.get("content-type", ""), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("content-type", ""), e.read()
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    status, _, body = get(url)
+    return status, json.loads(body)
