@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The sample pack end to end: make it, build it, verify it, load it with `datasets`;
-# then two baselines on its test split, scored with every metric that runs here, compared.
+# then two baselines on its test split, scored with every metric that runs here, compared;
+# last, the command that opens the viewer on all of it.
 demo: $(STAMP)
 	$(GGT) sample $(DEMO)/sample-raw
 	$(GGT) build $(DEMO)/sample-raw $(DEMO)/ggt-100k-sample
@@ -26,6 +27,9 @@ demo: $(STAMP)
 	$(GGT) score $(DEMO)/preds/identity --reference $(DEMO)/ggt-100k-sample --metrics available --out $(DEMO)/reports/identity -q
 	$(GGT) score $(DEMO)/preds/classical --reference $(DEMO)/ggt-100k-sample --metrics available --out $(DEMO)/reports/classical -q
 	$(GGT) score --compare $(DEMO)/reports/identity $(DEMO)/reports/classical --out $(DEMO)/reports/comparison
+	@echo
+	@echo "Browse the pairs, the classical baseline's outputs and their scores (Ctrl-C stops it):"
+	@echo "  $(GGT) view $(DEMO)/ggt-100k-sample --report $(DEMO)/reports/classical"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -36,6 +40,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/build.py
 	$(PY) bench/score.py
+	$(PY) bench/view.py
 
 clean:
 	rm -rf $(DEMO) build dist *.egg-info

@@ -128,7 +128,7 @@ class PairIndex:
 
     def _file(self, s: int) -> pq.ParquetFile:
         shard = self.source.shards[s]
-        return self._files.get(s, lambda: pq.ParquetFile(self.source.open(shard)))
+        return self._files.get(s, lambda: self.source.parquet(shard))
 
     def _group(self, s: int, g: int) -> pa.Table:
         return self._rows.get((s, g), lambda: self._file(s).read_row_group(g, columns=list(META_COLUMNS)))
@@ -269,10 +269,12 @@ class _Builder:
 
 
 def _read_shard(source: Source, shard: Shard) -> tuple[pq.FileMetaData, list[dict[str, Any]]]:
-    with source.open(shard) as f:
-        pf = pq.ParquetFile(f)
+    pf = source.parquet(shard)
+    try:
         parts = [_compact(b, shard) for b in pf.iter_batches(batch_size=4096, columns=list(_INDEXED))]
         return pf.metadata, parts
+    finally:
+        pf.close()
 
 
 def _ordered(fn: Callable[[Shard], Any], shards: tuple[Shard, ...], window: int) -> Iterable[Any]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
+
+import pyarrow.parquet as pq
 
 from ..errors import GGTError
 from ..plan import DATA_DIR
@@ -41,10 +43,12 @@ class Source:
     shards: tuple[Shard, ...]
     fs: Any = None     # an fsspec filesystem for remote shards; None for local files
 
-    def open(self, shard: Shard) -> BinaryIO:
+    def parquet(self, shard: Shard) -> pq.ParquetFile:
+        """The shard, opened. Local files go by path: pyarrow's own reader, not Python file calls
+        (measured: a 173-row-group footer parses in 1 ms by path, 4 ms through a file object)."""
         if self.fs is None:
-            return open(shard.path, "rb")
-        return self.fs.open(shard.path, "rb", block_size=1 << 20)
+            return pq.ParquetFile(shard.path)
+        return pq.ParquetFile(self.fs.open(shard.path, "rb", block_size=1 << 20))
 
 
 def _shards(paths: list[str], where: str) -> tuple[Shard, ...]:
