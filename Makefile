@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 
 # The sample pack end to end: make it, build it, verify it, load it with `datasets`;
 # then two baselines on its test split, scored with every metric that runs here, compared;
-# last, the command that opens the viewer on all of it.
+# then generative-ground-truth synthesis of the test LQ photos with the classical backend
+# (a baseline, offline), QC, build and verify; last, the command that opens the viewer.
 demo: $(STAMP)
 	$(GGT) sample $(DEMO)/sample-raw
 	$(GGT) build $(DEMO)/sample-raw $(DEMO)/ggt-100k-sample
@@ -27,6 +28,9 @@ demo: $(STAMP)
 	$(GGT) score $(DEMO)/preds/identity --reference $(DEMO)/ggt-100k-sample --metrics available --out $(DEMO)/reports/identity -q
 	$(GGT) score $(DEMO)/preds/classical --reference $(DEMO)/ggt-100k-sample --metrics available --out $(DEMO)/reports/classical -q
 	$(GGT) score --compare $(DEMO)/reports/identity $(DEMO)/reports/classical --out $(DEMO)/reports/comparison
+	$(GGT) synth $(DEMO)/sample-raw/test/LQ $(DEMO)/synth-raw -q
+	$(GGT) build $(DEMO)/synth-raw $(DEMO)/ggt-synth
+	$(GGT) verify $(DEMO)/ggt-synth --full
 	@echo
 	@echo "Browse the pairs, the classical baseline's outputs and their scores (Ctrl-C stops it):"
 	@echo "  $(GGT) view $(DEMO)/ggt-100k-sample --report $(DEMO)/reports/classical"
@@ -41,6 +45,7 @@ bench: $(STAMP)
 	$(PY) bench/build.py
 	$(PY) bench/score.py
 	$(PY) bench/view.py
+	$(PY) bench/synth.py
 
 clean:
 	rm -rf $(DEMO) build dist *.egg-info

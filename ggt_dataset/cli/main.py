@@ -7,9 +7,20 @@ import os
 import sys
 
 from ..errors import GGTError
-from . import baseline, build, info, publish, sample, score, verify, view, weights
+from . import (
+    baseline,
+    build,
+    info,
+    publish,
+    sample,
+    score,
+    synth,
+    verify,
+    view,
+    weights,
+)
 
-VERBS = (sample, build, verify, info, publish, baseline, score, weights, view)
+VERBS = (sample, build, verify, info, publish, baseline, score, weights, view, synth)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,127 @@
+"""ggt synth LQ_DIR OUT_RAW: generative ground truth for your own LQ photos (the GGT pipeline).
+
+Each LQ photo is restored by a backend under a prompt (fixed per category, or adapted
+to the image), kept only if quality control passes, and written with its prompt,
+generator and QC scores as a raw release that `ggt build OUT_RAW` packages. A SQLite
+journal in OUT_RAW/.ggt-synth records every request, cost and verdict: run the same
+command again to resume (nothing paid is asked twice) or to apply review.csv.
+
+LQ_DIR: category folders (rain/, low-light/, ...) or flat; unfoldered photos get
+--category, or with --category auto (default) the analyser's guess. Exit codes:
+0 done, 1 error, 3 budget reached (run again with a higher --budget), 130 interrupted.
+
+ggt synth compare PROBE_DIR --out DIR --backends a,b --prompters fixed,adaptive: run
+each combination on a probe set and rank them by no-reference quality and fidelity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._options import examples
+
+
+def register(sub) -> None:
+    p = sub.add_parser("synth", help="generate HQ targets for LQ photos (backends, prompts, QC, journal)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       usage="ggt synth LQ_DIR OUT_RAW [options] | ggt synth compare PROBE_DIR --out DIR [options]",
+                       epilog=examples("ggt synth my-lq/ my-raw/     # classical baseline, offline",
+                                       "ggt synth my-lq/ my-raw/ --backend gemini --vlm gemini --budget 20",
+                                       "ggt synth my-lq/ my-raw/ --backend openai --engine ray --concurrency 32",
+                                       "ggt build my-raw/ my-ggt && ggt verify my-ggt",
+                                       "ggt synth compare probe/ --out cmp/ --backends classical,gemini"))
+    p.add_argument("paths", nargs="+", metavar="PATH", help="LQ_DIR OUT_RAW, or: compare PROBE_DIR")
+    p.add_argument("--backend", default="classical", help="classical (default, offline baseline), gemini, "
+                   "openai or diffusers")
+    p.add_argument("--model", help="the provider's model id (default: the backend's)")
+    p.add_argument("--prompter", choices=("fixed", "adaptive"), default="adaptive",
+                   help="fixed: one prompt per category; adaptive (default): fitted to each image")
+    p.add_argument("--vlm", help="adaptive prompts written by this VLM (gemini, openai); default: the "
+                   "offline heuristic analyser")
+    p.add_argument("--vlm-model", help="the VLM's model id")
+    p.add_argument("--judge", help="add the VLM judge QC stage with this VLM (gemini, openai)")
+    p.add_argument("--qc", help="QC stages as YAML (default: validity, fidelity, quality, review)")
+    p.add_argument("--review", choices=("none", "flagged", "all"), help="manual review queue: which "
+                   "pairs go to review.csv (default flagged)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local", help="local asyncio (default) "
+                   "or Ray Data (pip install 'ggt-100k[ray]')")
+    p.add_argument("--concurrency", type=int, default=8, help="provider calls in flight (default 8)")
+    p.add_argument("--ray-actors", type=int, default=2, help="Ray actors sharing --concurrency (default 2)")
+    p.add_argument("--budget", type=float, help="stop before spending more than this, in the provider's currency")
+    p.add_argument("--max-attempts", type=int, default=5, help="tries per call on 429/5xx/timeouts (default 5)")
+    p.add_argument("--split", default="train", help="split for photos no folder names (default train)")
+    p.add_argument("--category", default="auto", help="category for photos no folder names; auto "
+                   "(default): the analyser decides")
+    p.add_argument("--skip-bad", action="store_true", help="leave unreadable LQ files out instead of refusing")
+    p.add_argument("--license", help="licence of the LQ photos (the card's and each pair's)")
+    p.add_argument("--source", help="source of the LQ photos (default: each photo's path in LQ_DIR)")
+    p.add_argument("--name", help="the dataset card's pretty name")
+    p.add_argument("--base-url", help="send the backend's (and VLMs') requests here (a proxy or test server)")
+    p.add_argument("--backends", default="classical", help="compare: comma-separated backends")
+    p.add_argument("--prompters", default="fixed,adaptive", help="compare: comma-separated prompters")
+    p.add_argument("--out", help="compare: output folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run, parser=p)
+
+
+def config(args):
+    from ..synth.calls import RetryPolicy
+    from ..synth.engine import SynthConfig
+    from ..synth.qc import load_config
+
+    qc = load_config(args.qc)
+    if args.judge:
+        qc = qc.with_judge(args.judge)
+    if args.review:
+        qc = qc.with_review(args.review)
+    client = {"base_url": args.base_url} if args.base_url else {}
+    return SynthConfig(backend=args.backend, model=args.model, prompter=args.prompter, vlm=args.vlm,
+                       vlm_model=args.vlm_model, engine=args.engine, concurrency=args.concurrency,
+                       budget=args.budget, retry=RetryPolicy(max_attempts=args.max_attempts),
+                       split=args.split, category=args.category, qc=qc, skip_bad=args.skip_bad,
+                       source=args.source, license=args.license, name=args.name, ray_actors=args.ray_actors,
+                       options={"backend": client, "vlm": client, "judge": client})
+
+
+def run(args) -> int:
+    if args.paths[0] == "compare":
+        return run_compare(args)
+    if len(args.paths) != 2:
+        args.parser.error("expected LQ_DIR OUT_RAW (or: compare PROBE_DIR --out DIR)")
+    from ..synth.engine import synthesize
+
+    report = synthesize(args.paths[0], args.paths[1], config(args), progress=not args.quiet and sys.stderr.isatty())
+    print(summary(report))
+    if report["stopped"]:
+        print(f"stopped: {report['stopped']}; run the same command to go on", file=sys.stderr)
+        return 130
+    return 0
+
+
+def summary(report: dict) -> str:
+    pairs = report["pairs"]
+    states = ", ".join(f"{n} {s}" for s, n in sorted(pairs.items()))
+    lines = [(f"{report['released']} pair(s) released to {report['out_raw']} ({states}); "
+              f"spent {report['spent']:g} {report['currency']}"),
+             f"calls: {json.dumps(report['calls'], sort_keys=True)}"]
+    if report["review_queue"]:
+        lines.append(f"{report['review_queue']} pair(s) await review: fill 'decision' in "
+                     f"{report['out_raw']}/review.csv and run again")
+    if report.get("quality_metric", {}).get("not_used"):
+        lines.append("quality metric: " + report["quality_metric"]["used"] + " (not used: "
+                     + "; ".join(report["quality_metric"]["not_used"]) + ")")
+    lines.append(f"package it: ggt build {report['out_raw']} OUT")
+    return "\n".join(lines)
+
+
+def run_compare(args) -> int:
+    from ..synth.compare import compare
+
+    if len(args.paths) != 2 or not args.out:
+        args.parser.error("expected: ggt synth compare PROBE_DIR --out DIR [--backends a,b] [--prompters ...]")
+    table = compare(args.paths[1], args.out, backends=args.backends.split(","),
+                    prompters=args.prompters.split(","), base=config(args), progress=not args.quiet)
+    print(table)
+    return 0

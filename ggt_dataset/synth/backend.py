@@ -1,0 +1,95 @@
+"""The one interface every image-editing backend and every VLM implements.
+
+A backend turns (LQ image, prompt) into a restored image. It does not retry,
+sleep or count money: the engine does that from what the backend reports,
+so that every provider is journalled, retried and budgeted the same way.
+
+Contract:
+- ``edit`` returns an :class:`EditResult`. A refusal (safety filter, policy) is a
+  result with ``status="refused"``, never an exception: it is final and journalled.
+- A failure worth retrying (HTTP 429, 5xx, timeout, connection reset) raises
+  :class:`TransientError`, with ``retry_after`` when the provider said so.
+- Anything else (bad key, bad request, malformed image in the response) raises
+  :class:`BackendError`; the engine records it and does not retry.
+- ``cost`` is in the provider's currency (``currency``), as the provider prices
+  it for this call (estimated from its published price table when the response
+  carries no price; ``cost_estimated`` says which).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ..errors import GGTError
+
+Status = Literal["ok", "refused"]
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    pair_id: str            # the LQ image's id (relative path without extension)
+    image: bytes            # the LQ file's bytes, as read from disk
+    mime: str               # "image/png", "image/jpeg", ...
+    prompt: str
+    width: int
+    height: int
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class EditResult:
+    status: Status
+    image: bytes | None                 # encoded image (PNG/JPEG/WebP) when status == "ok"
+    model: str                          # the exact model id that answered
+    cost: float = 0.0
+    currency: str = "USD"
+    cost_estimated: bool = False
+    detail: str = ""                    # refusal reason, finish reason, ...
+    meta: dict[str, Any] = field(default_factory=dict)   # JSON-able response facts, no image bytes
+
+
+class BackendError(GGTError):
+    """A failure that retrying will not fix (bad key, bad request, unreadable response)."""
+
+
+class TransientError(Exception):
+    """A failure that may pass: HTTP 429, 5xx, a timeout, a dropped connection."""
+
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.retry_after, self.status = retry_after, status
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str                   # "gemini", "openai", "diffusers", "classical"
+    model: str                  # model id sent to the provider (or the local model)
+    foundation_model: bool      # False for the classical baseline: reports say "baseline"
+
+    async def edit(self, request: EditRequest) -> EditResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class VisionReply:
+    text: str
+    model: str
+    cost: float = 0.0
+    currency: str = "USD"
+    cost_estimated: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VisionModel(Protocol):
+    """A VLM that looks at an image and answers an instruction (adaptive prompts, QC judge)."""
+
+    name: str
+    model: str
+
+    async def ask(self, image: bytes, mime: str, instruction: str,
+                  json_schema: dict[str, Any] | None = None) -> VisionReply: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,270 @@
+"""``synthesize()``: LQ_DIR -> OUT_RAW, on the local asyncio engine or on Ray Data.
+
+A run: open (or create) the journal; mark calls a kill cut off as lost; apply
+review.csv; add LQ_DIR's new images; re-open pairs whose QC settings changed (their
+paid answers are reused, only QC runs again); process every pending or failed pair;
+write the manifest, review queue, card facts and report. Re-running the same command
+resumes; nothing paid is asked for twice (see journal.py).
+
+Engines:
+  local  one process: ``concurrency`` provider calls in flight (a semaphore), pairs
+         fed from the journal through a bounded queue, CPU work in threads.
+  ray    Ray Data: the journal's pending keys are read with ``ray.data.read_sql`` and
+         mapped by a pool of actors, each running the same :class:`Pipeline` with
+         ``concurrency / actors`` calls in flight; the driver writes the release.
+         OUT_RAW must be on storage every Ray node can reach (the journal is SQLite:
+         on several nodes use a shared file system with working POSIX locks).
+Both write the same files for the same input (tested).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from ..errors import GGTError
+from . import qc as qc_mod
+from .calls import BudgetReached, Caller, RetryPolicy
+from .journal import Journal
+from .pipeline import Parts, Pipeline, generator_label
+from .release import STATE_DIR
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    backend: str = "classical"
+    model: str | None = None
+    prompter: str = "adaptive"
+    vlm: str | None = None                  # adaptive prompts with this VLM (None: heuristic analyser)
+    vlm_model: str | None = None
+    engine: str = "local"
+    concurrency: int = 8
+    budget: float | None = None
+    retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 (frozen, so one shared default is safe)
+    split: str = "train"
+    category: str | None = None             # None or "auto": folders, else the analyser
+    qc: qc_mod.QCConfig = qc_mod.QCConfig()  # noqa: RUF009 (frozen)
+    skip_bad: bool = False
+    source: str | None = None
+    license: str | None = None
+    name: str | None = None
+    seed: int = 0
+    ray_actors: int = 2
+    options: dict[str, Any] = field(default_factory=dict, compare=False)   # backend/VLM client options
+
+    def settings(self) -> dict:
+        """What fixes the generated targets: a later run into the same OUT_RAW must match."""
+        return {"backend": self.backend, "model": self.model, "prompter": self.prompter,
+                "vlm": self.vlm, "vlm_model": self.vlm_model}
+
+
+def make_parts(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journal, concurrency: int) -> Parts:
+    from .backends import make_backend, make_vision
+    from .prompts import make_prompter
+
+    backend = make_backend(cfg.backend, cfg.model, **cfg.options.get("backend", {}))
+    vision = make_vision(cfg.vlm, cfg.vlm_model, **cfg.options.get("vlm", {})) if cfg.vlm else None
+    judge_cfg = cfg.qc.stage("judge")
+    judge = (make_vision(judge_cfg.vlm, judge_cfg.model, **cfg.options.get("judge", {}))
+             if judge_cfg is not None else None)
+    caller = Caller(journal, os.path.join(out_raw, STATE_DIR, "results"), concurrency=concurrency,
+                    retry=cfg.retry, budget=cfg.budget, currency=getattr(backend, "currency", "USD"),
+                    seed=cfg.seed)
+    return Parts(journal, caller, backend, make_prompter(cfg.prompter, vision), cfg.qc, lq_dir,
+                 os.path.join(out_raw, STATE_DIR, "results"), judge_vision=judge)
+
+
+async def close_parts(parts: Parts) -> None:
+    for client in {id(c): c for c in (parts.backend, parts.prompter.vision, parts.judge_vision) if c}.values():
+        await client.aclose()
+
+
+# -- the local engine ---------------------------------------------------------------------
+async def run_local(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journal, progress=None) -> str | None:
+    """Process every pending pair; returns why the run stopped early (None: it finished)."""
+    parts = make_parts(cfg, lq_dir, out_raw, journal, cfg.concurrency)
+    pipeline = Pipeline(parts)
+    queue: asyncio.Queue = asyncio.Queue(maxsize=2 * cfg.concurrency)
+    _on_signals(parts.caller)
+
+    async def feed() -> None:
+        for key in journal.keys(("pending", "failed")):
+            if parts.caller.stopping.is_set():
+                break
+            await queue.put(key)
+        for _ in range(workers):
+            await queue.put(None)
+
+    async def work() -> None:
+        while (key := await queue.get()) is not None:
+            if not parts.caller.stopping.is_set():
+                state = await pipeline.process(key)
+                if progress:
+                    progress(state)
+
+    workers = cfg.concurrency + 2           # a few more than call slots: CPU stages overlap calls
+    try:
+        await asyncio.gather(feed(), *(work() for _ in range(workers)))
+    finally:
+        _restore_signals()
+        await close_parts(parts)
+    return parts.caller.stop_reason
+
+
+def _on_signals(caller: Caller) -> None:
+    """First SIGINT/SIGTERM: send nothing new, let calls in flight finish and be journalled."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, _stop_then_default, caller, sig)
+        except (NotImplementedError, RuntimeError, ValueError):   # not the main thread
+            pass
+
+
+def _stop_then_default(caller: Caller, sig: int) -> None:
+    caller.stop(f"interrupted by {signal.Signals(sig).name}")
+    asyncio.get_running_loop().remove_signal_handler(sig)      # a second signal acts at once
+
+
+def _restore_signals() -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.remove_signal_handler(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+
+
+# -- the run ------------------------------------------------------------------------------
+def _check_settings(journal: Journal, cfg: SynthConfig, out_raw: str) -> None:
+    before = journal.get_meta("settings")
+    if before is None:
+        journal.set_meta("settings", cfg.settings())
+    elif before != cfg.settings():
+        changed = {k: (before.get(k), v) for k, v in cfg.settings().items() if before.get(k) != v}
+        raise GGTError(f"{out_raw} was made with other settings {changed} (was, now); use a new OUT_RAW, "
+                       "or the same --backend/--model/--prompter/--vlm to resume")
+
+
+def _reopen_for_qc(journal: Journal, qc: qc_mod.QCConfig) -> int:
+    """New QC settings: pairs QC decided are processed again (answers reused, QC re-run)."""
+    fp = qc.fingerprint()
+    if journal.get_meta("qc") in (None, fp):
+        journal.set_meta("qc", fp)
+        return 0
+    cur = journal.db.execute("UPDATE pairs SET state='pending' WHERE decided_by='qc' AND state IN "
+                             "('accepted','rejected','review')")
+    journal.set_meta("qc", fp)
+    return cur.rowcount
+
+
+def synthesize(lq_dir: str, out_raw: str, cfg: SynthConfig = SynthConfig(), progress: bool = False) -> dict:
+    """Make (or resume) OUT_RAW from LQ_DIR; returns the report written to synth-report.json.
+
+    Args:
+        lq_dir: folder of real-world LQ photos (by category folder or flat; see inputs.py).
+        out_raw: the raw release to write; re-run the same call to resume.
+        cfg: backend, prompter, engine, QC and limits.
+    Raises:
+        BudgetReached: the budget stopped the run (the release holds what was done).
+    """
+    from .inputs import scan
+
+    if cfg.engine not in ENGINES:
+        raise GGTError(f"--engine {cfg.engine!r}: expected one of {', '.join(ENGINES)}")
+    if cfg.concurrency < 1:
+        raise GGTError(f"--concurrency must be at least 1, got {cfg.concurrency}")
+    lq_dir, out_raw = os.path.abspath(lq_dir), os.path.abspath(out_raw)
+    if out_raw == lq_dir or out_raw.startswith(lq_dir + os.sep):
+        raise GGTError(f"{out_raw}: OUT_RAW must not be inside LQ_DIR ({lq_dir})")
+    created = not os.path.exists(out_raw)
+    journal = Journal(os.path.join(out_raw, STATE_DIR, "journal.sqlite"))
+    try:
+        try:
+            _check_settings(journal, cfg, out_raw)
+            skipped = scan(journal, lq_dir, split=cfg.split, category=cfg.category, skip_bad=cfg.skip_bad)
+        except GGTError:
+            if created:
+                journal.close()
+                import shutil
+
+                shutil.rmtree(out_raw, ignore_errors=True)   # nothing half-made is left behind
+            raise
+        return _run(journal, lq_dir, out_raw, cfg, skipped, progress)
+    finally:
+        journal.close()
+
+
+def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped: list, progress: bool) -> dict:
+    from . import release
+
+    lost = journal.mark_lost()
+    reviewed = release.apply_review(journal, out_raw)
+    reopened = _reopen_for_qc(journal, cfg.qc)
+    bar = _progress(journal, progress)
+    try:
+        if cfg.engine == "local":
+            stopped = asyncio.run(run_local(cfg, lq_dir, out_raw, journal, bar))
+        else:
+            from .ray_engine import run_ray
+
+            stopped = run_ray(cfg, lq_dir, out_raw, journal)
+    finally:
+        if bar:
+            bar.close()
+    report = _finish(journal, lq_dir, out_raw, cfg, skipped, stopped,
+                     {"lost_calls": lost, "review_applied": reviewed, "reopened_for_qc": reopened})
+    if stopped and stopped.startswith("budget"):
+        raise BudgetReached(f"{stopped}; {report['pairs'].get('pending', 0)} pair(s) left pending. "
+                            f"The release holds the {report['released']} accepted so far; raise --budget "
+                            "and run the same command to go on")
+    return report
+
+
+def _progress(journal: Journal, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    counts = journal.counts()
+    bar = tqdm(total=counts.get("pending", 0) + counts.get("failed", 0), desc="synth", unit="pair")
+    return lambda state: bar.update(1) or bar.set_postfix_str(state, refresh=False)
+
+
+def _finish(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped: list,
+            stopped: str | None, extra: dict) -> dict:
+    from . import release
+    from .backends import make_backend
+
+    backend = make_backend(cfg.backend, cfg.model, **cfg.options.get("backend", {}))
+    released = release.write_manifest(journal, out_raw, lq_dir, source=cfg.source, license_=cfg.license)
+    queued = release.write_review(journal, out_raw, lq_dir)
+    release.write_release_info(out_raw, generator=generator_label(backend, backend.model),
+                               foundation=backend.foundation_model, prompter=cfg.prompter,
+                               stages=[n for n, _ in cfg.qc.stages], license_=cfg.license, name=cfg.name)
+    asyncio.run(backend.aclose())
+    currency = getattr(backend, "currency", "USD")
+    report = {"lq_dir": lq_dir, "out_raw": out_raw, "settings": cfg.settings(), "engine": cfg.engine,
+              "concurrency": cfg.concurrency, "budget": cfg.budget, "currency": currency,
+              "spent": round(journal.spent(currency), 6), "pairs": journal.counts(), "released": released,
+              "review_queue": queued, "calls": journal.call_counts(), "stopped": stopped,
+              "qc": cfg.qc.describe(), "retry": asdict(cfg.retry),
+              "skipped_inputs": [{"path": p.path, "reason": p.reason} for p in skipped], **extra}
+    quality = cfg.qc.stage("quality")
+    if quality is not None:
+        from .qc_quality import choose_metric
+
+        chosen = choose_metric(quality.metrics)
+        report["quality_metric"] = {"used": chosen.spec.name, "better": chosen.spec.better,
+                                    "not_used": list(chosen.skipped)}
+    release.write_report(out_raw, report)
+    return report
+
+
+def with_options(cfg: SynthConfig, **options: Any) -> SynthConfig:
+    return replace(cfg, options={**cfg.options, **options})

@@ -1,0 +1,140 @@
+"""LQ_DIR -> journal rows: which photos to restore, their split, category and pair id.
+
+LQ_DIR may be organised by folders or flat. For each image (any depth, hidden files
+skipped, sorted), folder names are read as ``ggt build`` reads a raw tree:
+
+* a folder naming a category (``rain``, ``Low-Light``, ``fog``, ...) sets the category;
+* otherwise ``--category NAME`` sets it; with ``--category auto`` (the default) the
+  heuristic analyser decides from the pixels (low_light, haze, old_photo or mixed;
+  it cannot tell rain or snow, so put those in a folder or name them);
+* a folder naming a split sets the split, else ``--split`` (default train);
+* role folders (``LQ``, ``input``) are allowed and ignored.
+
+The pair id is ``<category>/<name>``, name being the path below the recognised folders
+without extension, as in a raw release. Two files with one id, an unreadable or
+corrupt image, or a path that names two categories, are bad inputs: all are listed at
+once and nothing is sent, unless ``--skip-bad`` leaves them out (listed in the report).
+A later run adds new files; files already in the journal are not read again until
+their turn (their hash is checked then).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..errors import BadPairError, GGTError
+from ..schema import CATEGORIES, SPLITS, normalize_category, normalize_split
+from .journal import Journal
+
+MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg", "WEBP": "image/webp",
+        "BMP": "image/bmp", "TIFF": "image/tiff"}
+
+
+class InputError(GGTError):
+    """LQ_DIR or the options that describe it cannot be used."""
+
+
+def check_options(split: str, category: str | None) -> tuple[str, str | None]:
+    if normalize_split(split) is None:
+        raise InputError(f"--split {split!r} is not one of {list(SPLITS)}")
+    if category not in (None, "auto") and normalize_category(category) is None:
+        raise InputError(f"--category {category!r} is not one of {list(CATEGORIES)} or 'auto'")
+    return normalize_split(split), (None if category in (None, "auto") else normalize_category(category))
+
+
+def decode_rgb(data: bytes, name: str) -> np.ndarray:
+    """8-bit RGB by the evaluation suite's rules (EXIF applied, 16-bit scaled down)."""
+    from ..eval.decode import decode
+
+    d = decode(data, name)
+    return d.pixels if d.scale == 255.0 else (d.pixels / 257.0 + 0.5).astype(np.uint8)
+
+
+def mime_of(data: bytes) -> str:
+    from PIL import Image
+
+    return MIME.get(Image.open(io.BytesIO(data)).format or "", "application/octet-stream")
+
+
+def _row(lq_dir: str, rel: str, split: str, category: str | None) -> dict:
+    from ..images import read_image
+    from ..raw_folders import locate
+
+    loc = locate(rel, split=split)
+    record = read_image(os.path.join(lq_dir, rel), shown_as=os.path.join(lq_dir, rel))
+    cat, source = (loc.category, "folder") if loc.category else (category, "option")
+    if cat is None:
+        from .prompts import analyse
+
+        cat, source = analyse(decode_rgb(record.data, rel)).category(), "analyser"
+    return {"key": rel, "id": f"{cat}/{loc.name}", "split": loc.split, "category": cat,
+            "category_from": source, "name": loc.name, "lq_sha256": record.sha256,
+            "lq_width": record.width, "lq_height": record.height}
+
+
+def _new_rows(journal: Journal, lq_dir: str, images: list[str], split: str, category: str | None,
+              problems: list[BadPairError]) -> Iterator[dict]:
+    for rel in images:
+        if journal.pair(rel) is not None:
+            continue
+        try:
+            yield _row(lq_dir, rel, split, category)
+        except BadPairError as e:
+            problems.append(e)
+        except GGTError as e:  # decode errors from the analyser
+            problems.append(BadPairError(rel, str(e)))
+
+
+def scan(journal: Journal, lq_dir: str, *, split: str = "train", category: str | None = None,
+         skip_bad: bool = False, batch: int = 500) -> list[BadPairError]:
+    """Add LQ_DIR's new images to the journal (one transaction); returns the skipped bad inputs."""
+    from ..raw_folders import walk_images
+
+    if not os.path.isdir(lq_dir):
+        raise InputError(f"{lq_dir}: not a folder of LQ images")
+    split, category = check_options(split, category)
+    images, _ = walk_images(lq_dir)
+    if not images:
+        raise InputError(f"{lq_dir}: no images (expected {', '.join(sorted(MIME))} files, any depth)")
+    problems: list[BadPairError] = []
+    db = journal.db
+    db.execute("BEGIN")
+    try:
+        pending: list[dict] = []
+        for row in _new_rows(journal, lq_dir, images, split, category, problems):
+            pending.append(row)
+            if len(pending) >= batch:
+                _insert(journal, pending, problems)
+                pending = []
+        _insert(journal, pending, problems)
+        if problems and not skip_bad:
+            raise InputError(f"{len(problems)} bad input(s) in {lq_dir}; nothing was sent:\n  "
+                             + "\n  ".join(str(p) for p in problems[:20])
+                             + ("\n  ..." if len(problems) > 20 else "")
+                             + "\nfix or remove them, or pass --skip-bad to leave them out")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return problems
+
+
+def _insert(journal: Journal, rows: list[dict], problems: list[BadPairError]) -> None:
+    import sqlite3
+
+    for r in rows:
+        try:
+            journal.db.execute(
+                "INSERT INTO pairs (key, id, split, category, category_from, name, lq_sha256, lq_width, "
+                "lq_height, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                (r["key"], r["id"], r["split"], r["category"], r["category_from"], r["name"],
+                 r["lq_sha256"], r["lq_width"], r["lq_height"]))
+        except sqlite3.IntegrityError:
+            other = journal.db.execute("SELECT key FROM pairs WHERE split=? AND id=?",
+                                       (r["split"], r["id"])).fetchone()
+            problems.append(BadPairError(r["key"], f"has the same pair id {r['id']!r} as "
+                                         f"{other[0] if other else 'another file'}; rename one"))

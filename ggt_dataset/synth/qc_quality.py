@@ -1,0 +1,132 @@
+"""The QC stages that score with models: a no-reference IQA metric (quality gain) and a VLM judge.
+
+Quality uses the evaluation suite's own pyiqa wrapper (``eval.metrics.Scorer``) and
+metric facts: a metric of the ``ggt`` protocol (musiq, maniqa, clipiqa, topiq_nr,
+niqe) brings its direction and weight files from there; ``piqe`` and ``entropy`` are
+the classical no-reference metrics that run offline. The config lists metrics in order
+of preference; the first whose weight files are in place is used, and the record names
+it (``qc_quality_<metric>_hq``), so a fallback is never silent. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import GGTError
+from .qc import Judge, Quality, StageResult, band
+
+# Classical NR metrics outside the protocol: pyiqa name -> better; they need no files.
+OFFLINE_NR = {"piqe": "lower", "entropy": "higher"}
+# Default margins (the smallest gain that counts as better), in each metric's own units.
+DEFAULT_MARGIN = {"musiq": 1.0, "maniqa": 0.01, "clipiqa": 0.01, "topiq_nr": 0.01, "niqe": 0.1,
+                  "piqe": 1.0, "entropy": 0.0}
+
+
+@dataclass(frozen=True)
+class Chosen:
+    spec: object            # eval.protocol.MetricSpec
+    skipped: tuple[str, ...]  # preferred metrics that could not run here, with the reason
+
+
+def choose_metric(names: tuple[str, ...]) -> Chosen:
+    """The first metric in ``names`` that can run here (weights present), and why others could not."""
+    from ..eval import protocol, weights
+    from ..eval.protocol import MetricSpec
+
+    proto = protocol.load("ggt")
+    skipped = []
+    for name in names:
+        if name in OFFLINE_NR:
+            return Chosen(MetricSpec(name=name, pyiqa=name, kind="NR", better=OFFLINE_NR[name]), tuple(skipped))
+        try:
+            spec = proto.metric(name)
+        except GGTError:
+            skipped.append(f"{name}: not a no-reference metric of the ggt protocol or {sorted(OFFLINE_NR)}")
+            continue
+        if spec.kind != "NR":
+            skipped.append(f"{name}: a {spec.kind} metric, not no-reference")
+            continue
+        missing = weights.resolve(spec)[1]
+        if missing:
+            skipped.append(f"{name}: weight files missing ({missing[0]})")
+            continue
+        return Chosen(spec, tuple(skipped))
+    raise GGTError("QC quality: none of the metrics " + ", ".join(names) + " can run here:\n  "
+                   + "\n  ".join(skipped) + "\nadd piqe (runs offline) to the stage's metrics")
+
+
+class NRScorer:
+    """One metric, built once per process, scoring one image at a time under a lock (pyiqa state)."""
+
+    def __init__(self, cfg: Quality):
+        from ..eval.metrics import Scorer
+
+        self.cfg = cfg
+        self.chosen = choose_metric(cfg.metrics)
+        self.scorer = Scorer(self.chosen.spec, cfg.device)
+        self.lock = threading.Lock()
+        self.margin = cfg.margin if cfg.margin is not None else DEFAULT_MARGIN.get(self.chosen.spec.name, 0.0)
+
+    def score(self, rgb: np.ndarray) -> float:
+        import torch
+
+        x = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float() / 255.0
+        with self.lock:
+            return float(self.scorer(x)[0])
+
+    def check(self, lq: np.ndarray, hq: np.ndarray) -> StageResult:
+        spec = self.chosen.spec
+        lq_s, hq_s = self.score(lq), self.score(hq)
+        gain = (hq_s - lq_s) if spec.higher_is_better else (lq_s - hq_s)
+        scores = {f"{spec.name}_lq": round(lq_s, 6), f"{spec.name}_hq": round(hq_s, 6), "gain": round(gain, 6)}
+        if not all(map(math.isfinite, (lq_s, hq_s))):
+            return StageResult("quality", "review", {}, f"{spec.name} gave a non-finite score")
+        verdict = band(gain, 0.0, self.margin) if self.margin > 0 else ("pass" if gain >= 0 else "fail")
+        note = f"{spec.name} ({spec.better} is better) gain {gain:.4g}, margin {self.margin:g}"
+        if self.chosen.skipped:
+            note += "; fell back from " + ", ".join(s.split(":")[0] for s in self.chosen.skipped)
+        return StageResult("quality", verdict, scores, note)
+
+
+JUDGE_INSTRUCTION = (
+    "The image shows two photos side by side: LEFT is a degraded real-world photo, RIGHT is a "
+    "restoration of it. Score the RIGHT photo from 0 to 100 on two things and answer in JSON: "
+    "removal (how completely noise, blur, rain, haze, snow, darkness, fading and artefacts are "
+    "removed) and fidelity (how faithfully it keeps the left photo's content, layout, text, faces "
+    "and colours, without invented or missing objects); add a one-sentence reason.")
+JUDGE_SCHEMA = {"type": "object", "properties": {
+    "removal": {"type": "number"}, "fidelity": {"type": "number"}, "reason": {"type": "string"}},
+    "required": ["removal", "fidelity", "reason"]}
+
+
+def side_by_side(lq: np.ndarray, hq: np.ndarray, side: int = 768) -> bytes:
+    """LQ left, HQ right, each at most ``side`` px tall, as PNG: what the judge looks at."""
+    from PIL import Image
+
+    h = min(side, lq.shape[0])
+    pics = [Image.fromarray(a).resize((max(1, round(a.shape[1] * h / a.shape[0])), h)) for a in (lq, hq)]
+    canvas = Image.new("RGB", (pics[0].width + pics[1].width + 8, h), (255, 255, 255))
+    canvas.paste(pics[0], (0, 0))
+    canvas.paste(pics[1], (pics[0].width + 8, 0))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def judge_result(cfg: Judge, text: str, model: str) -> StageResult:
+    from .prompts import parse_vlm_answer
+
+    answer = parse_vlm_answer(text)
+    try:
+        removal, fidelity = float(answer["removal"]), float(answer["fidelity"])
+    except (KeyError, TypeError, ValueError):
+        return StageResult("judge", "review", {}, f"{model}: unreadable answer {text[:120]!r}")
+    scores = {"removal": removal, "fidelity": fidelity,
+              "geomean": round(math.sqrt(max(removal, 0) * max(fidelity, 0)), 4)}
+    verdict = band(min(removal, fidelity), cfg.fail_score, cfg.review_score)
+    return StageResult("judge", verdict, scores, f"{model}: {str(answer.get('reason', ''))[:200]}")

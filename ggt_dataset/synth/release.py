@@ -1,0 +1,181 @@
+"""OUT_RAW: the raw release a synthesis run writes, which ``ggt build OUT_RAW`` packages.
+
+  metadata.jsonl            one row per accepted pair (raw_manifest's columns): lq_file_name,
+                            hq_file_name, split, category, id, source, license, generator,
+                            prompt and qc_<stage>_<score> numbers; sorted by split and id
+  <split>/LQ/<category>/    the LQ photos, byte for byte (hard links where possible)
+  <split>/GT/<category>/    the accepted targets, as the provider sent them (or resized by QC)
+  ggt-release.yaml          the card's facts: what generated the targets, which QC
+  review.csv                the manual queue: fill ``decision`` with accept or reject,
+                            then run the same command again to apply it
+  synth-report.json         counts, money spent, calls by status, settings
+  .ggt-synth/               journal.sqlite and results/ (every paid answer; hidden, not built)
+
+Every file is written under a temporary name and renamed into place; the manifest
+lists only pairs whose files are complete, so OUT_RAW is a valid release after any run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Iterator
+
+import yaml
+
+from ..atomic import publish_file, write_json, write_text
+from ..errors import GGTError
+from ..release import GGT_CITATION, RELEASE_INFO_FILE
+from .journal import Journal
+
+STATE_DIR = ".ggt-synth"
+REVIEW_FILE = "review.csv"
+REVIEW_COLUMNS = ("id", "split", "decision", "note", "lq_file", "hq_candidate", "flagged_by", "scores")
+_EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+
+
+class ReviewError(GGTError):
+    """review.csv cannot be applied."""
+
+
+def _place(src: str, dst: str) -> None:
+    """Put ``src``'s bytes at ``dst`` atomically: a hard link when possible, else a copy."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    tmp = f"{dst}.tmp-{os.getpid()}"
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    try:
+        os.link(src, tmp)
+        os.replace(tmp, dst)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(src, tmp)
+        publish_file(tmp, dst)
+
+
+def _ext(path: str) -> str:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return _EXT.get(im.format or "", ".png")
+
+
+def qc_columns(qc: list[dict] | None) -> dict[str, float]:
+    cols = {}
+    for stage in qc or []:
+        for name, value in stage["scores"].items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                cols[f"qc_{stage['stage']}_{name}"] = float(value)
+    return dict(sorted(cols.items()))
+
+
+def manifest_row(out_raw: str, lq_dir: str, row: dict, source: str | None, license_: str | None) -> dict:
+    """Place the pair's files in the release and return its manifest row."""
+    base = f"{row['split']}/%s/{row['category']}/{row['name']}"
+    lq_rel = base % "LQ" + os.path.splitext(row["key"])[1].lower()
+    hq_src = os.path.join(out_raw, STATE_DIR, "results", row["hq_file"])
+    hq_rel = base % "GT" + _ext(hq_src)
+    _place(os.path.join(lq_dir, row["key"]), os.path.join(out_raw, lq_rel))
+    _place(hq_src, os.path.join(out_raw, hq_rel))
+    return {"id": row["id"], "split": row["split"], "category": row["category"],
+            "lq_file_name": lq_rel, "hq_file_name": hq_rel,
+            "source": source if source is not None else row["key"], "license": license_,
+            "generator": row["generator"], "prompt": row["prompt"],
+            **qc_columns(json.loads(row["qc"]) if row["qc"] else None)}
+
+
+def _accepted(journal: Journal) -> Iterator[dict]:
+    last = ("", "")
+    while True:
+        cur = journal.db.execute("SELECT * FROM pairs WHERE state='accepted' AND (split, id) > (?, ?) "
+                                 "ORDER BY split, id LIMIT 500", last)
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+        if not rows:
+            return
+        yield from rows
+        last = (rows[-1]["split"], rows[-1]["id"])
+
+
+def write_manifest(journal: Journal, out_raw: str, lq_dir: str, *, source: str | None = None,
+                   license_: str | None = None) -> int:
+    """metadata.jsonl from the journal's accepted pairs (streamed); returns the row count."""
+    path = os.path.join(out_raw, "metadata.jsonl")
+    tmp = f"{path}.tmp-{os.getpid()}"
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in _accepted(journal):
+            f.write(json.dumps(manifest_row(out_raw, lq_dir, row, source, license_), sort_keys=True) + "\n")
+            n += 1
+    publish_file(tmp, path)
+    return n
+
+
+def write_release_info(out_raw: str, *, generator: str, foundation: bool, prompter: str, stages: list[str],
+                       license_: str | None, name: str | None) -> None:
+    made_by = (f"generated by {generator}" if foundation else
+               f"made by {generator}: these targets are a baseline, not generative ground truth")
+    info = {
+        "pretty_name": name or "GGT-style pairs (ggt synth)",
+        "license": license_ or "other",
+        "description": (f"Real-world low-quality photos paired with high-quality targets {made_by}, "
+                        f"under {prompter} prompts, kept after quality control ({', '.join(stages)}), "
+                        "with the GGT-100K synthesis pipeline (ggt synth)."),
+        "homepage": "", "paper": "arXiv:2605.31039", "citation": GGT_CITATION,
+        "tags": ["image-restoration", "real-world", "paired"] + (["generative-ground-truth"] if foundation else
+                                                                ["classical-baseline"]),
+    }
+    write_text(os.path.join(out_raw, RELEASE_INFO_FILE), yaml.safe_dump(info, sort_keys=False, allow_unicode=True))
+
+
+def write_review(journal: Journal, out_raw: str, lq_dir: str) -> int:
+    """review.csv: the pairs waiting for a person, with what flagged them."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(REVIEW_COLUMNS)
+    n = 0
+    for row in journal.rows(("review",)):
+        qc = json.loads(row["qc"] or "[]")
+        flagged = [s["stage"] for s in qc if s["verdict"] == "review" and s["stage"] != "review"]
+        w.writerow([row["id"], row["split"], "", "", os.path.join(lq_dir, row["key"]),
+                    os.path.join(STATE_DIR, "results", row["hq_file"] or ""), " ".join(flagged),
+                    json.dumps(qc_columns(qc), sort_keys=True)])
+        n += 1
+    write_text(os.path.join(out_raw, REVIEW_FILE), buf.getvalue())
+    return n
+
+
+def apply_review(journal: Journal, out_raw: str) -> dict[str, int]:
+    """Apply the accept/reject decisions a person wrote into review.csv; returns counts."""
+    path = os.path.join(out_raw, REVIEW_FILE)
+    done = {"accepted": 0, "rejected": 0}
+    if not os.path.isfile(path):
+        return done
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if not {"id", "split", "decision"} <= set(reader.fieldnames or ()):
+            raise ReviewError(f"{path}: needs columns id, split, decision; found {reader.fieldnames}")
+        decisions = [(reader.line_num, r) for r in reader]
+    for line, r in decisions:
+        decision = (r.get("decision") or "").strip().lower()
+        if not decision:
+            continue
+        if decision not in ("accept", "reject"):
+            raise ReviewError(f"{path}:{line}: decision {r['decision']!r}; write accept, reject or nothing")
+        pair = journal.db.execute("SELECT key, hq_file FROM pairs WHERE split=? AND id=?",
+                                  (r["split"], r["id"])).fetchone()
+        if pair is None or pair[1] is None:
+            raise ReviewError(f"{path}:{line}: no generated pair {r['split']}/{r['id']} in this run's journal")
+        state = "accepted" if decision == "accept" else "rejected"
+        journal.update_pair(pair[0], state=state, decided_by="manual",
+                            reason=f"manual: {decision}" + (f" ({r['note']})" if r.get("note") else ""))
+        done[state] += 1
+    return done
+
+
+def write_report(out_raw: str, report: dict) -> None:
+    write_json(os.path.join(out_raw, "synth-report.json"), report)

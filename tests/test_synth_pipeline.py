@@ -1,0 +1,158 @@
+"""ggt synth end to end with the real classical backend: LQ folder -> OUT_RAW -> ggt build -> ggt verify."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import image_bytes, write
+
+from ggt_dataset.cli.main import main
+from ggt_dataset.errors import GGTError
+from ggt_dataset.synth.engine import SynthConfig, synthesize
+from ggt_dataset.synth.journal import Journal
+from ggt_dataset.synth.qc import QCConfig, Review, Validity
+
+
+@pytest.fixture(scope="module")
+def lq_dir(sample_raw, tmp_path_factory):
+    """The sample pack's train LQ photos, in category folders (12 photos of 64 px)."""
+    out = tmp_path_factory.mktemp("lq") / "lq"
+    shutil.copytree(os.path.join(sample_raw, "train", "LQ"), out)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def synthesized(lq_dir, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("synth") / "raw")
+    assert main(["synth", lq_dir, out, "-q"]) == 0
+    return out
+
+
+def _manifest(out):
+    return [json.loads(line) for line in Path(out, "metadata.jsonl").read_text().splitlines()]
+
+
+def test_classical_end_to_end_builds_and_verifies(synthesized, tmp_path, capsys):
+    rows = _manifest(synthesized)
+    assert rows, "the classical baseline should pass QC on some sample photos"
+    for r in rows:
+        assert "baseline, not a foundation model" in r["generator"]
+        assert "Keep everything else exactly as it is" in r["prompt"]
+        assert {"qc_validity_std", "qc_fidelity_structure", "qc_quality_gain"} <= set(r)
+    report = json.loads(Path(os.path.join(synthesized, "synth-report.json")).read_text())
+    assert report["released"] == len(rows) and report["calls"]["edit"] == {"ok": 12}
+    assert sum(report["pairs"].values()) == 12
+    built = str(tmp_path / "built")
+    assert main(["build", synthesized, built, "-q"]) == 0
+    assert main(["verify", built, "--full"]) == 0
+    from ggt_dataset import manifest
+
+    assert manifest.read(built)["totals"]["pairs"] == len(rows)
+
+
+def test_rerun_sends_nothing_and_keeps_outputs(synthesized, lq_dir):
+    before = Path(os.path.join(synthesized, "metadata.jsonl")).read_text()
+    report = synthesize(lq_dir, synthesized, SynthConfig())
+    assert report["calls"]["edit"] == {"ok": 12}          # no new call
+    assert Path(os.path.join(synthesized, "metadata.jsonl")).read_text() == before
+
+
+def test_review_decisions_are_applied_on_the_next_run(lq_dir, tmp_path):
+    out = str(tmp_path / "raw")
+    cfg = SynthConfig(qc=QCConfig().with_review("all"))
+    report = synthesize(lq_dir, out, cfg)
+    assert report["released"] == 0 and report["review_queue"] > 0
+    path = os.path.join(out, "review.csv")
+    rows = list(csv.DictReader(Path(path).read_text().splitlines()))
+    rows[0]["decision"] = "accept"
+    rows[1]["decision"] = "reject"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    report = synthesize(lq_dir, out, cfg)
+    assert report["review_applied"] == {"accepted": 1, "rejected": 1}
+    assert [r["id"] for r in _manifest(out)] == [rows[0]["id"]]
+    assert report["review_queue"] == len(rows) - 2
+    rows[2]["decision"] = "maybe"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows[2:3])
+    with pytest.raises(GGTError, match="review.csv:2: decision 'maybe'"):
+        synthesize(lq_dir, out, cfg)
+
+
+def test_changed_qc_reruns_qc_without_new_calls(lq_dir, tmp_path):
+    out = str(tmp_path / "raw")
+    synthesize(lq_dir, out, SynthConfig(qc=QCConfig((("validity", Validity()),))))
+    assert len(_manifest(out)) == 12
+    report = synthesize(lq_dir, out, SynthConfig(qc=QCConfig((("validity", Validity(min_std=1000.0)),
+                                                              ("review", Review("none"))))))
+    assert report["reopened_for_qc"] == 12 and report["calls"]["edit"] == {"ok": 12}
+    assert report["released"] == 0 and report["pairs"] == {"rejected": 12}
+
+
+def test_other_settings_into_same_out_are_refused(synthesized, lq_dir):
+    with pytest.raises(GGTError, match="other settings"):
+        synthesize(lq_dir, synthesized, SynthConfig(prompter="fixed"))
+
+
+def test_flat_folder_categories_from_option_or_analyser(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    flat = tmp_path / "flat"
+    write(str(flat / "noise.png"), image_bytes(1, size=(48, 40)))
+    dark = (np.random.default_rng(0).random((40, 48, 3)) * 40).astype(np.uint8)
+    Image.fromarray(dark).save(flat / "night.png")
+    write(str(flat / "rain" / "r1.png"), image_bytes(2, size=(48, 40)))
+    fast = SynthConfig(qc=QCConfig((("validity", Validity()),)))
+    synthesize(str(flat), str(tmp_path / "a"), fast)
+    j = Journal(str(tmp_path / "a" / ".ggt-synth" / "journal.sqlite"))
+    got = {r["key"]: (r["id"], r["category_from"]) for r in j.rows(("accepted", "rejected", "review"))}
+    assert got["night.png"] == ("low_light/night", "analyser")
+    assert got["rain/r1.png"] == ("rain/r1", "folder")
+    from dataclasses import replace
+
+    synthesize(str(flat), str(tmp_path / "b"), replace(fast, category="snow"))
+    ids = sorted(r["id"] for r in _manifest(str(tmp_path / "b")))
+    assert ids == ["rain/r1", "snow/night", "snow/noise"]
+
+
+def test_bad_input_is_named_and_nothing_is_written(tmp_path, capsys):
+    lq = tmp_path / "lq"
+    write(str(lq / "ok.png"), image_bytes(1))
+    write(str(lq / "broken.png"), image_bytes(2)[:60])
+    out = tmp_path / "out"
+    assert main(["synth", str(lq), str(out), "-q", "--category", "rain"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "Traceback" not in err and "--skip-bad" in err
+    assert not out.exists()
+    assert main(["synth", str(lq), str(out), "-q", "--category", "rain", "--skip-bad",
+                 "--review", "none"]) == 0
+    report = json.loads(Path(out / "synth-report.json").read_text())
+    assert report["skipped_inputs"][0]["path"].endswith("broken.png")
+
+
+def test_duplicate_ids_are_bad_input(tmp_path):
+    lq = tmp_path / "lq"
+    write(str(lq / "a.png"), image_bytes(1))
+    write(str(lq / "a.jpg"), image_bytes(2, fmt="JPEG"))
+    with pytest.raises(GGTError, match="same pair id 'rain/a'"):
+        synthesize(str(lq), str(tmp_path / "out"), SynthConfig(category="rain"))
+
+
+def test_compare_ranks_combinations(lq_dir, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["synth", "compare", lq_dir, "--out", str(out), "--prompters", "fixed,adaptive", "-q"]) == 0
+    table = capsys.readouterr().out
+    assert "classical-fixed" in table and "classical-adaptive" in table and "piqe" in table
+    data = json.loads(Path(out / "compare.json").read_text())
+    assert [r["mean_rank"] for r in data["rows"]] == sorted(r["mean_rank"] for r in data["rows"])
+    assert all(r["pairs"] == 12 for r in data["rows"])
