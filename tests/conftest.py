@@ -101,3 +101,25 @@ def identity_preds(eval_set, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("preds") / "identity")
     run_baseline("identity", eval_set, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def odd_build(tmp_path_factory):
+    """Licences with commas, and an LQ whose aspect differs from its HQ."""
+    import json
+
+    from ggt_dataset.build import build
+
+    raw = tmp_path_factory.mktemp("odd") / "raw"
+    raw.mkdir()
+    rows = [("a", "CC BY-SA 4.0, attribution Jane", (64, 32)), ("b", "CC0-1.0", (48, 48)),
+            ("c", "CC BY 4.0, attribution Joe", (48, 48))]
+    with open(raw / "metadata.jsonl", "w") as f:
+        for i, (name, lic, size) in enumerate(rows):
+            write(str(raw / "lq" / f"{name}.png"), image_bytes(i, size=size))
+            write(str(raw / "hq" / f"{name}.png"), image_bytes(10 + i, size=(48, 48)))
+            f.write(json.dumps({"lq_file_name": f"lq/{name}.png", "hq_file_name": f"hq/{name}.png",
+                                "split": "test", "category": "rain", "license": lic}) + "\n")
+    out = str(tmp_path_factory.mktemp("odd") / "built")
+    build(str(raw / "metadata.jsonl"), out, progress=False)
+    return out

@@ -19,6 +19,7 @@ from viewserver import get, get_json, serving
 
 from ggt_dataset.view.index import build_index
 from ggt_dataset.view.overlays import OverlayError
+from ggt_dataset.view.query import QueryError
 from ggt_dataset.view.source import Source, SourceError, open_source
 from ggt_dataset.view.viewer import Viewer
 
@@ -63,17 +64,17 @@ def test_rows_page_filter_and_sort(server, eval_set):
     status, test = q(url, "/api/rows", split="test", per=200)
     assert test["total"] == sum(r["split"] == "test" for r in truth) == 18
     status, rain = q(url, "/api/rows", category="rain,haze", split="test")
-    assert rain["total"] == 6 and {r["category"] for r in rain["rows"]} == {"rain", "haze"}
+    assert rain["total"] == 6 and {r["values"]["category"] for r in rain["rows"]} == {"rain", "haze"}
     # Sorted by PSNR ascending (worst first): non-decreasing, and rows without a score (train) last.
     status, by_psnr = q(url, "/api/rows", sort="psnr", per=200)
-    values = [r["psnr"] for r in by_psnr["rows"]]
+    values = [r["values"]["psnr"] for r in by_psnr["rows"]]
     scored = [v for v in values if v is not None]
     assert len(scored) == 18 and scored == sorted(scored) and all(v is None for v in values[18:])
     status, desc = q(url, "/api/rows", sort="-psnr", split="test", per=200)
-    assert [r["psnr"] for r in desc["rows"]] == sorted(scored, reverse=True)
+    assert [r["values"]["psnr"] for r in desc["rows"]] == sorted(scored, reverse=True)
     cut = scored[9]
     status, where = q(url, "/api/rows", where=f"psnr>{cut}")
-    assert where["total"] == sum(v > cut for v in scored) and all(r["psnr"] > cut for r in where["rows"])
+    assert where["total"] == sum(v > cut for v in scored) and all(r["values"]["psnr"] > cut for r in where["rows"])
     # Pages are slices of the same order.
     status, p2 = q(url, "/api/rows", sort="psnr", per=5, page=2)
     assert [r["key"] for r in p2["rows"]] == [r["key"] for r in by_psnr["rows"][5:10]]
@@ -103,7 +104,7 @@ def test_pair_detail_and_neighbours(server, eval_set):
     assert status == 200
     assert (pair["position"], pair["total"], pair["prev"], pair["next"]) == (3, 18, keys[2], keys[4])
     assert pair["record"]["id"] == keys[3].split(":", 1)[1] and pair["roles"] == ["lq", "pred", "hq"]
-    assert pair["values"]["psnr"] == listing["rows"][3]["psnr"]
+    assert pair["values"]["psnr"] == listing["rows"][3]["values"]["psnr"]
     status, first = q(url, "/api/pair", key=keys[0], sort="-psnr", split="test")
     assert first["prev"] is None and first["next"] == keys[1]
     status, elsewhere = q(url, "/api/pair", key=keys[0], category="nonexistent")
@@ -138,6 +139,9 @@ def _pred_path(folder: str, pair_id: str) -> str:
     ("/api/image?key=test:rain/chelsea_000&role=secret", 404),
     ("/api/image?key=test:rain/chelsea_000&role=lq&size=huge", 404),
     ("/api/rows?where=psnr>>3", 400),
+    ("/api/rows?where=psnr>1.2.3", 400),
+    ("/api/rows?where=psnr>.", 400),
+    ("/api/rows?sort=--psnr", 400),
     ("/api/rows?where=id>3", 400),
     ("/api/rows?sort=-nothing", 400),
     ("/api/rows?category=rainy", 400),
@@ -169,9 +173,11 @@ def test_read_only_and_host_checked(server, eval_set):
     status, _, _ = get(f"{url}/api/info", headers={"Host": "evil.example:80"})
     assert status == 400
     # No file system path leaks into what the page sees.
-    for path in ("/api/info", "/api/rows?per=200"):
+    _, listing = q(url, "/api/rows", split="test")
+    key = urllib.parse.quote(listing["rows"][0]["key"])
+    for path in ("/api/info", "/api/rows?per=200", f"/api/pair?key={key}"):
         status, _, body = get(url + path)
-        assert os.path.dirname(eval_set).encode() not in body
+        assert status == 200 and os.path.dirname(eval_set).encode() not in body
 
 
 def test_index_memory_is_a_few_numbers_per_row(eval_set):
@@ -267,3 +273,98 @@ def test_cli_errors_are_one_line(tmp_path, eval_set):
         busy = s.getsockname()[1]
         r = _ggt("view", eval_set, "--port", str(busy))
     assert r.returncode == 1 and f"127.0.0.1:{busy}" in r.stderr and "--port" in r.stderr
+
+
+def test_page_past_the_end_is_the_last_page(server):
+    url, _ = server
+    status, last = q(url, "/api/rows", per=5, page=999)
+    assert status == 200 and last["page"] == last["pages"] and 0 < len(last["rows"]) <= 5
+
+
+def test_concurrent_reads_are_safe_and_right(eval_set):
+    """The server's threads share one reader per shard: many at once must neither crash nor mix rows."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    viewer = Viewer.open(eval_set)
+    truth = {f"{r['split']}:{r['id']}": r for r in rows_of(eval_set)}
+    keys = list(truth)
+    viewer.index._images.max_bytes = 1                  # no cache: every call reads its row group
+
+    def one(seed: int) -> bool:
+        rng = random.Random(seed)
+        key, role = rng.choice(keys), rng.choice(("lq", "hq"))
+        body, _ = viewer.image(key, role, "full")
+        record = viewer.index.records([viewer.index.find(key)])[0]
+        return (hashlib.sha256(body).hexdigest() == truth[key][f"{role}_sha256"]
+                and f"{record['split']}:{record['id']}" == key)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(one, range(2000)))
+
+
+def test_one_read_for_concurrent_misses():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ggt_dataset.view.index import LRU
+
+    calls = []
+
+    def make():
+        calls.append(1)
+        import time
+
+        time.sleep(0.05)
+        return b"x" * 10
+
+    cache = LRU(1 << 20, len)
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(lambda _: cache.get("k", make), range(6))) == [b"x" * 10] * 6
+    assert len(calls) == 1
+
+
+def test_nested_non_finite_numbers_become_null():
+    import json
+
+    from ggt_dataset.view.viewer import _clean
+
+    record = {"qc_scores": [{"name": "a", "score": float("nan")}, {"name": "b", "score": 1.5}],
+              "x": float("inf"), "id": "rain/1"}
+    assert json.loads(json.dumps(_clean(record), allow_nan=False)) == {
+        "qc_scores": [{"name": "a", "score": None}, {"name": "b", "score": 1.5}], "x": None, "id": "rain/1"}
+
+
+def test_labels_with_commas_filter_exactly(odd_build):
+    viewer = Viewer.open(odd_build)
+    one = viewer.rows({"license": "CC BY-SA 4.0, attribution Jane"})
+    assert [r["id"] for r in one["rows"]] == ["rain/a"]
+    two = viewer.rows({"license": ["CC BY-SA 4.0, attribution Jane", "CC0-1.0"]})
+    assert sorted(r["id"] for r in two["rows"]) == ["rain/a", "rain/b"]
+    # A comma list works for labels without commas; one with a comma must be given whole (or repeated).
+    assert viewer.rows({"license": ["CC0-1.0", "CC BY 4.0, attribution Joe"]})["total"] == 2
+    with pytest.raises(QueryError, match="'CC BY 4.0'"):
+        viewer.rows({"license": "CC0-1.0,CC BY 4.0, attribution Joe"})
+    by_licence = [r["values"]["license"] for r in viewer.rows({"sort": "license"})["rows"]]
+    assert by_licence == sorted(by_licence)                 # labels sort alphabetically
+
+
+def test_version_changes_with_what_is_shown(eval_set, identity_preds, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(identity_preds, other)
+    a = Viewer.open(eval_set, predictions=identity_preds)
+    b = Viewer.open(eval_set, predictions=str(other))
+    assert a.version != b.version and a.info()["version"] == a.version
+    assert Viewer.open(eval_set, predictions=identity_preds).version == a.version
+
+
+def test_report_outputs_found_relative_to_the_report(eval_set, identity_preds, tmp_path, monkeypatch):
+    """A report made in another directory names its outputs relative to it; the viewer still finds them."""
+    from ggt_dataset.eval import score
+
+    work = tmp_path / "work"
+    shutil.copytree(identity_preds, work / "preds")
+    monkeypatch.chdir(work)
+    score("preds", eval_set, out="report", metrics=["psnr"])
+    monkeypatch.chdir(tmp_path)
+    viewer = Viewer.open(eval_set, report=str(work / "report"))
+    assert viewer.outputs is not None and len(viewer.outputs.rows) == 18

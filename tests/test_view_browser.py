@@ -89,7 +89,7 @@ def test_browse_filter_sort_open_slide_zoom(browser, site):
              for t in page.locator(".card .cap").all_inner_texts()]
     _, truth = get_json(f"{site}/api/rows?split=test&sort=psnr&per=200")
     assert len(shown) == 18 and shown == sorted(shown)
-    assert shown[0] == pytest.approx(truth["rows"][0]["psnr"], abs=1e-3)
+    assert shown[0] == pytest.approx(truth["rows"][0]["values"]["psnr"], abs=1e-3)
     shot(page, "sorted")
 
     # Open the worst pair: the slider view shows the prediction against HQ.
@@ -114,9 +114,14 @@ def test_browse_filter_sort_open_slide_zoom(browser, site):
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, -400)
     page.wait_for_function(f"Number(document.body.dataset.zoom) > {before}")
+    zoomed = page.evaluate("document.body.dataset.zoom")
+    page.keyboard.press("Control+=")                 # the browser's shortcut, not ours
+    assert page.evaluate("document.body.dataset.zoom") == zoomed
+    assert "v=" in page.eval_on_selector("#img-left", "i => i.src")   # cache-busting version token
     page.keyboard.press("s")
     page.wait_for_function("document.querySelectorAll('#side .pane img').length === 3")
     page.wait_for_function("[...document.querySelectorAll('#side .pane img')].every(i => i.complete)")
+    assert page.evaluate("document.body.dataset.zoom") == zoomed          # switching mode keeps the zoom
     page.keyboard.press("+")
     transforms = page.eval_on_selector_all("#side .frame", "fs => fs.map(f => f.style.transform)")
     assert len(transforms) == 3 and len(set(transforms)) == 1 and "scale(" in transforms[0]
@@ -152,3 +157,15 @@ def test_bad_url_shows_the_error_on_the_page(browser, site):
     page.wait_for_selector("#error:not([hidden])")
     assert "nonsense" in page.text_content("#error")
     page.close()
+
+
+def test_stretched_aspect_is_said(browser, odd_build):
+    with serving(Viewer.open(odd_build)) as url:
+        page = browser.new_page(bypass_csp=True)
+        page.goto(f"{url}/?pair=test:rain/a")
+        page.wait_for_function("document.body.dataset.pair === 'test:rain/a'")
+        assert "LQ 64×32 is drawn stretched into HQ's 48×48 box" in page.text_content("#meta")
+        page.goto(f"{url}/?pair=test:rain/b")
+        page.wait_for_function("document.body.dataset.pair === 'test:rain/b'")
+        assert "stretched" not in page.text_content("#meta")
+        page.close()

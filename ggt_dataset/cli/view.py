@@ -29,24 +29,30 @@ def register(sub) -> None:
     p.add_argument("--split", help="the split the outputs belong to (default: the report's, else test)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port (default: %(default)s; 0 picks a free one)")
+    p.add_argument("--allow-host", action="append", metavar="NAME", help="also answer requests for this "
+                   "Host name (repeatable; e.g. a name the machine has on your network with --host 0.0.0.0)")
     p.add_argument("--revision", help="a Hub revision (branch, tag or commit) for a Hub TARGET")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.set_defaults(run=run)
 
 
-def _port(host: str, port: int) -> int:
-    """Bind once to fail early with a clear message, and to resolve port 0."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            raise GGTError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port") from None
-        return s.getsockname()[1]
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind and listen before indexing: a taken port fails at once, and the URL printed later
+    already accepts connections (they wait in the backlog until the server runs)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise GGTError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port") from None
+    return sock
 
 
 def run(args) -> int:
     try:
-        from ..view.app import serve
+        from ..view.app import allowed_hosts, serve
         from ..view.viewer import Viewer
     except ImportError as e:
         raise GGTError(f"the viewer needs its extra ({e.name} is missing): pip install 'ggt-100k[view]'") from None
@@ -55,16 +61,19 @@ def run(args) -> int:
     # A long-lived server of many small reads: the system allocator gives memory back
     # where mimalloc keeps it (measured: 9 MB against 31 MB for the index of 104K pairs).
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-    port = _port(args.host, args.port)
-    viewer = Viewer.open(args.target, args.predictions, args.report, args.revision, args.split)
-    url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{port}/"
-    print(f"ggt view: {viewer.index.num_rows:,} pairs from {args.target}"
-          + (f", report {viewer.report.label}" if viewer.report else "")
-          + (f", {len(viewer.outputs.rows):,} outputs" if viewer.outputs else "")
-          + f"\n  open {url}   (Ctrl-C stops it)", file=sys.stderr, flush=True)
-    if args.open:
-        import webbrowser
+    sock = _listen(args.host, args.port)
+    with sock:
+        viewer = Viewer.open(args.target, args.predictions, args.report, args.revision, args.split)
+        shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host, f"[{args.host}]" if ":" in args.host
+                                                             else args.host)
+        url = f"http://{shown}:{sock.getsockname()[1]}/"
+        print(f"ggt view: {viewer.index.num_rows:,} pairs from {args.target}"
+              + (f", report {viewer.report.label}" if viewer.report else "")
+              + (f", {len(viewer.outputs.rows):,} outputs" if viewer.outputs else "")
+              + f"\n  open {url}   (Ctrl-C stops it)", file=sys.stderr, flush=True)
+        if args.open:
+            import webbrowser
 
-        webbrowser.open(url)
-    serve(viewer, args.host, port)
+            webbrowser.open(url)
+        serve(viewer, sock, allowed_hosts(args.host, args.allow_host))
     return 0

@@ -34,7 +34,8 @@ STATIC = str(resources.files("ggt_dataset.view") / "static")
 _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                               "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 }
 
 
@@ -50,6 +51,14 @@ def _error(exc: Exception) -> JSONResponse:
     print(f"ggt view: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
     return JSONResponse({"error": f"unexpected {type(exc).__name__}; see the server's log"}, 500,
                         headers=_HEADERS)
+
+
+def _params(request: Request) -> dict[str, str | list[str]]:
+    """Query parameters; a repeated one (license=a&license=b) becomes a list."""
+    out: dict[str, str | list[str]] = {}
+    for k, v in request.query_params.multi_items():
+        out[k] = [*out[k], v] if isinstance(out.get(k), list) else ([out[k], v] if k in out else v)
+    return out
 
 
 def make_app(viewer: Viewer, hosts: list[str] | None = None) -> Starlette:
@@ -68,11 +77,12 @@ def make_app(viewer: Viewer, hosts: list[str] | None = None) -> Starlette:
         return JSONResponse(viewer.info(), headers=_HEADERS)
 
     def rows(request: Request) -> Response:
-        return JSONResponse(viewer.rows(dict(request.query_params)), headers=_HEADERS)
+        return JSONResponse(viewer.rows(_params(request)), headers=_HEADERS)
 
     def pair(request: Request) -> Response:
-        params = dict(request.query_params)
-        return JSONResponse(viewer.pair(params.pop("key", ""), params), headers=_HEADERS)
+        params = _params(request)
+        key = params.pop("key", "")
+        return JSONResponse(viewer.pair(key if isinstance(key, str) else key[-1], params), headers=_HEADERS)
 
     def image(request: Request) -> Response:
         p = request.query_params
@@ -94,8 +104,20 @@ def make_app(viewer: Viewer, hosts: list[str] | None = None) -> Starlette:
     return Starlette(routes=routes, middleware=middleware, exception_handlers={404: not_found, 405: not_found})
 
 
-def serve(viewer: Viewer, host: str = "127.0.0.1", port: int = 8765, log_level: str = "warning") -> None:
+def allowed_hosts(host: str, extra: list[str] | None = None) -> list[str]:
+    """Host headers the server answers: loopback names, the bound address (IPv6 in brackets), this
+    machine's names when bound to all interfaces, and any the user adds (--allow-host)."""
+    names = ["localhost", "127.0.0.1", "[::1]", f"[{host}]" if ":" in host else host, *(extra or [])]
+    if host in ("0.0.0.0", "::"):
+        import socket
+
+        names += [socket.gethostname(), socket.getfqdn()]
+    return sorted(set(names))
+
+
+def serve(viewer: Viewer, sock, hosts: list[str], log_level: str = "warning") -> None:
+    """Serve on an already bound socket (bound before the index was built, so errors came early)."""
     import uvicorn
 
-    hosts = [host, "localhost", "127.0.0.1"] if host not in ("0.0.0.0", "::") else None
-    uvicorn.run(make_app(viewer, hosts), host=host, port=port, log_level=log_level)
+    server = uvicorn.Server(uvicorn.Config(make_app(viewer, hosts), log_level=log_level))
+    server.run(sockets=[sock])

@@ -1,11 +1,12 @@
 """A compact in-memory index over a built dataset, for filtering, sorting and lookup by id.
 
-What stays in memory is a few numbers per row (about 40 bytes: category and
-split codes, sizes, QC scores, a 64-bit hash of the id for lookup) and the
-Parquet row-group boundaries. Ids, prompts and images stay in the shards and are
-read row group by row group when a page or an image asks for them, through
-small LRU caches bounded in bytes, so memory does not grow with the images and
-grows by only those few numbers per row.
+What stays in memory is about 70 bytes per row: the ids (an Arrow string
+array), category and split codes, sizes, QC scores, a 64-bit hash of each
+``split:id`` key for lookup, and the Parquet row-group boundaries. So a page of
+the grid, a filter, a sort and an id search touch no shard at all (over the Hub
+that is no request). Prompts, the rest of the metadata and the images stay in the
+shards and are read row group by row group when a pair or an image asks for
+them, through LRU caches bounded in bytes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,20 +81,35 @@ class LRU:
         self._items: OrderedDict[Any, Any] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._pending: dict[Any, Future] = {}
 
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The cached value, or ``make()``'s; concurrent misses on one key make it once."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        value = make()
+            pending = self._pending.get(key)
+            owner = pending is None
+            if owner:
+                pending = self._pending[key] = Future()
+        if not owner:
+            return pending.result()
+        try:
+            value = make()
+        except BaseException as e:
+            with self._lock:
+                del self._pending[key]
+            pending.set_exception(e)
+            raise
         with self._lock:
-            if key not in self._items:
-                self._items[key] = value
-                self._bytes += self._size(value)
-                while self._bytes > self.max_bytes and len(self._items) > 1:
-                    _, old = self._items.popitem(last=False)
-                    self._bytes -= self._size(old)
+            del self._pending[key]
+            self._items[key] = value
+            self._bytes += self._size(value)
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= self._size(old)
+        pending.set_result(value)
         return value
 
 
@@ -104,12 +120,14 @@ class PairIndex:
     shard_start: np.ndarray                   # first global row of each shard (+ total at the end)
     group_start: list[np.ndarray]             # per shard: first row of each row group (+ shard rows)
     columns: dict[str, Column]
+    ids: pa.Array                             # every pair's id, in row order
     hashes: np.ndarray                        # sorted hashes of each pair's split:id key
     hash_rows: np.ndarray                     # global row of each sorted hash
     _files: LRU = field(init=False, repr=False)
     _rows: LRU = field(init=False, repr=False)
     _images: LRU = field(init=False, repr=False)
     _reads: threading.BoundedSemaphore = field(init=False, repr=False)
+    _locks: list[threading.Lock] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._files = LRU(OPEN_FILES, lambda _: 1)
@@ -117,6 +135,7 @@ class PairIndex:
         self._images = LRU(IMAGE_CACHE_BYTES, lambda t: t.nbytes)
         # Image row groups are up to 32 MiB each: at most this many read at once.
         self._reads = threading.BoundedSemaphore(4)
+        self._locks = [threading.Lock() for _ in self.source.shards]
 
     # -- where a row lives -------------------------------------------------
     def locate(self, row: int) -> tuple[int, int, int]:
@@ -130,8 +149,13 @@ class PairIndex:
         shard = self.source.shards[s]
         return self._files.get(s, lambda: self.source.parquet(shard))
 
+    def _read(self, s: int, g: int, columns: list[str]) -> pa.Table:
+        # One read at a time per shard: a ParquetFile is not documented as thread-safe.
+        with self._locks[s]:
+            return self._file(s).read_row_group(g, columns=columns)
+
     def _group(self, s: int, g: int) -> pa.Table:
-        return self._rows.get((s, g), lambda: self._file(s).read_row_group(g, columns=list(META_COLUMNS)))
+        return self._rows.get((s, g), lambda: self._read(s, g, list(META_COLUMNS)))
 
     def shard(self, row: int) -> Shard:
         return self.source.shards[self.locate(row)[0]]
@@ -149,8 +173,7 @@ class PairIndex:
                 for key, a, b in zip(keys, lo, hi)]
 
     def key_of(self, row: int) -> str:
-        s, g, i = self.locate(row)
-        return pair_key(self.source.shards[s].split, self._group(s, g).column("id")[i].as_py())
+        return pair_key(SPLITS[self.columns["split"].values[row]], self.ids[row].as_py())
 
     def keys(self, rows: Iterable[int]) -> list[str]:
         return [self.key_of(r) for r in rows]
@@ -170,19 +193,13 @@ class PairIndex:
 
         def read() -> pa.Table:
             with self._reads:
-                return self._file(s).read_row_group(g, columns=[role])
+                return self._read(s, g, [role])
 
         table = self._images.get((s, g, role), read)
         return table.column(0)[i]["bytes"].as_py()
 
-    def scan_ids(self, split: str | None = None) -> Iterable[tuple[int, pa.Array]]:
-        """(first global row, ids) per row group, streaming: for substring search and basename matching."""
-        for s, shard in enumerate(self.source.shards):
-            if split and shard.split != split:
-                continue
-            pf = self._file(s)
-            for g in range(pf.num_row_groups):
-                yield int(self.shard_start[s] + self.group_start[s][g]), pf.read_row_group(g, ["id"]).column(0)
+    def rows_of_split(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.columns["split"].values == SPLITS.index(split))
 
     def add_column(self, column: Column) -> None:
         if column.name in self.columns:
@@ -203,6 +220,7 @@ def _compact(batch: pa.RecordBatch, shard: Shard) -> dict[str, Any]:
         "n": batch.num_rows,
         "category": np.array([_CATEGORY_CODES.get(c, -1) for c in batch.column("category").to_pylist()], np.int8),
         "hash": np.array([key_hash(pair_key(shard.split, i)) for i in batch.column("id").to_pylist()], np.uint64),
+        "id": batch.column("id"),
     }
     for c in SIZE_COLUMNS:
         part[c] = batch.column(c).to_numpy(zero_copy_only=False).astype(np.float32)
@@ -226,10 +244,12 @@ class _Builder:
         self.labels: dict[str, dict[str, int] | None] = {c: {} for c in LABEL_COLUMNS}
         self.label_parts: dict[str, list[np.ndarray]] = {c: [] for c in LABEL_COLUMNS}
         self.qc: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}    # name -> (rows, scores) parts
+        self.id_parts: list[pa.Array] = []
 
     def add(self, part: dict[str, Any], shard: Shard) -> None:
         for c in ("category", "hash", *SIZE_COLUMNS):
             self.parts[c].append(part[c])
+        self.id_parts.append(part["id"])
         self.parts["split"].append(np.full(part["n"], SPLITS.index(shard.split), np.int8))
         for c in LABEL_COLUMNS:
             self._labels(c, *part[c])
@@ -266,6 +286,10 @@ class _Builder:
 
     def hashes(self) -> np.ndarray:
         return np.concatenate(self.parts["hash"]) if self.rows else np.zeros(0, np.uint64)
+
+    def ids(self) -> pa.Array:
+        """One compact array (a copy: the batches' buffers are freed with them)."""
+        return pa.concat_arrays([a.cast(pa.string()) for a in self.id_parts]) if self.id_parts else pa.array([], pa.string())
 
 
 def _read_shard(source: Source, shard: Shard) -> tuple[pq.FileMetaData, list[dict[str, Any]]]:
@@ -314,4 +338,5 @@ def build_index(source: Source, progress: Callable[[int, int], None] | None = No
     columns = builder.columns()
     hashes = builder.hashes()
     order = np.argsort(hashes, kind="stable")
-    return PairIndex(source, builder.rows, shard_start, group_start, columns, hashes[order], order.astype(np.int64))
+    return PairIndex(source, builder.rows, shard_start, group_start, columns, builder.ids(), hashes[order],
+                     order.astype(np.int64))

@@ -109,11 +109,11 @@ class Outputs:
 def _by_basename(index: PairIndex, keys: set[str], split: str) -> dict[str, str]:
     """For a flat folder: file stem -> dataset id, when the stem names one pair of the split only."""
     found: dict[str, list[str]] = {}
-    for _, ids in index.scan_ids(split):
-        for pair_id in ids.to_pylist():
-            stem = pair_id.rsplit("/", 1)[-1]
-            if stem in keys:
-                found.setdefault(stem, []).append(pair_id)
+    for row in index.rows_of_split(split):
+        pair_id = index.ids[int(row)].as_py()
+        stem = pair_id.rsplit("/", 1)[-1]
+        if stem in keys:
+            found.setdefault(stem, []).append(pair_id)
     return {k: v[0] for k, v in found.items() if len(v) == 1}
 
 

@@ -3,7 +3,8 @@
     ?category=rain,haze&split=test&where=lpips>0.3,hq_width>=512&q=chelsea&sort=-lpips&page=2
 
 - a label column's name (``category``, ``split``, ``generator``, ``license``,
-  ``has_prediction``) keeps rows whose value is one of the comma-separated labels;
+  ``has_prediction``) keeps rows whose value is one of the labels given, repeated
+  (``license=a&license=b``) or comma-separated when no label holds a comma;
 - ``where`` holds comparisons on numeric columns (sizes, ``qc_<name>``, report
   metrics): ``<``, ``<=``, ``>``, ``>=``, ``=``, ``!=``, all of which must hold;
 - ``q`` keeps ids containing the text (case-insensitive; a scan of the id column);
@@ -17,6 +18,7 @@ import operator
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +30,10 @@ from .index import PairIndex
 
 PER_PAGE, MAX_PER_PAGE = 48, 200
 _OPS = {"<=": operator.le, ">=": operator.ge, "!=": operator.ne, "=": operator.eq, "<": operator.lt, ">": operator.gt}
-_COND = re.compile(r"^\s*([A-Za-z0-9_:.\-]+)\s*(<=|>=|!=|=|<|>)\s*(-?[0-9.]+(?:e-?[0-9]+)?|nan)\s*$", re.IGNORECASE)
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?|[-+]?inf|nan"
+_COND = re.compile(rf"^\s*([A-Za-z0-9_:.\-]+)\s*(<=|>=|!=|=|<|>)\s*({_NUMBER})\s*$", re.IGNORECASE)
+_SORT = re.compile(r"^-?[A-Za-z0-9_:.]+$")
+Params = Mapping[str, "str | list[str]"]        # URL parameters; a repeated one is a list
 
 
 class QueryError(GGTError):
@@ -50,17 +55,28 @@ def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def parse(params: dict[str, str], index: PairIndex) -> Query:
+def one(params: Params, key: str, default: str = "") -> str:
+    """A parameter's value (the last, when repeated)."""
+    v = params.get(key, default)
+    return v[-1] if isinstance(v, list) else v
+
+
+def _labels(given: str | list[str], labels: list[str]) -> list[str]:
+    values = given if isinstance(given, list) else [given]
+    return [w for v in values for w in ([v] if v in labels else _split(v))]
+
+
+def parse(params: Params, index: PairIndex) -> Query:
     """Read a :class:`Query` from URL parameters, checking every column name against ``index``."""
     labels, where = [], []
     for name, col in index.columns.items():
-        if not col.numeric and params.get(name):
-            wanted = _split(params[name])
+        wanted = _labels(params.get(name, ""), col.labels) if not col.numeric else []
+        if wanted:
             bad = [w for w in wanted if w not in col.labels]
             if bad:
                 raise QueryError(f"{name}: no value {bad[0]!r} (have: {', '.join(col.labels[:20])})")
-            labels.append((name, tuple(sorted(wanted))))
-    for cond in _split(params.get("where", "")):
+            labels.append((name, tuple(sorted(set(wanted)))))
+    for cond in _split(one(params, "where")):
         m = _COND.match(cond)
         if not m:
             raise QueryError(f"where: cannot read {cond!r}; write e.g. lpips>0.3 or hq_width>=512")
@@ -68,20 +84,21 @@ def parse(params: dict[str, str], index: PairIndex) -> Query:
         if name not in index.columns or not index.columns[name].numeric:
             raise QueryError(f"where: {name!r} is not a numeric column (have: {', '.join(numeric(index))})")
         where.append((name, op, float(value)))
-    sort = params.get("sort", "").strip()
-    if sort and sort.lstrip("-") not in index.columns:
-        raise QueryError(f"sort: no column {sort.lstrip('-')!r} (have: {', '.join(index.columns)})")
-    return Query(tuple(sorted(labels)), tuple(where), params.get("q", "").strip(), sort)
+    sort = one(params, "sort").strip()
+    if sort and (not _SORT.match(sort) or sort.removeprefix("-") not in index.columns):
+        raise QueryError(f"sort: no column {sort.removeprefix('-')!r} (have: {', '.join(index.columns)}; "
+                         "a leading - sorts descending)")
+    return Query(tuple(sorted(labels)), tuple(where), one(params, "q").strip(), sort)
 
 
 def numeric(index: PairIndex) -> list[str]:
     return [n for n, c in index.columns.items() if c.numeric]
 
 
-def page_of(params: dict[str, str]) -> tuple[int, int]:
+def page_of(params: Params) -> tuple[int, int]:
     try:
-        page = max(1, int(params.get("page", 1)))
-        per = min(MAX_PER_PAGE, max(1, int(params.get("per", PER_PAGE))))
+        page = max(1, int(one(params, "page", "1")))
+        per = min(MAX_PER_PAGE, max(1, int(one(params, "per", str(PER_PAGE)))))
     except ValueError:
         raise QueryError("page and per must be whole numbers") from None
     return page, per
@@ -101,20 +118,18 @@ def _mask(query: Query, index: PairIndex) -> np.ndarray:
 
 
 def _id_match(text: str, index: PairIndex) -> np.ndarray:
-    hit = np.zeros(index.num_rows, bool)
-    for start, ids in index.scan_ids():
-        found = pc.match_substring(ids, text, ignore_case=True).to_numpy(zero_copy_only=False)
-        hit[start:start + len(ids)] = found
-    return hit
+    return pc.match_substring(index.ids, text, ignore_case=True).to_numpy(zero_copy_only=False)
 
 
 def _order(rows: np.ndarray, sort: str, index: PairIndex) -> np.ndarray:
     if not sort:
         return rows
-    col = index.columns[sort.lstrip("-")]
+    col = index.columns[sort.removeprefix("-")]
     values = col.values[rows].astype(np.float64)
-    if not col.numeric:
-        values[values < 0] = np.nan
+    if not col.numeric:                         # labels sort alphabetically, not by code
+        rank = np.argsort(np.argsort(np.array(col.labels, dtype=object))).astype(np.float64)
+        codes = col.values[rows]
+        values = np.where(codes >= 0, rank[np.maximum(codes, 0)], np.nan)
     missing = np.isnan(values)
     keys = -values if sort.startswith("-") else values
     keys[missing] = np.inf                      # missing last, either way

@@ -39,13 +39,31 @@ def _open(data: bytes) -> Image.Image:
         raise ImageDecodeError(str(e)) from None
 
 
+def size(data: bytes) -> tuple[int, int]:
+    """Width and height as shown (EXIF orientation applied), from the header only."""
+    img = _open(data)
+    w, h = img.size
+    return (h, w) if (img.getexif().get(0x0112) or 1) in (5, 6, 7, 8) else (w, h)
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    if img.mode.startswith("I"):           # 16-bit gray: keep the high byte, as a viewer would
+        return Image.fromarray((np.asarray(img, np.uint32) >> 8).clip(0, 255).astype(np.uint8))
+    if img.mode in ("RGB", "L", "RGBA", "LA"):
+        return img
+    return img.convert("RGBA" if "A" in img.getbands() else "RGB")
+
+
 def full(data: bytes) -> tuple[bytes, str]:
     kind = sniff(data)
     if kind:
         return data, kind
-    img = ImageOps.exif_transpose(_open(data))
-    buf = io.BytesIO()
-    img.convert("RGBA" if "A" in img.getbands() else "RGB").save(buf, "PNG", compress_level=1)
+    try:
+        img = _eight_bit(ImageOps.exif_transpose(_open(data)))
+        buf = io.BytesIO()
+        img.save(buf, "PNG", compress_level=1)
+    except OSError as e:
+        raise ImageDecodeError(str(e)) from None
     return buf.getvalue(), "image/png"
 
 
@@ -55,9 +73,8 @@ def thumbnail(data: bytes, size: int = THUMB_SIZE) -> bytes:
         img.draft("RGB", (size, size))          # JPEG only: decode at a reduced scale
         img = ImageOps.exif_transpose(img)
         img.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        if img.mode.startswith("I"):           # 16-bit gray: keep the high byte, as a viewer would
-            img = Image.fromarray((np.asarray(img, np.uint32) >> 8).clip(0, 255).astype(np.uint8))
-        elif img.mode not in ("RGB", "L"):
+        img = _eight_bit(img)
+        if img.mode not in ("RGB", "L"):        # JPEG has no alpha
             img = img.convert("RGB")
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=85)

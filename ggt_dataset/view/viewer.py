@@ -7,6 +7,7 @@ row groups they need.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import sys
@@ -31,10 +32,37 @@ class NotFound(GGTError):
 
 
 def _clean(value: Any) -> Any:
-    """JSON has no NaN or inf: they become null."""
+    """JSON has no NaN or inf: they become null, at any depth (qc_scores is a list of dicts)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
     return value
+
+
+def _submission(path: str, report_dir: str) -> str | None:
+    """The report's scored outputs: as recorded, else relative to the report's folder or its parents."""
+    if os.path.isabs(path):
+        return path if os.path.exists(path) else None
+    tries = [path] + [os.path.join(base, path) for base in
+                      (report_dir, os.path.dirname(report_dir), os.path.dirname(os.path.dirname(report_dir)))]
+    return next((t for t in tries if os.path.exists(t)), None)
+
+
+def _version(index: PairIndex, predictions: str | None, report: str | None) -> str:
+    """Changes when what the server shows changes: image URLs carry it, so a browser's cache
+    never shows a previous run's outputs after a restart on the same port."""
+    h = hashlib.sha256()
+    for path in [s.path for s in index.source.shards] + [p for p in (predictions, report) if p]:
+        try:
+            st = os.stat(path)
+            h.update(f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:                  # a Hub path: its name and the index's size stand for it
+            h.update(f"{path}\n".encode())
+    h.update(str(index.num_rows).encode())
+    return h.hexdigest()[:16]
 
 
 def _number(v: np.floating) -> float | int | None:
@@ -50,6 +78,7 @@ class Viewer:
     index: PairIndex
     outputs: Outputs | None = None
     report: Report | None = None
+    version: str = "0"
 
     def __post_init__(self) -> None:
         self.selections = q.Selections(self.index)
@@ -64,15 +93,16 @@ class Viewer:
         rep = attach_report(index, report) if report else None
         if rep and rep.unmatched:
             log(f"ggt view: {len(rep.unmatched)} report rows are not in {target} (first: {rep.unmatched[0]})")
-        if rep and predictions is None and rep.submission and os.path.exists(rep.submission):
-            predictions = rep.submission
-            log(f"ggt view: showing the scored outputs from {predictions} (the report's submission)")
+        if rep and predictions is None and rep.submission:
+            predictions = _submission(rep.submission, os.path.dirname(rep.path))
+            log(f"ggt view: showing the scored outputs from {predictions} (the report's submission)" if predictions
+                else f"ggt view: the report's outputs ({rep.submission}) are not on disk here; pass --predictions")
         split = split or (rep.split if rep else "test")
         outputs = attach_predictions(index, predictions, split) if predictions else None
         if outputs and outputs.unmatched:
             log(f"ggt view: {len(outputs.unmatched)} predictions are not in {target} "
                 f"(first: {outputs.unmatched[0]})")
-        viewer = cls(index, outputs, rep)
+        viewer = cls(index, outputs, rep, _version(index, predictions, report))
         viewer.rows({})            # the default view, ready before the first visitor asks
         return viewer
 
@@ -82,7 +112,7 @@ class Viewer:
                 "columns": [c.describe() for c in self.index.columns.values()],
                 "roles": [r for r in ROLES if r != "pred" or self.outputs],
                 "report": {"label": self.report.label, "metrics": self.report.metrics} if self.report else None,
-                "per_page": q.PER_PAGE}
+                "per_page": q.PER_PAGE, "version": self.version}
 
     def _values(self, row: int) -> dict[str, Any]:
         out = {}
@@ -91,15 +121,18 @@ class Viewer:
             out[name] = (col.labels[v] if v >= 0 else None) if not col.numeric else _number(v)
         return out
 
-    def rows(self, params: dict[str, str]) -> dict[str, Any]:
+    def rows(self, params: q.Params) -> dict[str, Any]:
+        """One page of the query's rows: keys and index values only, so no shard is read."""
         query = q.parse(params, self.index)
         page, per = q.page_of(params)
         rows = self.selections.rows(query)
+        pages = max(1, -(-rows.size // per))
+        page = min(page, pages)
         chosen = rows[(page - 1) * per: page * per]
         keys = self.index.keys(int(r) for r in chosen)
-        return {"total": int(rows.size), "page": page, "per": per, "pages": max(1, -(-rows.size // per)),
-                "query": q.describe(query),
-                "rows": [{"key": k, "id": k.split(":", 1)[1], **self._values(int(r))} for k, r in zip(keys, chosen)]}
+        return {"total": int(rows.size), "page": page, "per": per, "pages": pages, "query": q.describe(query),
+                "rows": [{"key": k, "id": k.split(":", 1)[1], "values": self._values(int(r))}
+                         for k, r in zip(keys, chosen)]}
 
     def _row(self, key: str) -> int:
         row = self.index.find(key)
@@ -107,19 +140,27 @@ class Viewer:
             raise NotFound(f"no pair {key!r} in {self.index.source.name} (a pair is split:id, e.g. test:rain/0001)")
         return row
 
-    def pair(self, key: str, params: dict[str, str]) -> dict[str, Any]:
+    def pair(self, key: str, params: q.Params) -> dict[str, Any]:
+        """One pair's stored metadata, index values, note, images and neighbours in the query's order."""
         row = self._row(key)
         record = self.index.records([row])[0]
         rows = self.selections.rows(q.parse(params, self.index))
         at = np.flatnonzero(rows == row)
         pos = int(at[0]) if at.size else None
         neighbour = (lambda k: self.index.key_of(int(rows[k])) if pos is not None and 0 <= k < rows.size else None)
-        return {"key": key, "id": record["id"], "record": {k: _clean(v) for k, v in record.items()}, "values": self._values(row),
-                "note": self.report.notes.get(row, "") if self.report else "",
-                "roles": [r for r in ROLES if r != "pred" or (self.outputs and row in self.outputs.rows)],
+        roles = [r for r in ROLES if r != "pred" or (self.outputs and row in self.outputs.rows)]
+        return {"key": key, "id": record["id"], "record": _clean(record), "values": self._values(row),
+                "note": self.report.notes.get(row, "") if self.report else "", "roles": roles,
+                "pred_size": self._pred_size(row) if "pred" in roles else None,
                 "position": pos, "total": int(rows.size),
                 "prev": neighbour(pos - 1) if pos is not None else None,
                 "next": neighbour(pos + 1) if pos is not None else None}
+
+    def _pred_size(self, row: int) -> list[int] | None:
+        try:
+            return list(thumbs.size(self._bytes(row, "pred")))
+        except thumbs.ImageDecodeError:
+            return None
 
     def image(self, key: str, role: str, size: str) -> tuple[bytes, str]:
         if role not in ROLES or size not in ("thumb", "full"):

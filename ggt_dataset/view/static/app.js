@@ -8,35 +8,45 @@ let STATE = {};             // the URL's parameters
 let LIST = null;            // the last /api/rows answer
 let LIST_KEY = "";
 let PAIR = null;            // the open pair (/api/pair)
-const ZOOM = { scale: 1, x: 0, y: 0, fit: 1, w: 0, h: 0 };
+let SEQ = 0;                // the latest pair request: older answers are dropped
+let OPENED_HERE = false;    // the pair was opened from this page's grid: Esc goes back in history
+const ZOOM = { scale: 1, x: 0, y: 0, fit: 1, w: 0, h: 0, key: "" };
 
 // ---- URL state ---------------------------------------------------------
+// Label filters are lists, written as repeated parameters (license=a&license=b): labels may hold commas.
 const labelColumns = () => INFO.columns.filter((c) => c.type === "label");
+const isLabel = (k) => labelColumns().some((c) => c.name === k);
 const queryKeys = () => [...labelColumns().map((c) => c.name), "where", "q", "sort"];
+const empty = (v) => v === undefined || v === null || v === "" || (Array.isArray(v) && !v.length);
 
 function readURL() {
   const s = {};
-  for (const [k, v] of new URLSearchParams(location.search)) if (v) s[k] = v;
+  const p = new URLSearchParams(location.search);
+  for (const k of new Set(p.keys())) {
+    const values = p.getAll(k).filter(Boolean);
+    if (values.length) s[k] = isLabel(k) ? values : values[values.length - 1];
+  }
   return s;
 }
 
-function writeURL(push) {
+function params(keys, extra = {}) {
   const p = new URLSearchParams();
-  for (const [k, v] of Object.entries(STATE)) if (v !== undefined && v !== "" && v !== null) p.set(k, v);
-  const url = p.toString() ? `?${p}` : location.pathname;
-  if (url !== location.search) history[push ? "pushState" : "replaceState"](null, "", url);
+  for (const k of keys) for (const v of [].concat(STATE[k] ?? [])) if (v !== "") p.append(k, v);
+  for (const [k, v] of Object.entries(extra)) p.set(k, v);
+  return p;
 }
 
-function query(extra = {}) {
-  const p = new URLSearchParams();
-  for (const k of queryKeys()) if (STATE[k]) p.set(k, STATE[k]);
-  for (const [k, v] of Object.entries(extra)) p.set(k, v);
-  return p.toString();
+function writeURL(push) {
+  const p = params(Object.keys(STATE)).toString();
+  if (p === location.search.replace(/^\?/, "")) return;
+  history[push ? "pushState" : "replaceState"](null, "", p ? `?${p}` : location.pathname);
 }
+
+const query = (extra = {}) => params(queryKeys(), extra).toString();
 
 function navigate(changes, push = true) {
   Object.assign(STATE, changes);
-  for (const k of Object.keys(STATE)) if (STATE[k] === undefined || STATE[k] === "") delete STATE[k];
+  for (const k of Object.keys(STATE)) if (empty(STATE[k])) delete STATE[k];
   writeURL(push);
   render();
 }
@@ -53,10 +63,12 @@ function showError(e) {
   $("error").textContent = e ? String(e.message || e) : "";
 }
 
-const imageURL = (key, role, size) => `/api/image?${new URLSearchParams({ key, role, size })}`;
+// v changes when the server's data does, so the browser never shows a cached image of a previous run.
+const imageURL = (key, role, size) => `/api/image?${new URLSearchParams({ key, role, size, v: INFO.version })}`;
 const column = (name) => INFO.columns.find((c) => c.name === name);
 const arrow = (c) => (c && c.better ? (c.better === "higher" ? " ↑" : " ↓") : "");
-const fmt = (v) => (v === null || v === undefined ? "–" : typeof v === "number" ? +v.toPrecision(5) : v);
+const fmt = (v) => (v === null || v === undefined ? "–"
+  : typeof v === "number" && !Number.isInteger(v) ? +v.toPrecision(5) : v);
 
 // ---- controls ------------------------------------------------------------
 function buildControls() {
@@ -89,14 +101,14 @@ function buildControls() {
 }
 
 function toggleLabel(name, label) {
-  const have = new Set((STATE[name] || "").split(",").filter(Boolean));
+  const have = new Set(STATE[name] || []);
   have.has(label) ? have.delete(label) : have.add(label);
-  navigate({ [name]: [...have].join(","), page: undefined, pair: undefined });
+  navigate({ [name]: [...have], page: undefined, pair: undefined });
 }
 
 function syncControls() {
   for (const group of document.querySelectorAll("#labels .group")) {
-    const on = new Set((STATE[group.dataset.column] || "").split(","));
+    const on = new Set(STATE[group.dataset.column] || []);
     for (const chip of group.querySelectorAll(".chip")) chip.classList.toggle("on", on.has(chip.dataset.value));
   }
   $("where").value = STATE.where || "";
@@ -118,7 +130,7 @@ function card(row) {
   div.className = "card";
   div.tabIndex = 0;
   div.dataset.key = row.key;
-  const roles = INFO.roles.filter((r) => r !== "pred" || row.has_prediction === "yes");
+  const roles = INFO.roles.filter((r) => r !== "pred" || row.values.has_prediction === "yes");
   const thumbs = document.createElement("div");
   thumbs.className = "thumbs";
   for (const role of roles) {
@@ -134,17 +146,22 @@ function card(row) {
   cap.className = "cap";
   const sortName = (STATE.sort || "").replace(/^-/, "");
   const shown = [...new Set([sortName, ...(INFO.report ? INFO.report.metrics : [])].filter(Boolean))].slice(0, 4);
-  cap.innerHTML = `<span class="id"></span><span>${row.category} · ${row.split} · ${row.lq_width}×${row.lq_height}</span>`;
-  cap.querySelector(".id").textContent = row.id;
+  const v = row.values;
+  for (const [cls, text] of [["id", row.id], ["", `${v.category} · ${v.split} · ${v.lq_width}×${v.lq_height}`]]) {
+    const span = document.createElement("span");
+    span.className = cls;
+    span.textContent = text;
+    cap.appendChild(span);
+  }
   for (const name of shown) {
     const v = document.createElement("span");
     v.className = "v";
     v.dataset.metric = name;
-    v.textContent = `${name}${arrow(column(name))} ${fmt(row[name])}`;
+    v.textContent = `${name}${arrow(column(name))} ${fmt(row.values[name])}`;
     cap.appendChild(v);
   }
   div.append(thumbs, cap);
-  const open = () => navigate({ pair: row.key });
+  const open = () => { OPENED_HERE = true; navigate({ pair: row.key }); };
   div.addEventListener("click", open);
   div.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
   return div;
@@ -169,7 +186,10 @@ function turnPage(step) {
 
 // ---- detail ------------------------------------------------------------------
 async function openPair(key) {
-  PAIR = await api(`/api/pair?${query({ key })}`);
+  const seq = ++SEQ;
+  const pair = await api(`/api/pair?${query({ key })}`);
+  if (seq !== SEQ) return;                         // a later step was asked for meanwhile
+  PAIR = pair;
   $("detail").hidden = false;
   $("pair-id").textContent = PAIR.key;
   $("position").textContent = PAIR.position === null ? "not in this filter" : `${PAIR.position + 1} of ${PAIR.total}`;
@@ -181,23 +201,30 @@ async function openPair(key) {
     $(sel).value = roles.includes(STATE[sel]) ? STATE[sel] : fallback;
   }
   drawMeta();
-  await showImages();
+  await showImages(seq);
 }
 
 function closePair() {
   PAIR = null;
+  SEQ++;
   $("detail").hidden = true;
   document.body.dataset.pair = "";
 }
 
+function leavePair() {
+  // Back to the grid: the history entry before the pair is that grid when the pair was opened here.
+  if (OPENED_HERE) { OPENED_HERE = false; history.back(); } else navigate({ pair: undefined });
+}
+
 function loaded(img, src) {
   return new Promise((resolve) => {
-    img.onload = img.onerror = () => resolve(img);
+    img.onload = () => resolve(img);
+    img.onerror = () => { img.title = "this image could not be loaded"; resolve(img); };
     img.src = src;
   });
 }
 
-async function showImages() {
+async function showImages(seq) {
   const mode = STATE.mode === "side" ? "side" : "slider";
   $("mode").value = mode;
   $("compare").hidden = mode !== "slider";
@@ -224,11 +251,18 @@ async function showImages() {
     }
   }
   const images = await Promise.all(waits);
-  // Every image is drawn in the box of the HQ (or the first) image, so one transform lines them up.
-  const base = images.find((im) => im.alt === "hq" || im.id === "img-right") || images[0];
-  ZOOM.w = base.naturalWidth || 1;
-  ZOOM.h = base.naturalHeight || 1;
-  fit();
+  if (seq !== SEQ) return;
+  // Every image is drawn in the box of the HQ image (or the first that loaded), so one transform
+  // lines them up; a differing aspect ratio is said in the meta table, not hidden.
+  const ok = images.filter((im) => im.naturalWidth);
+  const base = ok.find((im) => im.alt === "hq" || im.id === "img-right") || ok[0];
+  const [w, h] = base ? [base.naturalWidth, base.naturalHeight] : [1, 1];
+  if (ZOOM.key !== id || ZOOM.w !== w || ZOOM.h !== h) {
+    Object.assign(ZOOM, { key: id, w, h });
+    fit();                                          // a new pair: fit it; the same pair keeps its zoom
+  } else {
+    applyZoom();
+  }
   setSlider($("slider").value);
   document.body.dataset.pair = id;                  // for tests: this pair (split:id) is drawn
 }
@@ -240,11 +274,22 @@ function panes() {
 function fit() {
   const pane = panes()[0];
   const s = Math.min(pane.clientWidth / ZOOM.w, pane.clientHeight / ZOOM.h);
-  Object.assign(ZOOM, { fit: s, scale: s, x: (pane.clientWidth - ZOOM.w * s) / 2, y: (pane.clientHeight - ZOOM.h * s) / 2 });
+  Object.assign(ZOOM, { fit: s, scale: s, x: (pane.clientWidth - ZOOM.w * s) / 2, y: (pane.clientHeight - ZOOM.h * s) / 2,
+                        pw: pane.clientWidth, ph: pane.clientHeight });
   applyZoom();
 }
 
 function applyZoom() {
+  // When the panes change size (slider <-> side by side, window resize), keep the image point
+  // at their centre where it is, so a zoomed-in detail stays in view.
+  const first = panes()[0];
+  const [pw, ph] = [first.clientWidth, first.clientHeight];
+  if (ZOOM.pw && (ZOOM.pw !== pw || ZOOM.ph !== ph)) {
+    const [cx, cy] = [(ZOOM.pw / 2 - ZOOM.x) / ZOOM.scale, (ZOOM.ph / 2 - ZOOM.y) / ZOOM.scale];
+    Object.assign(ZOOM, { x: pw / 2 - cx * ZOOM.scale, y: ph / 2 - cy * ZOOM.scale,
+                          fit: Math.min(pw / ZOOM.w, ph / ZOOM.h) });
+  }
+  Object.assign(ZOOM, { pw, ph });
   for (const pane of panes()) {
     const frame = pane.querySelector(".frame");
     frame.style.width = `${ZOOM.w}px`;
@@ -266,6 +311,20 @@ function zoomAt(factor, cx, cy) {
   applyZoom();
 }
 
+function nearDivider(pane, e) {
+  if (pane.id !== "compare") return false;
+  const r = $("divider").getBoundingClientRect();
+  return Math.abs(e.clientX - (r.left + r.width / 2)) < 12;
+}
+
+function dragDivider(pane, e) {
+  const frame = pane.querySelector(".frame").getBoundingClientRect();
+  const move = (m) => setSlider(((m.clientX - frame.left) / frame.width) * 100);
+  const up = () => { pane.removeEventListener("pointermove", move); pane.removeEventListener("pointerup", up); };
+  pane.addEventListener("pointermove", move);
+  pane.addEventListener("pointerup", up);
+}
+
 function attachZoom(pane) {
   pane.addEventListener("wheel", (e) => {
     e.preventDefault();
@@ -274,6 +333,7 @@ function attachZoom(pane) {
   }, { passive: false });
   pane.addEventListener("pointerdown", (e) => {
     pane.setPointerCapture(e.pointerId);
+    if (nearDivider(pane, e)) { dragDivider(pane, e); return; }   // the divider moves, the image stays
     pane.classList.add("dragging");
     let [px, py] = [e.clientX, e.clientY];
     const move = (m) => {
@@ -296,6 +356,7 @@ function setSlider(value) {
   const v = Math.min(100, Math.max(0, Number(value)));
   $("slider").value = v;
   $("img-left").style.clipPath = `inset(0 ${100 - v}% 0 0)`;
+  $("divider").style.width = `${2 / ZOOM.scale}px`;       // 2 screen pixels at any zoom
   $("divider").style.left = `${v}%`;
   document.body.dataset.slider = String(v);
 }
@@ -305,6 +366,14 @@ function drawMeta() {
   const rows = [["id", rec.id], ["category", rec.category], ["split", rec.split],
     ["LQ size", `${rec.lq_width}×${rec.lq_height}`], ["HQ size", `${rec.hq_width}×${rec.hq_height}`],
     ["source", rec.source], ["license", rec.license], ["generator", rec.generator], ["prompt", rec.prompt]];
+  if (PAIR.pred_size) rows.push(["prediction size", PAIR.pred_size.join("×")]);
+  const aspect = (w, h) => w / h;
+  const hq = aspect(rec.hq_width, rec.hq_height);
+  for (const [what, w, h] of [["LQ", rec.lq_width, rec.lq_height], ["prediction", ...(PAIR.pred_size || [])]]) {
+    if (w && h && Math.abs(aspect(w, h) / hq - 1) > 0.01) {
+      rows.push(["⚠ aspect", `${what} ${w}×${h} is drawn stretched into HQ's ${rec.hq_width}×${rec.hq_height} box`]);
+    }
+  }
   for (const qc of rec.qc_scores || []) rows.push([`qc ${qc.name}`, fmt(qc.score)]);
   for (const name of INFO.report ? INFO.report.metrics : []) rows.push([`${name}${arrow(column(name))}`, fmt(PAIR.values[name])]);
   if (PAIR.note) rows.push(["note", PAIR.note]);
@@ -333,6 +402,7 @@ async function render() {
 }
 
 function keys(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;          // the browser's own shortcuts
   const el = document.activeElement;
   const typing = ["SELECT", "TEXTAREA"].includes(el.tagName) || (el.tagName === "INPUT" && el.type !== "range");
   if (typing && e.key !== "Escape") return;
@@ -341,7 +411,7 @@ function keys(e) {
     const act = {
       ArrowLeft: () => PAIR.prev && navigate({ pair: PAIR.prev }, false),
       ArrowRight: () => PAIR.next && navigate({ pair: PAIR.next }, false),
-      Escape: () => navigate({ pair: undefined }),
+      Escape: leavePair,
       s: () => navigate({ mode: STATE.mode === "side" ? undefined : "side" }, false),
       "+": () => zoomAt(1.25), "=": () => zoomAt(1.25), "-": () => zoomAt(0.8), 0: fit,
       "[": () => setSlider(Number($("slider").value) - 5), "]": () => setSlider(Number($("slider").value) + 5),
@@ -369,22 +439,31 @@ async function main() {
     e.preventDefault();
     navigate({ where: $("where").value.trim(), q: $("q").value.trim(), sort: $("sort").value, page: undefined, pair: undefined });
   });
-  $("sort").addEventListener("change", () => navigate({ sort: $("sort").value, page: undefined, pair: undefined }));
+  $("sort").addEventListener("change", () => {
+    $("sort").blur();
+    navigate({ sort: $("sort").value, page: undefined, pair: undefined });
+  });
   $("reset").addEventListener("click", () => { STATE = {}; navigate({}); });
   $("prev-page").addEventListener("click", () => turnPage(-1));
   $("next-page").addEventListener("click", () => turnPage(1));
   $("prev-pair").addEventListener("click", () => PAIR && PAIR.prev && navigate({ pair: PAIR.prev }, false));
   $("next-pair").addEventListener("click", () => PAIR && PAIR.next && navigate({ pair: PAIR.next }, false));
-  $("close").addEventListener("click", () => navigate({ pair: undefined }));
-  $("mode").addEventListener("change", () => navigate({ mode: $("mode").value === "side" ? "side" : undefined }, false));
-  for (const sel of ["left", "right"]) $(sel).addEventListener("change", () => navigate({ [sel]: $(sel).value }, false));
+  $("close").addEventListener("click", leavePair);
+  // After a choice, focus leaves the select, so the arrow keys step pairs again.
+  $("mode").addEventListener("change", () => {
+    $("mode").blur();
+    navigate({ mode: $("mode").value === "side" ? "side" : undefined }, false);
+  });
+  for (const sel of ["left", "right"]) {
+    $(sel).addEventListener("change", () => { $(sel).blur(); navigate({ [sel]: $(sel).value }, false); });
+  }
   $("slider").addEventListener("input", () => setSlider($("slider").value));
   $("zoom-in").addEventListener("click", () => zoomAt(1.25));
   $("zoom-out").addEventListener("click", () => zoomAt(0.8));
   $("zoom-fit").addEventListener("click", fit);
   attachZoom($("compare"));
   document.addEventListener("keydown", keys);
-  window.addEventListener("popstate", () => { STATE = readURL(); render(); });
+  window.addEventListener("popstate", () => { OPENED_HERE = false; STATE = readURL(); render(); });
   window.addEventListener("resize", () => PAIR && fit());
   STATE = readURL();
   render();
