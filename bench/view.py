@@ -10,7 +10,9 @@ times, in the same run:
   (c) a filtered page: category and a numeric condition, each category once (median);
   (d) pages in dataset order and filtered, median over distinct pages (warm server);
   (e) a page with all its thumbnails fetched 6 at a time, as a browser does;
-  (f) an id search (a scan of the id column).
+  (f) an id search (a scan of the id column);
+  (g) with a report of a random metric on every train pair: worst first, the first page,
+      then its 96 thumbnails, which are scattered over the shards (the worst case for reads).
 Then prints (b)/(a), (c)/(a) (goal: within 3x) and the server's RSS for both sizes
 (goal: flat in dataset size).
 """
@@ -18,6 +20,7 @@ Then prints (b)/(a), (c)/(a) (goal: within 3x) and the server's RSS for both siz
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import re
@@ -29,7 +32,9 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import psutil
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -68,10 +73,27 @@ def row_group_read(built: str, repeat: int) -> float:
     return statistics.median(times)
 
 
-def serve(built: str) -> tuple[subprocess.Popen, str, float]:
+def fake_report(built: str) -> str:
+    """A `ggt score`-shaped report with a random lower-is-better metric for every train pair."""
+    folder = os.path.join(os.path.dirname(built), "report")
+    if os.path.isfile(os.path.join(folder, "per_image.parquet")):
+        return folder
+    os.makedirs(folder, exist_ok=True)
+    ids = [i for f in sorted(glob.glob(os.path.join(built, "data", "*", "train-*.parquet")))
+           for i in pq.read_table(f, columns=["id"]).column(0).to_pylist()]
+    rng = np.random.default_rng(0)
+    pq.write_table(pa.table({"id": ids, "lpips": rng.random(len(ids)).astype(np.float32)}),
+                   os.path.join(folder, "per_image.parquet"))
+    with open(os.path.join(folder, "summary.json"), "w") as f:
+        json.dump({"format": "ggt-score", "label": "random", "metrics": {"lpips": {"better": "lower"}},
+                   "fingerprint": {"test_set": {"split": "train"}}}, f)
+    return folder
+
+
+def serve(built: str, *extra: str) -> tuple[subprocess.Popen, str, float]:
     """Start `ggt view` on a port the kernel picks; its stderr says which."""
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "ggt_dataset.cli.main", "view", built, "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "ggt_dataset.cli.main", "view", built, "--port", "0", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         m = re.search(r"open (http://[\d.]+:\d+)/", line)
@@ -126,9 +148,18 @@ def measure(built: str, pages: int) -> dict:
     finally:
         proc.terminate()
         proc.wait(10)
+    proc, url, _ = serve(built, "--report", fake_report(built))
+    try:
+        worst = timed(lambda: fetch(f"{url}/api/rows?sort=-lpips"))[0]
+        worst_thumbs = page_with_thumbs(url, "sort=-lpips&page=2")
+        rss_report = psutil.Process(proc.pid).memory_info().rss
+    finally:
+        proc.terminate()
+        proc.wait(10)
     return {"pairs": total, "filtered": n_filtered, "baseline": baseline, "startup": startup, "first": first,
             "filtered_page": filtered, "plain_median": plain, "filtered_median": filt_pages, "thumbs": thumbs,
-            "search": search, "rss_start": rss_start, "rss_end": rss_end}
+            "search": search, "rss_start": rss_start, "rss_end": rss_end, "worst": worst,
+            "worst_thumbs": worst_thumbs, "rss_report": rss_report}
 
 
 def main() -> None:
@@ -151,6 +182,9 @@ def main() -> None:
         print(f"  (d) pages, median              {ms(r['plain_median'])}   filtered {ms(r['filtered_median'])}")
         print(f"  (e) page + 96 thumbnails       {ms(r['thumbs'])}   ratio to (a) {r['thumbs'] / r['baseline']:5.2f}x")
         print(f"  (f) id search (scan)           {ms(r['search'])}")
+        print(f"  (g) worst-first page (metric)  {ms(r['worst'])}   ratio to (a) {r['worst'] / r['baseline']:5.2f}x;"
+              f" its thumbnails {ms(r['worst_thumbs'])}  (RSS with the report "
+              f"{r['rss_report'] / 2**20:.0f} MB)")
         print(f"  server RSS: {r['rss_start'] / 2**20:.0f} MB after start, {r['rss_end'] / 2**20:.0f} MB after the pages")
     small, big = results
     grow = (big["rss_end"] - small["rss_end"]) / (big["pairs"] - small["pairs"])

@@ -180,11 +180,12 @@ def test_read_only_and_host_checked(server, eval_set):
         assert status == 200 and os.path.dirname(eval_set).encode() not in body
 
 
-def test_index_memory_is_a_few_numbers_per_row(eval_set):
+def test_index_memory_is_a_few_numbers_and_the_id_per_row(eval_set):
     index = build_index(open_source(eval_set))
     per_row = (sum(c.values.nbytes for c in index.columns.values()) + index.hashes.nbytes
-               + index.hash_rows.nbytes) / index.num_rows
-    assert per_row <= 64, per_row
+               + index.hash_rows.nbytes + index.ids.nbytes) / index.num_rows
+    id_chars = sum(len(i) for i in index.ids.to_pylist()) / index.num_rows
+    assert per_row <= 64 + id_chars, per_row          # numbers, plus the ids' own characters
     assert all(c.values.dtype.itemsize <= 4 for c in index.columns.values())
 
 
