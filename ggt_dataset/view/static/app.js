@@ -297,6 +297,8 @@ function applyZoom() {
     frame.style.transform = `translate(${ZOOM.x}px, ${ZOOM.y}px) scale(${ZOOM.scale})`;
     pane.classList.toggle("pixelated", ZOOM.scale >= 2);
   }
+  // 2 screen pixels at any zoom (a width under 1 CSS pixel would be rounded up before scaling)
+  $("divider").style.transform = `translateX(-50%) scaleX(${1 / ZOOM.scale})`;
   $("zoom-level").textContent = Math.abs(ZOOM.scale - ZOOM.fit) < 1e-9 ? "fit" : `${Math.round(ZOOM.scale * 100)}%`;
   document.body.dataset.zoom = ZOOM.scale.toFixed(4);
 }
@@ -356,7 +358,6 @@ function setSlider(value) {
   const v = Math.min(100, Math.max(0, Number(value)));
   $("slider").value = v;
   $("img-left").style.clipPath = `inset(0 ${100 - v}% 0 0)`;
-  $("divider").style.width = `${2 / ZOOM.scale}px`;       // 2 screen pixels at any zoom
   $("divider").style.left = `${v}%`;
   document.body.dataset.slider = String(v);
 }
