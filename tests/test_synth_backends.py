@@ -165,6 +165,44 @@ def test_a_safety_refusal_is_a_refused_result_with_the_reason(server, provider, 
     assert reason in result.detail
 
 
+def test_gemini_text_without_an_image_is_an_error_not_a_refusal(server):
+    server.add_fault("text_only", request=1)
+    with pytest.raises(BackendError, match="without an image and without a safety refusal .*STOP") as e:
+        _edit(_backend("gemini", server))
+    assert e.value.cost > 0                                   # billed: the journal records it
+
+
+def test_estimates_are_upper_bounds_of_the_answered_cost(server):
+    for provider in PROVIDERS:
+        backend = _backend(provider, server)
+        estimate = backend.estimate_cost(_request())
+        assert _edit(backend).cost <= estimate < 10 * _edit(_backend(provider, server)).cost
+    assert _backend("gemini", server, model="gemini-9-image").estimate_cost(_request()) is None
+
+
+@pytest.mark.parametrize("provider, size", [("gemini", (1184, 864)), ("openai", (1456, 1088))])
+def test_provider_sizes_of_a_4_3_photo_pass_validity(provider, size):
+    """With each service's fixed output sizes (Gemini per aspect, OpenAI as asked), a 4:3 LQ passes."""
+    _sdks()
+    import numpy as np
+
+    from ggt_dataset.synth.inputs import decode_rgb
+    from ggt_dataset.synth.qc import Validity, check_validity
+
+    with FakeAPIServer(api_key=KEY, provider_sizes=True) as s:
+        result = _edit(_backend(provider, s))
+        with Image.open(io.BytesIO(result.image)) as im:
+            assert im.size == size
+        verdict, hq = check_validity(Validity(), decode_rgb(LQ, "lq"), decode_rgb(result.image, "hq"))
+        assert verdict.verdict == "pass" and hq.shape == (48, 64, 3)
+        assert check_validity(Validity(aspect_tolerance=0.01), np.zeros((48, 64, 3), np.uint8) + 9,
+                              decode_rgb(result.image, "hq"))[0].verdict == ("fail" if provider == "gemini" else "pass")
+    with FakeAPIServer(api_key=KEY, provider_sizes=True) as s:      # size=auto: a standard size
+        result = _edit(_backend("openai", s, size="auto"))
+        with Image.open(io.BytesIO(result.image)) as im:
+            assert im.size == (1536, 1024)
+
+
 # -- final failures ------------------------------------------------------------------------
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_malformed_image_is_a_backend_error(server, provider):

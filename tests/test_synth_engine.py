@@ -60,11 +60,15 @@ def double(monkeypatch):
     return replace(FAST, backend="double")
 
 
+def six_photos(root) -> str:
+    for i in range(6):
+        write(str(root / "lq" / f"{i:02d}.png"), image_bytes(i, size=(48, 40)))
+    return str(root / "lq")
+
+
 @pytest.fixture
 def lq(tmp_path):
-    for i in range(6):
-        write(str(tmp_path / "lq" / f"{i:02d}.png"), image_bytes(i, size=(48, 40)))
-    return str(tmp_path / "lq")
+    return six_photos(tmp_path)
 
 
 def _journal(out):
@@ -120,13 +124,18 @@ def test_budget_stops_cleanly_and_resumes(double, lq, tmp_path, capsys):
     assert sorted(_journal(out).sends_by_key().values()) == [1] * 6
 
 
-def test_lost_calls_are_counted_and_resent(double, lq, tmp_path):
+def test_lost_calls_and_timeouts_are_counted_and_resent(double, lq, tmp_path):
     out = str(tmp_path / "out")
     synthesize(lq, out, double)
     j = _journal(out)
-    j.start_call("00.png", "edit", "fp-cut-off", 1, "double", "double-1", {})
-    assert j.mark_lost() == 1
+    j.start_call("00.png", "edit", "fp-cut-off", "double", "double-1", {}, currency="USD")
+    assert j.mark_lost() == (1, 0)
     assert j.spent("USD") == 7.0           # 6 paid + the lost one at the highest cost seen
+    timed_out = j.start_call("01.png", "edit", "fp-timeout", "double", "double-1", {}, currency="USD")
+    j.end_call(timed_out, "transient", detail="ReadTimeout")          # no HTTP status: may be billed
+    rate_limited = j.start_call("01.png", "edit", "fp-429", "double", "double-1", {}, currency="USD")
+    j.end_call(rate_limited, "transient", http_status=429)            # refused before work: not billed
+    assert j.spent("USD") == 8.0
 
 
 @pytest.mark.slow
@@ -163,7 +172,9 @@ def test_killed_run_resumes_without_sending_an_image_twice(tmp_path, sig):
     sends = j.sends_by_key()
     assert len(sends) == 16 and sum(counts.values()) == len(srv.requests) == sum(sends.values())
     assert all(sends[k] == 1 for k in done_before)               # nothing answered was sent again
-    assert sum(sends.values()) == 16 + cut                       # only calls cut off by kill -9 repeat
+    recovered = json.loads(Path(out, "synth-report.json").read_text())["recovered_calls"]
+    assert sum(sends.values()) == 16 + cut - recovered           # only calls cut off by kill -9 repeat,
+    #                                                              unless their answer was already saved
     assert sum(j.counts().values()) == 16 and not {"pending", "failed"} & set(j.counts())
 
 
@@ -186,7 +197,243 @@ def test_local_and_ray_engines_write_identical_outputs(tmp_path):
     for name in ("metadata.jsonl", "review.csv", "ggt-release.yaml"):
         assert Path(tmp_path / "local" / name).read_text() == Path(tmp_path / "ray" / name).read_text()
     rows = [json.loads(line) for line in Path(tmp_path / "local" / "metadata.jsonl").read_text().splitlines()]
+    assert rows, "nothing was accepted, so the comparison above compared empty files"
+    decided = [{r["key"]: (r["state"], r["qc"], r["hq_sha256"], r["prompt"])
+                for r in _journal(str(tmp_path / engine)).rows(("accepted", "rejected", "review", "failed"))}
+               for engine in ("local", "ray")]
+    assert decided[0] == decided[1] and len(decided[0]) == sum(_journal(str(tmp_path / "ray")).counts().values())
     for r in rows:
         for col in ("lq_file_name", "hq_file_name"):
             local, ray_out = Path(tmp_path / "local" / r[col]), Path(tmp_path / "ray" / r[col])
             assert local.read_bytes() == ray_out.read_bytes()
+
+
+# -- review fixes: budget, failures, retries, exit codes ----------------------------------
+def test_budget_holds_at_concurrency_8_with_no_estimate(double, lq, tmp_path, monkeypatch):
+    """No estimate and no price seen: one call at a time until one answers, then each reserves it."""
+    import asyncio
+
+    fast_edit = ScriptedBackend.edit
+
+    async def slow_edit(self, request):         # calls overlap, as a real provider's do
+        await asyncio.sleep(0.05)
+        return await fast_edit(self, request)
+
+    monkeypatch.setattr(ScriptedBackend, "edit", slow_edit)
+    with pytest.raises(BudgetReached):
+        synthesize(lq, str(tmp_path / "out"), replace(double, budget=2.5, concurrency=8))
+    j = _journal(str(tmp_path / "out"))
+    assert len(ScriptedBackend.sent) == 2 and j.spent("USD") == 2.0      # within the 2.5
+
+
+def test_reservations_are_shared_between_journal_connections(tmp_path):
+    """Ray actors each have a connection: what one reserves, the others see (one transaction)."""
+    path = str(tmp_path / "j.sqlite")
+    a, b = Journal(path), Journal(path)
+    assert a.start_call("k1", "edit", "f1", "p", "m", {}, currency="USD", reserve=1.0, budget=1.5) is not None
+    assert b.start_call("k2", "edit", "f2", "p", "m", {}, currency="USD", reserve=1.0, budget=1.5) is None
+    assert b.committed("USD") == 1.0
+
+
+def test_a_pair_that_raises_fails_alone_and_tiny_images_are_bad_input(double, lq, tmp_path, monkeypatch):
+    from ggt_dataset.synth import qc
+
+    write(os.path.join(lq, "odd.png"), image_bytes(9, size=(40, 36)))
+    real = qc.check_validity
+
+    def check(cfg, lq_rgb, hq):
+        if lq_rgb.shape[:2] == (36, 40):
+            raise RuntimeError("boom")
+        return real(cfg, lq_rgb, hq)
+
+    monkeypatch.setattr(qc, "check_validity", check)
+    out = str(tmp_path / "out")
+    report = synthesize(lq, out, double)
+    j = _journal(out)
+    assert report["pairs"] == {"accepted": 6, "failed": 1} and report["failed_this_run"] == 1
+    assert j.pair("odd.png")["reason"] == f"{os.path.join(lq, 'odd.png')}: RuntimeError: boom"
+    assert j.call_counts() == {"edit": {"ok": 7}}            # nothing cancelled, nothing lost
+    write(os.path.join(lq, "tiny.png"), image_bytes(3, size=(8, 8)))
+    from ggt_dataset.errors import GGTError
+
+    with pytest.raises(GGTError, match=r"tiny.png: is 8x8 px; ggt synth needs at least 32 px"):
+        synthesize(lq, out, double)
+    report = synthesize(lq, out, replace(double, skip_bad=True))
+    assert report["skipped_inputs"][0]["path"].endswith("tiny.png")
+
+
+def test_a_fatal_error_drains_calls_in_flight(double, lq, tmp_path, monkeypatch):
+    import asyncio
+
+    fast_edit = ScriptedBackend.edit
+
+    async def slow_edit(self, request):
+        await asyncio.sleep(0.1)
+        return await fast_edit(self, request)
+
+    monkeypatch.setattr(ScriptedBackend, "edit", slow_edit)
+    real = Journal.update_pair
+
+    def update_pair(self, key, **values):
+        if key == "00.png" and values.get("state"):
+            raise OSError("disk full")
+        return real(self, key, **values)
+
+    monkeypatch.setattr(Journal, "update_pair", update_pair)
+    out = str(tmp_path / "out")
+    with pytest.raises(OSError, match="disk full"):
+        synthesize(lq, out, replace(double, concurrency=4))
+    counts = _journal(out).call_counts()["edit"]
+    assert "sent" not in counts and "lost" not in counts and counts["ok"] >= 2
+
+
+def test_exit_codes_and_bad_options_create_nothing(double, lq, tmp_path, capsys):
+    from ggt_dataset.cli.main import main
+
+    base = ["synth", lq, "--backend", "double", "--prompter", "fixed", "--category", "rain", "--review", "none",
+            "-q"]
+    for option in ("--max-attempts", "--ray-actors", "--concurrency"):
+        out = tmp_path / f"bad{option}"
+        assert main([*base[:2], str(out), *base[2:], option, "0"]) == 1
+        assert f"{option} must be at least 1" in capsys.readouterr().err and not out.exists()
+    ScriptedBackend.script = {"00.png": [BackendError("400 bad request")]}
+    assert main([*base[:2], str(tmp_path / "out"), *base[2:]]) == 4
+    assert "1 pair(s) failed in this run" in capsys.readouterr().err
+    assert main([*base[:2], str(tmp_path / "out"), *base[2:]]) == 0
+
+
+def test_a_429_backs_every_call_off_and_a_storm_stops_the_run(double, lq, tmp_path):
+    starts: list[float] = []
+    real = ScriptedBackend.edit
+
+    async def timed(self, request):
+        starts.append(time.monotonic())
+        return await real(self, request)
+
+    ScriptedBackend.edit = timed            # a class attribute the fixture does not reset
+    try:
+        ScriptedBackend.script = {"00.png": [TransientError("429", retry_after=0.3, status=429)]}
+        synthesize(lq, str(tmp_path / "a"), replace(double, concurrency=1))
+        assert starts[1] - starts[0] >= 0.3                 # the next call waited too (shared not-before)
+        ScriptedBackend.script = {f"{i:02d}.png": [TransientError("503", status=503)] * 9 for i in range(6)}
+        starts.clear()
+        cfg = replace(double, concurrency=2, retry=RetryPolicy(max_attempts=9, base_delay=0.001))
+        report = synthesize(lq, str(tmp_path / "b"), cfg)
+    finally:
+        ScriptedBackend.edit = real
+    from ggt_dataset.synth.calls import MAX_CONSECUTIVE_TRANSIENT
+
+    assert "transient failures in a row" in report["stopped"]
+    assert len(starts) <= MAX_CONSECUTIVE_TRANSIENT + 2 and report["pairs"].get("pending")
+
+
+def test_a_long_retry_after_gives_the_call_up_and_sleeps_wake_on_stop(double, lq, tmp_path):
+    import asyncio
+
+    from ggt_dataset.synth.calls import Caller, Stopped
+
+    ScriptedBackend.script = {"00.png": [TransientError("429", retry_after=1000, status=429)]}
+    t = time.monotonic()
+    cfg = replace(double, retry=RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=1))
+    synthesize(lq, str(tmp_path / "out"), cfg)
+    assert time.monotonic() - t < 30
+    assert "asked to wait 1000 s, more than max_delay (1 s)" in _journal(str(tmp_path / "out")).pair("00.png")["reason"]
+
+    async def stopped_sleep():
+        caller = Caller(_journal(str(tmp_path / "out")), str(tmp_path), concurrency=1, retry=RetryPolicy())
+        asyncio.get_running_loop().call_later(0.05, caller.stop, "interrupted by SIGINT")
+        t = time.monotonic()
+        with pytest.raises(Stopped):
+            await caller._sleep(30)
+        return time.monotonic() - t
+
+    assert asyncio.run(stopped_sleep()) < 1
+
+
+def test_the_stored_prompt_and_answer_hashes_key_paid_calls(double, lq, tmp_path, monkeypatch):
+    from ggt_dataset.synth import prompts
+
+    out = str(tmp_path / "out")
+    synthesize(lq, out, double)
+    monkeypatch.setattr(prompts, "fill", lambda category, named: "a prompt that changed since")
+    qc = QCConfig((("validity", Validity(min_std=1.0)), ("review", Review("none"))))
+    report = synthesize(lq, out, replace(double, qc=qc))                # QC re-run: every pair again
+    assert report["reopened_for_qc"] == 6 and report["calls"] == {"edit": {"ok": 6}}
+    assert {r["prompt"] for r in _journal(out).rows(("accepted",))} != {"a prompt that changed since"}
+
+
+def test_the_judge_is_keyed_by_image_hashes_not_png_bytes(double, lq, tmp_path, monkeypatch):
+    import ggt_dataset.synth.backends as registry
+    import ggt_dataset.synth.qc_quality as qq
+    from ggt_dataset.synth.backend import VisionReply
+
+    class Judge:
+        name, model = "vjudge", "vjudge-1"
+
+        def __init__(self, **_):
+            pass
+
+        async def ask(self, image, mime, instruction, schema=None):
+            return VisionReply('{"removal": 90, "fidelity": 90, "reason": "ok"}', self.model, cost=0.1)
+
+        async def aclose(self):
+            pass
+
+    monkeypatch.setitem(registry.VISION_MODELS, "vjudge", (__name__, "JudgeDouble"))
+    monkeypatch.setitem(globals(), "JudgeDouble", Judge)
+    out = str(tmp_path / "out")
+    cfg = replace(double, qc=QCConfig((("validity", Validity()),)).with_judge("vjudge").with_review("none"))
+    synthesize(lq, out, cfg)
+    real = qq.side_by_side
+    monkeypatch.setattr(qq, "side_by_side", lambda a, b: real(a, b) + b"changed encoder")
+    report = synthesize(lq, out, replace(cfg, qc=QCConfig((("validity", Validity(min_std=1.0)),))
+                                         .with_judge("vjudge").with_review("none")))
+    assert report["reopened_for_qc"] == 6 and report["calls"]["judge"] == {"ok": 6}
+
+
+def test_ray_plan_never_exceeds_concurrency():
+    from ggt_dataset.synth.ray_engine import plan
+
+    for concurrency in range(1, 20):
+        for actors in range(1, 12):
+            n, per = plan(concurrency, actors)
+            assert 1 <= n <= actors and per >= 1 and n * per <= concurrency
+
+
+@pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+def test_gemini_budget_needs_a_price_and_holds_at_concurrency_8(lq, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("google.genai")
+    from ggt_dataset.cli.main import main
+    from ggt_dataset.synth.fake_server import FakeAPIServer
+
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    with FakeAPIServer(latency=0.2) as srv:
+        args = ["synth", lq, str(tmp_path / "out"), "--backend", "gemini", "--base-url", srv.base_url, "-q",
+                "--prompter", "fixed", "--category", "rain", "--review", "none", "--concurrency", "8"]
+        assert main([*args, "--model", "gemini-9-image", "--budget", "1"]) == 1
+        assert "--budget needs prices" in capsys.readouterr().err and not (tmp_path / "out").exists()
+        assert not srv.requests
+        # one call is about $0.067 (estimated at $0.071): a budget of $0.15 allows two
+        assert main([*args, "--budget", "0.15"]) == 3
+        spent = _journal(str(tmp_path / "out")).spent("USD")
+        assert len(srv.requests) == 2 and spent <= 0.15
+        args[2] = str(tmp_path / "priced")
+        assert main([*args, "--model", "gemini-9-image", "--budget", "0.3", "--price", "0.5,3,60"]) == 3
+        assert 0 < _journal(args[2]).spent("USD") <= 0.3 and len(srv.requests) == 2 + 4
+
+
+@pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+def test_gemini_text_only_answer_is_retried_next_run_not_refused(lq, tmp_path, monkeypatch):
+    pytest.importorskip("google.genai")
+    from ggt_dataset.synth.fake_server import FakeAPIServer
+
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    out = str(tmp_path / "out")
+    with FakeAPIServer() as srv:
+        cfg = replace(FAST, backend="gemini", options={"backend": {"base_url": srv.base_url}})
+        srv.add_fault("text_only", request=1)
+        srv.add_fault("refuse", request=2)
+        report = synthesize(lq, out, replace(cfg, concurrency=1))
+        assert report["pairs"] == {"accepted": 4, "failed": 1, "refused": 1}
+        report = synthesize(lq, out, replace(cfg, concurrency=1))
+        assert report["pairs"] == {"accepted": 5, "refused": 1}

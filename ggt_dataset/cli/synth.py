@@ -8,7 +8,14 @@ command again to resume (nothing paid is asked twice) or to apply review.csv.
 
 LQ_DIR: category folders (rain/, low-light/, ...) or flat; unfoldered photos get
 --category, or with --category auto (default) the analyser's guess. Exit codes:
-0 done, 1 error, 3 budget reached (run again with a higher --budget), 130 interrupted.
+0 done, every pair decided; 1 error (bad options create nothing); 3 budget reached (run
+again with a higher --budget); 4 some pairs failed in this run, or the run stopped after
+an error or after the provider failed 20 times in a row (run again to retry them);
+130 interrupted.
+
+--budget needs every paid model's price: models in ggt's price table have one; for
+another backend model pass --price. Calls of unknown cost (killed, timed out) count at
+the highest cost seen.
 
 ggt synth compare PROBE_DIR --out DIR --backends a,b --prompters fixed,adaptive: run
 each combination on a probe set and rank them by no-reference quality and fidelity.
@@ -21,6 +28,8 @@ import json
 import sys
 
 from ._options import examples
+
+PAIRS_FAILED = 4        # exit code: the run ended with pairs failed in it (or stopped on errors)
 
 
 def register(sub) -> None:
@@ -50,6 +59,8 @@ def register(sub) -> None:
     p.add_argument("--concurrency", type=int, default=8, help="provider calls in flight (default 8)")
     p.add_argument("--ray-actors", type=int, default=2, help="Ray actors sharing --concurrency (default 2)")
     p.add_argument("--budget", type=float, help="stop before spending more than this, in the provider's currency")
+    p.add_argument("--price", help="the backend model's price when ggt's table lacks it: TEXT_IN,TEXT_OUT,"
+                   "IMAGE_OUT[,IMAGE_IN] in USD per 1M tokens (needed for --budget)")
     p.add_argument("--max-attempts", type=int, default=5, help="tries per call on 429/5xx/timeouts (default 5)")
     p.add_argument("--split", default="train", help="split for photos no folder names (default train)")
     p.add_argument("--category", default="auto", help="category for photos no folder names; auto "
@@ -77,12 +88,28 @@ def config(args):
     if args.review:
         qc = qc.with_review(args.review)
     client = {"base_url": args.base_url} if args.base_url else {}
+    backend = {**client, **({"price": parse_price(args.price)} if args.price else {})}
     return SynthConfig(backend=args.backend, model=args.model, prompter=args.prompter, vlm=args.vlm,
                        vlm_model=args.vlm_model, engine=args.engine, concurrency=args.concurrency,
                        budget=args.budget, retry=RetryPolicy(max_attempts=args.max_attempts),
                        split=args.split, category=args.category, qc=qc, skip_bad=args.skip_bad,
                        source=args.source, license=args.license, name=args.name, ray_actors=args.ray_actors,
-                       options={"backend": client, "vlm": client, "judge": client})
+                       options={"backend": backend, "vlm": client, "judge": client})
+
+
+def parse_price(text: str):
+    from ..errors import GGTError
+    from ..synth.backends._common import Price
+
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (3, 4) or min(values) < 0:
+        raise GGTError(f"--price {text!r}: expected TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN], USD per 1M tokens "
+                       "(e.g. 0.5,3,60)")
+    return Price(text_input=values[0], text_output=values[1], image_output=values[2],
+                 image_input=values[3] if len(values) == 4 else None)
 
 
 def run(args) -> int:
@@ -96,7 +123,11 @@ def run(args) -> int:
     print(summary(report))
     if report["stopped"]:
         print(f"stopped: {report['stopped']}; run the same command to go on", file=sys.stderr)
-        return 130
+        return 130 if report["stopped"].startswith("interrupted") else PAIRS_FAILED
+    if report["failed_this_run"]:
+        print(f"{report['failed_this_run']} pair(s) failed in this run (reasons in synth-report.json's journal, "
+              "pairs.reason); run the same command to try them again", file=sys.stderr)
+        return PAIRS_FAILED
     return 0
 
 

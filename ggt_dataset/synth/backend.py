@@ -9,8 +9,13 @@ Contract:
   result with ``status="refused"``, never an exception: it is final and journalled.
 - A failure worth retrying (HTTP 429, 5xx, timeout, connection reset) raises
   :class:`TransientError`, with ``retry_after`` when the provider said so.
-- Anything else (bad key, bad request, malformed image in the response) raises
-  :class:`BackendError`; the engine records it and does not retry.
+- Anything else (bad key, bad request, malformed image in the response, an answer
+  with no image that is not a refusal) raises :class:`BackendError`; the engine
+  records it and does not retry it in this run (the pair is tried on the next run).
+- ``estimate_cost(request)`` (optional) returns an upper estimate of one call's cost,
+  so that a budget holds from the first call; ``price_known`` (optional, default
+  true) is false when the backend cannot price its calls (``--budget`` then needs
+  ``--price``).
 - ``cost`` is in the provider's currency (``currency``), as the provider prices
   it for this call (estimated from its published price table when the response
   carries no price; ``cost_estimated`` says which).
@@ -50,7 +55,15 @@ class EditResult:
 
 
 class BackendError(GGTError):
-    """A failure that retrying will not fix (bad key, bad request, unreadable response)."""
+    """A failure that retrying in this run will not fix (bad key, bad request, unreadable response).
+
+    ``cost`` is what the provider billed for it when the answer said (a text-only answer
+    to an edit, say); the journal records it.
+    """
+
+    def __init__(self, message: str, *, cost: float = 0.0, currency: str = "USD"):
+        super().__init__(message)
+        self.cost, self.currency = cost, currency
 
 
 class TransientError(Exception):

@@ -4,17 +4,27 @@
 
 1. A call whose fingerprint the journal holds as ``ok`` or ``refused`` is not sent:
    its saved answer is returned (an interrupted run resumes without paying twice).
-2. Before sending, the budget is checked: money spent (journal) + what calls in
-   flight may cost + this call's estimate must stay within ``budget``. The estimate
-   is the backend's ``estimate_cost()`` if it has one, else the highest cost seen for
-   this kind of call; so the first wave of calls can pass the cap by at most
-   ``concurrency`` calls when neither is known.
+   If its saved file is gone, the old row is marked ``stale`` and the call is made again.
+2. Budget: each request reserves its estimate in the journal in the same transaction
+   that records it as ``sent``, and is refused if spent + every reservation (all
+   processes) + the estimate would pass ``budget``. The estimate is the larger of the
+   backend's ``estimate_cost()`` and the highest cost seen for this kind of call; a
+   kind with neither (no estimate, no answer yet) is sent one call at a time until one
+   answers. The bound, precisely: spent <= budget + the sum, over calls in flight, of
+   (real cost - estimate) where positive; with no estimate that is at most one call per
+   kind per process (per Ray actor) over the budget, and nothing once a price is known
+   and estimates are not below real prices.
 3. The attempt is journalled as ``sent`` (committed) before the request leaves.
 4. :class:`TransientError` (429, 5xx, timeout) is retried with exponential backoff and
    full jitter, never sooner than the provider's ``retry_after``, up to ``max_attempts``
-   per run; a refusal is final; :class:`BackendError` (and anything unexpected) is
-   recorded and not retried.
-The concurrency limit is a semaphore around the request only; backoff sleeps outside it.
+   per run. A 429 or a ``retry_after`` moves a shared "not before" time, so every call
+   backs off, not only the one that was told. A ``retry_after`` above ``max_delay`` gives
+   the call up for this run (recorded). After :data:`MAX_CONSECUTIVE_TRANSIENT` transient
+   failures in a row (all calls together) the run stops sending: the provider is down or
+   throttling. Backoff sleeps end at once when the run stops (Ctrl-C). A refusal is
+   final; :class:`BackendError` (and anything unexpected) is recorded and not retried.
+The concurrency limit is a semaphore around the request (and the shared back-off wait);
+a call's own backoff sleep is outside it.
 """
 
 from __future__ import annotations
@@ -71,6 +81,9 @@ class Answer:
     reused: bool = False
 
 
+MAX_CONSECUTIVE_TRANSIENT = 20     # transient failures in a row (all calls) that stop the run
+
+
 class Caller:
     def __init__(self, journal: Journal, results_dir: str, *, concurrency: int, retry: RetryPolicy,
                  budget: float | None = None, currency: str = "USD", seed: int = 0):
@@ -79,8 +92,9 @@ class Caller:
         self.slots = asyncio.Semaphore(concurrency)
         self.stopping = asyncio.Event()
         self.stop_reason: str | None = None
-        self.in_flight_cost = 0.0
-        self.max_seen: dict[str, float] = {}     # answers not yet in the journal count too
+        self.not_before = 0.0                   # loop time before which no request leaves (shared backoff)
+        self.transient_run = 0                  # transient failures in a row, all calls together
+        self.probes: dict[str, asyncio.Lock] = {}
         self.rng = random.Random(seed)
 
     def stop(self, reason: str) -> None:
@@ -96,45 +110,77 @@ class Caller:
             return hit
         last = ""
         for attempt in range(1, self.retry.max_attempts + 1):
-            self._check(kind, estimate)         # fail fast, before waiting for a slot
-            est = 0.0
+            probe = await self._probe(kind, estimate)
             try:
-                async with self.slots:      # the limit covers the request only, not saving or sleeping
-                    self._check(kind, estimate)
-                    est = self._estimate(kind, estimate)
-                    self.in_flight_cost += est      # until its cost is in the journal
-                    call_id = self.journal.start_call(key, kind, fp, self.journal.attempts(fp) + 1,
-                                                      provider, model, request)
+                async with self.slots:      # the limit covers the request only, not saving or backoff
+                    await self._wait_turn()     # a shared back-off: in the slot, so no waiter slips past
+                    call_id = self._start(key, kind, fp, provider, model, request, estimate)
                     result = await self._send(call_id, send)
-                    if not isinstance(result, TransientError):    # its real price, before the slot frees
-                        self.in_flight_cost += float(result.cost) - est
-                        est = float(result.cost)
-                        self.max_seen[kind] = max(self.max_seen.get(kind, 0.0), est)
+                    if not isinstance(result, TransientError) and self.budget is not None:
+                        self.journal.hold(call_id, float(result.cost))   # its real price, until recorded
                 if not isinstance(result, TransientError):
+                    self.transient_run = 0
                     return await self._record(call_id, fp, result)
             finally:
-                self.in_flight_cost -= est
-            self.journal.end_call(call_id, "transient", http_status=result.status,
-                                  retry_after=result.retry_after, detail=str(result)[:500])
-            last = str(result)
+                if probe is not None:
+                    probe.release()
+            last = self._transient(call_id, result)
+            if result.retry_after is not None and result.retry_after > self.retry.max_delay:
+                raise PairFailed(f"{kind}: the provider asked to wait {result.retry_after:g} s, more than "
+                                 f"max_delay ({self.retry.max_delay:g} s); given up for this run ({last})")
             if attempt < self.retry.max_attempts:
-                await asyncio.sleep(self.retry.delay(attempt, result.retry_after, self.rng))
+                delay = self.retry.delay(attempt, result.retry_after, self.rng)
+                if result.status == 429 or result.retry_after is not None:     # everyone backs off
+                    self.not_before = max(self.not_before, asyncio.get_running_loop().time() + delay)
+                else:
+                    await self._sleep(delay)
         raise PairFailed(f"{kind}: gave up after {self.retry.max_attempts} attempts ({last})")
 
-    def _estimate(self, kind: str, estimate: float | None) -> float:
-        if estimate is not None:
-            return estimate
-        return max(self.journal.max_cost(kind), self.max_seen.get(kind, 0.0))
-
-    def _check(self, kind: str, estimate: float | None) -> None:
+    def _start(self, key: str, kind: str, fp: str, provider: str, model: str, request: dict,
+               estimate: float | None) -> int:
         if self.stopping.is_set():
             raise Stopped(self.stop_reason)
-        if self.budget is None:
-            return
-        est = self._estimate(kind, estimate)
-        spent = self.journal.spent(self.currency)
-        if spent + self.in_flight_cost + est > self.budget + 1e-12:
+        reserve = max(estimate or 0.0, self.journal.max_cost(kind, self.currency))
+        call_id = self.journal.start_call(key, kind, fp, provider, model, request, currency=self.currency,
+                                          reserve=reserve, budget=self.budget)
+        if call_id is None:
+            spent = self.journal.spent(self.currency)
             self.stop(f"budget of {self.budget:g} {self.currency} reached ({spent:.4f} spent)")
+            raise Stopped(self.stop_reason)
+        return call_id
+
+    async def _probe(self, kind: str, estimate: float | None) -> asyncio.Lock | None:
+        """Under a budget, a kind of call with no known cost goes one at a time until one answers."""
+        if self.budget is None or estimate is not None or self.journal.cost_known(kind):
+            return None
+        lock = self.probes.setdefault(kind, asyncio.Lock())
+        await lock.acquire()
+        if self.journal.cost_known(kind):
+            lock.release()
+            return None
+        return lock
+
+    def _transient(self, call_id: int, error: TransientError) -> str:
+        self.journal.end_call(call_id, "transient", http_status=error.status, retry_after=error.retry_after,
+                              detail=str(error)[:500])
+        self.transient_run += 1
+        if self.transient_run >= MAX_CONSECUTIVE_TRANSIENT:
+            self.stop(f"{self.transient_run} transient failures in a row (last: {error}); the provider "
+                      "is failing or throttling: run the same command again later")
+        return str(error)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once (raising Stopped) when the run stops."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        except TimeoutError:
+            return
+        raise Stopped(self.stop_reason)
+
+    async def _wait_turn(self) -> None:
+        while (left := self.not_before - asyncio.get_running_loop().time()) > 0:
+            await self._sleep(left)
+        if self.stopping.is_set():
             raise Stopped(self.stop_reason)
 
     async def _send(self, call_id: int, send: Callable[[], Awaitable[Any]]) -> Any:
@@ -146,8 +192,10 @@ class Caller:
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 (BackendError, or an SDK error no backend mapped)
+            self.transient_run = 0          # the provider answered
             kind = "" if isinstance(e, BackendError) else f"{type(e).__name__}: "
-            self.journal.end_call(call_id, "error", detail=f"{kind}{e}"[:1000])
+            self.journal.end_call(call_id, "error", detail=f"{kind}{e}"[:1000], cost=float(getattr(e, "cost", 0.0)),
+                                  currency=getattr(e, "currency", None) or self.currency)
             raise PairFailed(f"{kind}{e}") from None
 
     async def _record(self, call_id: int, fp: str, result: Any) -> Answer:
@@ -183,8 +231,11 @@ class Caller:
             return None
         if paid.status == "ok" and paid.result_file:
             path = os.path.join(self.results_dir, paid.result_file)
-            if not os.path.isfile(path) or _sha(path) != paid.result_sha256:
-                return None     # the saved image is gone or changed: the call must be made again
+            problem = ("is missing" if not os.path.isfile(path) else
+                       "has changed (sha256 differs)" if _sha(path) != paid.result_sha256 else None)
+            if problem:     # the saved image is gone or changed: say so, and make the call again
+                self.journal.mark_stale(paid.id, f"result file {path} {problem}; the call was made again")
+                return None
         return Answer(paid.status, paid.model, paid.detail, paid.response, paid.result_file, reused=True)
 
 

@@ -11,10 +11,11 @@ Engines:
          fed from the journal through a bounded queue, CPU work in threads.
   ray    Ray Data: the journal's pending keys are read with ``ray.data.read_sql`` and
          mapped by a pool of actors, each running the same :class:`Pipeline` with
-         ``concurrency / actors`` calls in flight; the driver writes the release.
-         OUT_RAW must be on storage every Ray node can reach (the journal is SQLite:
-         on several nodes use a shared file system with working POSIX locks).
-Both write the same files for the same input (tested).
+         ``concurrency // actors`` calls in flight (never more than ``concurrency`` in
+         all); the driver writes the release. One host only: the SQLite journal in WAL
+         mode needs all its processes on one machine, so multi-node clusters are refused.
+Both write the same files for the same input (tested). One run per OUT_RAW at a time:
+the run holds an exclusive lock on OUT_RAW/.ggt-synth/lock (a second run is refused).
 """
 
 from __future__ import annotations
@@ -100,12 +101,19 @@ async def run_local(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journa
         for _ in range(workers):
             await queue.put(None)
 
+    fatal: list[BaseException] = []
+
     async def work() -> None:
         while (key := await queue.get()) is not None:
-            if not parts.caller.stopping.is_set():
+            if parts.caller.stopping.is_set():
+                continue
+            try:
                 state = await pipeline.process(key)
                 if progress:
                     progress(state)
+            except Exception as e:  # noqa: BLE001 (stop sending, let calls in flight finish, re-raise after)
+                fatal.append(e)
+                parts.caller.stop(f"stopped after an error: {type(e).__name__}: {e}")
 
     workers = cfg.concurrency + 2           # a few more than call slots: CPU stages overlap calls
     try:
@@ -113,6 +121,8 @@ async def run_local(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journa
     finally:
         _restore_signals()
         await close_parts(parts)
+    if fatal:
+        raise fatal[0]
     return parts.caller.stop_reason
 
 
@@ -163,6 +173,50 @@ def _reopen_for_qc(journal: Journal, qc: qc_mod.QCConfig) -> int:
     return cur.rowcount
 
 
+def check_config(cfg: SynthConfig) -> None:
+    """Refuse bad options before anything is created in OUT_RAW."""
+    from .inputs import check_options
+
+    if cfg.engine not in ENGINES:
+        raise GGTError(f"--engine {cfg.engine!r}: expected one of {', '.join(ENGINES)}")
+    for name, value in (("--concurrency", cfg.concurrency), ("--ray-actors", cfg.ray_actors),
+                        ("--max-attempts", cfg.retry.max_attempts)):
+        if value < 1:
+            raise GGTError(f"{name} must be at least 1, got {value}")
+    if cfg.budget is not None and cfg.budget <= 0:
+        raise GGTError(f"--budget must be above 0, got {cfg.budget:g}")
+    check_options(cfg.split, cfg.category)
+    if cfg.budget is not None:
+        _check_prices(cfg)
+
+
+def _check_prices(cfg: SynthConfig) -> None:
+    """Under --budget every paid client must know its price: an unknown one would count as 0."""
+    from .backends import make_backend, make_vision
+
+    judge = cfg.qc.stage("judge")
+    clients = [("--backend", make_backend(cfg.backend, cfg.model, **cfg.options.get("backend", {})))]
+    if cfg.vlm:
+        clients.append(("--vlm", make_vision(cfg.vlm, cfg.vlm_model, **cfg.options.get("vlm", {}))))
+    if judge is not None:
+        clients.append(("--judge", make_vision(judge.vlm, judge.model, **cfg.options.get("judge", {}))))
+    try:
+        for option, client in clients:
+            if not getattr(client, "price_known", True):
+                how = ("pass --price TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN] (USD per 1M tokens)"
+                       if option == "--backend" else "pick a model from the price table, or pass price= "
+                       "in the Python API (options)")
+                raise GGTError(f"--budget needs prices, but {option} {client.name} model {client.model!r} is "
+                               f"not in ggt's price table, so its calls would count as free; {how}, or drop "
+                               "--budget")
+    finally:
+        async def close() -> None:
+            for _, client in clients:
+                await client.aclose()
+
+        asyncio.run(close())
+
+
 def synthesize(lq_dir: str, out_raw: str, cfg: SynthConfig = SynthConfig(), progress: bool = False) -> dict:
     """Make (or resume) OUT_RAW from LQ_DIR; returns the report written to synth-report.json.
 
@@ -172,38 +226,43 @@ def synthesize(lq_dir: str, out_raw: str, cfg: SynthConfig = SynthConfig(), prog
         cfg: backend, prompter, engine, QC and limits.
     Raises:
         BudgetReached: the budget stopped the run (the release holds what was done).
+        GGTError: bad options (nothing created), or another run holds OUT_RAW's lock.
     """
     from .inputs import scan
+    from .journal import run_lock
 
-    if cfg.engine not in ENGINES:
-        raise GGTError(f"--engine {cfg.engine!r}: expected one of {', '.join(ENGINES)}")
-    if cfg.concurrency < 1:
-        raise GGTError(f"--concurrency must be at least 1, got {cfg.concurrency}")
+    check_config(cfg)
     lq_dir, out_raw = os.path.abspath(lq_dir), os.path.abspath(out_raw)
     if out_raw == lq_dir or out_raw.startswith(lq_dir + os.sep):
         raise GGTError(f"{out_raw}: OUT_RAW must not be inside LQ_DIR ({lq_dir})")
+    if not os.path.isdir(lq_dir):
+        raise GGTError(f"{lq_dir}: not a folder of LQ images")
     created = not os.path.exists(out_raw)
-    journal = Journal(os.path.join(out_raw, STATE_DIR, "journal.sqlite"))
     try:
-        try:
-            _check_settings(journal, cfg, out_raw)
-            skipped = scan(journal, lq_dir, split=cfg.split, category=cfg.category, skip_bad=cfg.skip_bad)
-        except GGTError:
-            if created:
+        with run_lock(os.path.join(out_raw, STATE_DIR)):
+            journal = Journal(os.path.join(out_raw, STATE_DIR, "journal.sqlite"))
+            try:
+                _check_settings(journal, cfg, out_raw)
+                skipped = scan(journal, lq_dir, split=cfg.split, category=cfg.category, skip_bad=cfg.skip_bad)
+                created = False             # from here on OUT_RAW holds a run's state: keep it
+                return _run(journal, lq_dir, out_raw, cfg, skipped, progress)
+            finally:
                 journal.close()
-                import shutil
+    except GGTError:
+        if created:
+            import shutil
 
-                shutil.rmtree(out_raw, ignore_errors=True)   # nothing half-made is left behind
-            raise
-        return _run(journal, lq_dir, out_raw, cfg, skipped, progress)
-    finally:
-        journal.close()
+            shutil.rmtree(out_raw, ignore_errors=True)   # nothing half-made is left behind
+        raise
 
 
 def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped: list, progress: bool) -> dict:
+    import time
+
     from . import release
 
-    lost = journal.mark_lost()
+    started = time.time()
+    lost, recovered = journal.mark_lost(os.path.join(out_raw, STATE_DIR, "results"))
     reviewed = release.apply_review(journal, out_raw)
     reopened = _reopen_for_qc(journal, cfg.qc)
     bar = _progress(journal, progress)
@@ -217,8 +276,11 @@ def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped:
     finally:
         if bar:
             bar.close()
+    failed = journal.db.execute("SELECT COUNT(*) FROM pairs WHERE state='failed' AND updated >= ?",
+                                (started,)).fetchone()[0]
     report = _finish(journal, lq_dir, out_raw, cfg, skipped, stopped,
-                     {"lost_calls": lost, "review_applied": reviewed, "reopened_for_qc": reopened})
+                     {"lost_calls": lost, "recovered_calls": recovered, "failed_this_run": failed,
+                      "review_applied": reviewed, "reopened_for_qc": reopened})
     if stopped and stopped.startswith("budget"):
         raise BudgetReached(f"{stopped}; {report['pairs'].get('pending', 0)} pair(s) left pending. "
                             f"The release holds the {report['released']} accepted so far; raise --budget "

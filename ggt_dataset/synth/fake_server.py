@@ -44,8 +44,9 @@ from PIL import Image, ImageOps
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self needs Python 3.11
 
-FaultKind = Literal["429", "500", "503", "hang", "refuse", "block_prompt", "malformed", "400", "401"]
-FAULT_KINDS = ("429", "500", "503", "hang", "refuse", "block_prompt", "malformed", "400", "401")
+FaultKind = Literal["429", "500", "503", "hang", "refuse", "block_prompt", "malformed", "400", "401", "text_only"]
+# text_only: Gemini answers STOP with a text part and no image (not a refusal)
+FAULT_KINDS = ("429", "500", "503", "hang", "refuse", "block_prompt", "malformed", "400", "401", "text_only")
 
 # google-genai 3.x calls /v1/ by default (GOOGLE_AI_API_DEFAULT_VERSION); older SDKs and
 # the REST docs use /v1beta/. Both are answered.
@@ -54,6 +55,17 @@ _GEMINI_PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):gener
 # and OpenAI-like counts; only their being positive matters to tests.
 _IMAGE_OUT_TOKENS = 1120
 _IMAGE_IN_TOKENS = 258
+
+# With ``provider_sizes=True`` the answer has the size the real service gives, not the input's.
+# Gemini image models answer a fixed size per ImageConfig.aspect_ratio (1K; the table Google's
+# image-generation page gave for gemini-2.5-flash-image, as cited by the review; not confirmed
+# from Google's page here, and other listings give e.g. 1152x896 for 4:3); no aspect: 1:1.
+GEMINI_SIZES = {"1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832), "3:4": (864, 1184),
+                "4:3": (1184, 864), "4:5": (896, 1152), "5:4": (1152, 896), "9:16": (768, 1344),
+                "16:9": (1344, 768), "21:9": (1536, 672)}
+# OpenAI GPT image models: the requested WIDTHxHEIGHT, or for "auto" (and no size) the
+# standard size nearest the input's aspect.
+OPENAI_STANDARD_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
 
 
 @dataclass
@@ -97,10 +109,14 @@ class FakeAPIServer:
         latency: seconds each request waits before answering (simulates the provider).
         hang_seconds: how long a ``"hang"`` fault holds the connection (past the client's timeout).
         api_key: when set, other keys get the provider's bad-key answer (Gemini 400, OpenAI 401).
+        provider_sizes: answer images in the sizes the real services return (:data:`GEMINI_SIZES`,
+            OpenAI's requested or standard sizes) instead of the input's size.
     """
 
-    def __init__(self, latency: float = 0.0, hang_seconds: float = 30.0, api_key: str | None = None):
+    def __init__(self, latency: float = 0.0, hang_seconds: float = 30.0, api_key: str | None = None,
+                 provider_sizes: bool = False):
         self.latency, self.hang_seconds, self.api_key = latency, hang_seconds, api_key
+        self.provider_sizes = provider_sizes
         self.requests: list[RequestRecord] = []
         self.max_in_flight = 0
         self._in_flight = 0
@@ -246,10 +262,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(*_http_fault(parsed.api, int(kind), script.retry_after), headers=headers)
         if kind == "401":
             return self._send(*_bad_key(parsed.api))
+        size = _provider_size(parsed) if self.fake.provider_sizes else None
         if parsed.api == "gemini":
-            return self._send(200, _gemini_answer(parsed, kind))
+            return self._send(200, _gemini_answer(parsed, kind, size))
         if parsed.api == "openai-images":
-            return self._send(*_openai_image_answer(parsed, kind))
+            return self._send(*_openai_image_answer(parsed, kind, size))
         return self._send(*_openai_chat_answer(parsed, kind))
 
     def _key_ok(self, api: str) -> bool:
@@ -349,10 +366,27 @@ def _parse_openai_chat(req: dict[str, Any]) -> _Parsed:
 
 
 # -- answers --------------------------------------------------------------------------------
-def restored_png(image: bytes) -> bytes:
-    """The fake's "restoration": Pillow autocontrast of the input, as PNG."""
+def _provider_size(parsed: _Parsed) -> tuple[int, int] | None:
+    if parsed.api == "gemini":
+        image_config = parsed.body.get("generationConfig", {}).get("imageConfig", {})
+        return GEMINI_SIZES.get(image_config.get("aspectRatio") or "1:1", GEMINI_SIZES["1:1"])
+    if parsed.api != "openai-images" or not parsed.image:
+        return None
+    size = str(parsed.body.get("size") or "auto")
+    if "x" in size:
+        w, h = size.split("x")
+        return int(w), int(h)
+    with Image.open(io.BytesIO(parsed.image)) as im:
+        aspect = im.width / im.height
+    return min(OPENAI_STANDARD_SIZES, key=lambda s: abs(s[0] / s[1] - aspect))
+
+
+def restored_png(image: bytes, size: tuple[int, int] | None = None) -> bytes:
+    """The fake's "restoration": Pillow autocontrast of the input (stretched to ``size``), as PNG."""
     with Image.open(io.BytesIO(image)) as im:
         out = ImageOps.autocontrast(im.convert("RGB"), cutoff=1)
+    if size is not None and out.size != size:
+        out = out.resize(size, Image.Resampling.BICUBIC)
     buf = io.BytesIO()
     out.save(buf, format="PNG")
     return buf.getvalue()
@@ -397,7 +431,7 @@ def _gemini_usage(parsed: _Parsed, image_out: bool, text_tokens: int = 0) -> dic
             "candidatesTokensDetails": out}
 
 
-def _gemini_answer(parsed: _Parsed, kind: str | None) -> dict[str, Any]:
+def _gemini_answer(parsed: _Parsed, kind: str | None, size: tuple[int, int] | None = None) -> dict[str, Any]:
     base = {"modelVersion": parsed.model, "responseId": f"fake-{time.monotonic_ns()}"}
     if kind == "block_prompt":     # the documented shape of a blocked prompt: no candidates
         return {**base, "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
@@ -407,13 +441,13 @@ def _gemini_answer(parsed: _Parsed, kind: str | None) -> dict[str, Any]:
                                         "finishMessage": "Unable to show the generated image: it may "
                                                          "violate Google's Generative AI policies."}],
                 "usageMetadata": _gemini_usage(parsed, False)}
-    if not parsed.wants_image:
+    if not parsed.wants_image or kind == "text_only":
         text = _answer_text(parsed)
         part = [{"text": text}]
         return {**base, "candidates": [{"content": {"role": "model", "parts": part}, "finishReason": "STOP",
                                         "index": 0}],
                 "usageMetadata": _gemini_usage(parsed, False, len(text.split()))}
-    data = _malformed_png() if kind == "malformed" else restored_png(parsed.image or b"")
+    data = _malformed_png() if kind == "malformed" else restored_png(parsed.image or b"", size)
     parts = [{"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}}]
     return {**base, "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP",
                                     "index": 0}],
@@ -431,17 +465,19 @@ def _moderation_blocked() -> tuple[int, dict[str, Any]]:
                               "image_generation_user_error", "moderation_blocked")
 
 
-def _openai_image_answer(parsed: _Parsed, kind: str | None) -> tuple[int, dict[str, Any]]:
+def _openai_image_answer(parsed: _Parsed, kind: str | None,
+                         size: tuple[int, int] | None = None) -> tuple[int, dict[str, Any]]:
     if kind in ("refuse", "block_prompt"):
         return _moderation_blocked()
-    data = _malformed_png() if kind == "malformed" else restored_png(parsed.image or b"")
+    data = _malformed_png() if kind == "malformed" else restored_png(parsed.image or b"", size)
     text_tokens = max(1, len(parsed.prompt.split()))
     usage = {"input_tokens": text_tokens + _IMAGE_IN_TOKENS, "output_tokens": _IMAGE_OUT_TOKENS,
              "total_tokens": text_tokens + _IMAGE_IN_TOKENS + _IMAGE_OUT_TOKENS,
              "input_tokens_details": {"image_tokens": _IMAGE_IN_TOKENS, "text_tokens": text_tokens},
              "output_tokens_details": {"image_tokens": _IMAGE_OUT_TOKENS, "text_tokens": 0}}
     return 200, {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(data).decode()}],
-                 "background": "opaque", "output_format": "png", "quality": "medium", "size": "1024x1024",
+                 "background": "opaque", "output_format": "png", "quality": "medium",
+                 "size": f"{size[0]}x{size[1]}" if size else "1024x1024",
                  "usage": usage}
 
 

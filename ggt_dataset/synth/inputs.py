@@ -12,7 +12,9 @@ skipped, sorted), folder names are read as ``ggt build`` reads a raw tree:
 
 The pair id is ``<category>/<name>``, name being the path below the recognised folders
 without extension, as in a raw release. Two files with one id, an unreadable or
-corrupt image, or a path that names two categories, are bad inputs: all are listed at
+corrupt image, an image smaller than :data:`MIN_SIDE` (32 px) on a side (QC's 32- and
+64-px comparisons and the providers need at least that much picture), or a path that
+names two categories, are bad inputs: all are listed at
 once and nothing is sent, unless ``--skip-bad`` leaves them out (listed in the report).
 A later run adds new files; files already in the journal are not read again until
 their turn (their hash is checked then).
@@ -32,6 +34,9 @@ from .journal import Journal
 
 MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg", "WEBP": "image/webp",
         "BMP": "image/bmp", "TIFF": "image/tiff"}
+
+
+MIN_SIDE = 32     # px, both sides: fidelity compares at 32/64 px; smaller is not a photo to restore
 
 
 class InputError(GGTError):
@@ -66,6 +71,9 @@ def _row(lq_dir: str, rel: str, split: str, category: str | None) -> dict:
 
     loc = locate(rel, split=split)
     record = read_image(os.path.join(lq_dir, rel), shown_as=os.path.join(lq_dir, rel))
+    if min(record.width, record.height) < MIN_SIDE:
+        raise BadPairError(os.path.join(lq_dir, rel), f"is {record.width}x{record.height} px; ggt synth needs at "
+                           f"least {MIN_SIDE} px on each side")
     cat, source = (loc.category, "folder") if loc.category else (category, "option")
     if cat is None:
         from .prompts import analyse

@@ -9,12 +9,26 @@ Tables:
           HTTP status, retry delay, and for edits the file the image was saved to.
   meta    the run's settings, for the report.
 
+  ledger  money by (kind, currency), kept by triggers on ``calls`` in the same
+          transaction as each call row: known costs, the highest cost seen, how many
+          calls may have been billed at an unknown price, and what calls in flight
+          have reserved. Budget checks read this (a few rows), never scan ``calls``.
+
 "Already paid" means: a ``calls`` row with the same ``fingerprint`` (a hash of the
 kind, provider, model, the LQ bytes' hash and the prompt or instruction) whose
 status is ``ok`` or ``refused``. Such a call is never sent again; its saved
 result is reused. A row still ``sent`` when a run starts was cut off by a kill:
-it becomes ``lost`` (the provider may have billed it, so the budget counts it at
-the highest cost seen for that kind) and the call is sent again.
+if its result file was saved and decodes, it is promoted to ``ok`` (not paid
+again); otherwise it becomes ``lost`` and the call is sent again.
+
+Money (``spent``): known costs of answered calls, plus, at the highest cost seen
+for that kind, every call that may have been billed without us learning the
+price: ``lost`` calls and transient failures with no HTTP status (a timeout or a
+dropped connection after the request left). A saved result whose file later
+disappears is marked ``stale`` (its cost still counts) and the call is sent again.
+
+One run at a time: :func:`run_lock` takes an exclusive ``flock`` on
+``.ggt-synth/lock`` for the whole run; a second run on the same OUT_RAW is refused.
 
 The database runs in WAL mode with ``synchronous=NORMAL``: a killed process
 (even ``kill -9``) loses nothing committed; a power cut may lose the last
@@ -23,6 +37,7 @@ transactions, and then those calls are sent again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -57,12 +72,45 @@ CREATE TABLE IF NOT EXISTS calls (
   provider TEXT, model TEXT, started REAL NOT NULL, ended REAL,
   http_status INTEGER, retry_after REAL,
   cost REAL NOT NULL DEFAULT 0, currency TEXT, cost_estimated INTEGER NOT NULL DEFAULT 0,
-  detail TEXT, request TEXT, response TEXT, result_file TEXT, result_sha256 TEXT
+  detail TEXT, request TEXT, response TEXT, result_file TEXT, result_sha256 TEXT,
+  reserved REAL NOT NULL DEFAULT 0 -- while 'sent': what the budget holds back for it
 );
 CREATE INDEX IF NOT EXISTS calls_fingerprint ON calls (fingerprint, status);
 CREATE INDEX IF NOT EXISTS calls_key ON calls (key, kind);
 CREATE INDEX IF NOT EXISTS pairs_state ON pairs (state, key);
+CREATE TABLE IF NOT EXISTS ledger (
+  kind TEXT NOT NULL, currency TEXT NOT NULL,
+  paid REAL NOT NULL DEFAULT 0,        -- known costs
+  max_cost REAL NOT NULL DEFAULT 0,    -- the highest cost seen (prices calls of unknown cost)
+  unknown INTEGER NOT NULL DEFAULT 0,  -- lost calls and timeouts: maybe billed, price unknown
+  reserved REAL NOT NULL DEFAULT 0,    -- held back for calls in flight
+  answered INTEGER NOT NULL DEFAULT 0, -- 'ok' calls: once > 0 the cost of this kind is known
+  PRIMARY KEY (kind, currency)
+);
 """
+
+# How one calls row counts in the ledger; the triggers add NEW and subtract OLD, so every
+# INSERT/UPDATE/DELETE keeps the ledger exact in the same transaction, from any process.
+_KNOWN = "({r}.status IN ('ok','refused','error','stale') OR ({r}.status='transient' AND {r}.http_status IS NOT NULL))"
+_UNKNOWN = "({r}.status='lost' OR ({r}.status='transient' AND {r}.http_status IS NULL))"
+
+
+def _ledger_sql(r: str, sign: str) -> str:
+    cur = f"COALESCE({r}.currency, '')"
+    return (f"INSERT INTO ledger (kind, currency) VALUES ({r}.kind, {cur}) ON CONFLICT DO NOTHING; "
+            f"UPDATE ledger SET paid = paid {sign} CASE WHEN {_KNOWN.format(r=r)} THEN {r}.cost ELSE 0 END, "
+            f"unknown = unknown {sign} CASE WHEN {_UNKNOWN.format(r=r)} THEN 1 ELSE 0 END, "
+            f"reserved = reserved {sign} CASE WHEN {r}.status='sent' THEN {r}.reserved ELSE 0 END, "
+            f"answered = answered {sign} CASE WHEN {r}.status='ok' THEN 1 ELSE 0 END, "
+            f"max_cost = MAX(max_cost, {r}.cost) WHERE kind={r}.kind AND currency={cur};")
+
+
+_TRIGGERS = (
+    f"CREATE TRIGGER ledger_insert AFTER INSERT ON calls BEGIN {_ledger_sql('NEW', '+')} END",
+    f"CREATE TRIGGER ledger_update AFTER UPDATE ON calls BEGIN {_ledger_sql('OLD', '-')} {_ledger_sql('NEW', '+')} END",
+    f"CREATE TRIGGER ledger_delete AFTER DELETE ON calls BEGIN {_ledger_sql('OLD', '-')} END",
+)
+
 
 
 class JournalError(GGTError):
@@ -99,12 +147,41 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as e:
             raise JournalError(f"{path}: not a usable synthesis journal ({e}); move it away to "
                                "start over") from None
 
     def close(self) -> None:
         self.db.close()
+
+    def _migrate(self) -> None:
+        """Journals made before the ledger: add the column, the triggers and fill the ledger once."""
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(calls)")}
+        def fresh() -> bool:
+            return self.db.execute("SELECT 1 FROM sqlite_master WHERE name='ledger_insert'").fetchone() is None
+
+        if not fresh():
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if not fresh():             # another process migrated it meanwhile
+                self.db.execute("COMMIT")
+                return
+            if "reserved" not in columns:
+                self.db.execute("ALTER TABLE calls ADD COLUMN reserved REAL NOT NULL DEFAULT 0")
+            for statement in _TRIGGERS:
+                self.db.execute(statement)
+            self.db.execute("DELETE FROM ledger")
+            self.db.execute(f"""INSERT INTO ledger SELECT kind, COALESCE(currency, ''),
+                SUM(CASE WHEN {_KNOWN.format(r="calls")} THEN cost ELSE 0 END), MAX(cost),
+                SUM(CASE WHEN {_UNKNOWN.format(r="calls")} THEN 1 ELSE 0 END),
+                SUM(CASE WHEN status='sent' THEN reserved ELSE 0 END),
+                SUM(CASE WHEN status='ok' THEN 1 ELSE 0 END) FROM calls GROUP BY 1, 2""")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     # -- run settings -----------------------------------------------------------------
     def get_meta(self, key: str) -> Any:
@@ -161,14 +238,33 @@ class Journal:
     def attempts(self, fp: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM calls WHERE fingerprint=?", (fp,)).fetchone()[0]
 
-    def start_call(self, key: str, kind: str, fp: str, attempt: int, provider: str, model: str,
-                   request: dict) -> int:
-        """Committed *before* the request leaves, so a kill mid-call is visible afterwards."""
-        cur = self.db.execute(
-            "INSERT INTO calls (key, kind, fingerprint, attempt, status, provider, model, started, request) "
-            "VALUES (?, ?, ?, ?, 'sent', ?, ?, ?, ?)",
-            (key, kind, fp, attempt, provider, model, time.time(), json.dumps(request, default=str)))
+    def start_call(self, key: str, kind: str, fp: str, provider: str, model: str, request: dict, *,
+                   currency: str = "", reserve: float = 0.0, budget: float | None = None) -> int | None:
+        """Journal a request as ``sent``, holding ``reserve`` of the budget; None if that would pass it.
+
+        Committed *before* the request leaves, so a kill mid-call is visible afterwards. The
+        check and the insert are one ``BEGIN IMMEDIATE`` transaction, so processes sharing the
+        journal (Ray actors) cannot together reserve more than ``budget``.
+        """
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if budget is not None and self.committed(currency) + reserve > budget + 1e-9:
+                self.db.execute("ROLLBACK")
+                return None
+            cur = self.db.execute(
+                "INSERT INTO calls (key, kind, fingerprint, attempt, status, provider, model, started, request, "
+                "currency, reserved) VALUES (?, ?, ?, ?, 'sent', ?, ?, ?, ?, ?, ?)",
+                (key, kind, fp, self.attempts(fp) + 1, provider, model, time.time(),
+                 json.dumps(request, default=str), currency, reserve))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
         return int(cur.lastrowid)
+
+    def hold(self, call_id: int, cost: float) -> None:
+        """A call in flight now known to cost ``cost``: hold that until its row is closed."""
+        self.db.execute("UPDATE calls SET reserved=? WHERE id=? AND status='sent'", (cost, call_id))
 
     def end_call(self, call_id: int, status: str, **values: Any) -> None:
         if "response" in values:
@@ -177,25 +273,55 @@ class Journal:
         sets = ", ".join(f"{k}=?" for k in values)
         self.db.execute(f"UPDATE calls SET {sets} WHERE id=?", (*values.values(), call_id))
 
-    def mark_lost(self) -> int:
-        """Calls cut off by a kill: outcome unknown, possibly billed; they will be sent again."""
-        cur = self.db.execute("UPDATE calls SET status='lost', detail='cut off: the run was killed "
+    def mark_stale(self, call_id: int, detail: str) -> None:
+        """A paid answer whose saved file is gone or changed: it is asked for again (its cost stays)."""
+        self.db.execute("UPDATE calls SET status='stale', detail=? WHERE id=?", (detail[:1000], call_id))
+
+    def mark_lost(self, results_dir: str | None = None) -> tuple[int, int]:
+        """Calls a kill cut off; returns (lost, recovered).
+
+        A cut-off edit whose result file was saved (the file is written before the row is
+        closed) and decodes is promoted to ``ok`` at the highest cost seen, so it is not paid
+        again; the others become ``lost``: outcome unknown, possibly billed, sent again.
+        """
+        recovered = 0
+        rows = self.db.execute("SELECT id, kind, fingerprint, currency FROM calls WHERE status='sent'").fetchall()
+        for call_id, kind, fp, currency in rows:
+            rel = f"{fp[:2]}/{fp}"
+            sha = _decodable_sha(os.path.join(results_dir, rel)) if results_dir and kind == "edit" else None
+            if sha is None:
+                continue
+            self.end_call(call_id, "ok", cost=self.max_cost(kind, currency or ""), cost_estimated=1,
+                          result_file=rel, result_sha256=sha, reserved=0,
+                          detail="recovered: the answer was saved before the run was killed (cost: the "
+                                 "highest seen)")
+            recovered += 1
+        cur = self.db.execute("UPDATE calls SET status='lost', reserved=0, detail='cut off: the run was killed "
                               "while this request was in flight', ended=started WHERE status='sent'")
-        return cur.rowcount
+        return cur.rowcount, recovered
 
     def spent(self, currency: str) -> float:
-        """Money spent in ``currency``; a lost call counts at the highest cost seen for its kind."""
-        paid = self.db.execute("SELECT COALESCE(SUM(cost), 0) FROM calls WHERE currency=? AND "
-                               "status IN ('ok','refused','transient','error')", (currency,)).fetchone()[0]
-        lost = self.db.execute(
-            "SELECT COALESCE(SUM(m), 0) FROM (SELECT l.kind, (SELECT MAX(cost) FROM calls c WHERE "
-            "c.kind=l.kind AND c.currency=?) * COUNT(*) AS m FROM calls l WHERE l.status='lost' "
-            "GROUP BY l.kind)", (currency,)).fetchone()[0]
-        return float(paid) + float(lost or 0)
+        """Money spent in ``currency``; calls of unknown cost count at the highest cost seen for their kind."""
+        return float(self.db.execute("SELECT COALESCE(SUM(paid + unknown * max_cost), 0) FROM ledger "
+                                     "WHERE currency=?", (currency,)).fetchone()[0])
 
-    def max_cost(self, kind: str) -> float:
-        return float(self.db.execute("SELECT COALESCE(MAX(cost), 0) FROM calls WHERE kind=?",
-                                     (kind,)).fetchone()[0])
+    def committed(self, currency: str) -> float:
+        """Spent plus what calls in flight (any process) hold back."""
+        return float(self.db.execute("SELECT COALESCE(SUM(paid + unknown * max_cost + reserved), 0) FROM "
+                                     "ledger WHERE currency=?", (currency,)).fetchone()[0])
+
+    def max_cost(self, kind: str, currency: str | None = None) -> float:
+        if currency is None:
+            row = self.db.execute("SELECT MAX(max_cost) FROM ledger WHERE kind=?", (kind,)).fetchone()
+        else:
+            row = self.db.execute("SELECT MAX(max_cost) FROM ledger WHERE kind=? AND currency=?",
+                                  (kind, currency)).fetchone()
+        return float(row[0] or 0.0)
+
+    def cost_known(self, kind: str) -> bool:
+        """Whether a call of ``kind`` has answered ok (so its price has been seen)."""
+        return bool(self.db.execute("SELECT COALESCE(SUM(answered), 0) FROM ledger WHERE kind=?",
+                                    (kind,)).fetchone()[0])
 
     def call_counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -207,3 +333,43 @@ class Journal:
         """How many times each LQ image was sent for ``kind`` (lost calls included)."""
         return dict(self.db.execute("SELECT key, COUNT(*) FROM calls WHERE kind=? AND status != "
                                     "'skipped' GROUP BY key", (kind,)).fetchall())
+
+
+def _decodable_sha(path: str) -> str | None:
+    """The file's sha256 if it exists and Pillow decodes it, else None."""
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        with Image.open(path) as im:
+            im.load()
+    except (OSError, ValueError, SyntaxError):
+        return None
+    return hashlib.sha256(data).hexdigest()
+
+
+@contextlib.contextmanager
+def run_lock(state_dir: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``state_dir/lock`` (our pid inside) for a whole run.
+
+    Raises:
+        GGTError: another process holds it (its pid is named).
+    """
+    import fcntl
+
+    os.makedirs(state_dir, exist_ok=True)
+    path = os.path.join(state_dir, "lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise GGTError(f"another ggt synth (pid {other}) is using {os.path.dirname(state_dir)}; "
+                           "wait for it to finish (or stop it), then run again") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)                    # releases the lock

@@ -59,11 +59,12 @@ class Pipeline:
             return await self._process(row)
         except Stopped:
             return "pending"
-        except PairFailed as e:
+        except (PairFailed, GGTError) as e:
             self.p.journal.update_pair(key, state="failed", reason=str(e)[:1000])
             return "failed"
-        except GGTError as e:
-            self.p.journal.update_pair(key, state="failed", reason=str(e)[:1000])
+        except Exception as e:  # noqa: BLE001 (one pair's surprise must not stop the other pairs' calls)
+            where = os.path.join(self.p.lq_dir, key)
+            self.p.journal.update_pair(key, state="failed", reason=f"{where}: {type(e).__name__}: {e}"[:1000])
             return "failed"
 
     async def _process(self, row: dict) -> str:
@@ -73,9 +74,12 @@ class Pipeline:
         data = await asyncio.to_thread(_read, os.path.join(self.p.lq_dir, key), row["lq_sha256"])
         rgb = await asyncio.to_thread(decode_rgb, data, key)
         mime = mime_of(data)
-        item = PromptInput(key, row["category"], data, mime, rgb)
-        prompt, meta = await self.p.prompter.prompt(item, self._asker(row, data, mime))
-        j.update_pair(key, prompt=prompt, prompt_meta=meta)
+        if row["prompt"] is not None and self._edit_paid(row, row["prompt"]):
+            prompt = row["prompt"]              # the prompt that was paid for, not a recomputed one
+        else:
+            item = PromptInput(key, row["category"], data, mime, rgb)
+            prompt, meta = await self.p.prompter.prompt(item, self._asker(row, data, mime))
+            j.update_pair(key, prompt=prompt, prompt_meta=meta)
         answer = await self._edit(row, data, mime, prompt)
         generator = generator_label(self.p.backend, answer.model)
         if answer.status == "refused":
@@ -89,14 +93,22 @@ class Pipeline:
                       qc=[r.as_dict() for r in results], reason=reason or None, decided_by="qc")
         return state
 
+    def _edit_key(self, row: dict, prompt: str) -> tuple[tuple, int]:
+        seed = int(fingerprint(row["key"], row["lq_sha256"])[:8], 16)
+        return (row["lq_sha256"], prompt, seed), seed
+
+    def _edit_paid(self, row: dict, prompt: str) -> bool:
+        b = self.p.backend
+        return self.p.journal.paid(fingerprint("edit", b.name, b.model, *self._edit_key(row, prompt)[0])) is not None
+
     async def _edit(self, row: dict, data: bytes, mime: str, prompt: str) -> Answer:
         b = self.p.backend
-        seed = int(fingerprint(row["key"], row["lq_sha256"])[:8], 16)
+        parts, seed = self._edit_key(row, prompt)
         request = EditRequest(pair_id=row["key"], image=data, mime=mime, prompt=prompt,
                               width=row["lq_width"], height=row["lq_height"], seed=seed)
         estimate = b.estimate_cost(request) if hasattr(b, "estimate_cost") else None
         return await self.p.caller.call(
-            row["key"], "edit", (row["lq_sha256"], prompt, seed), b.name, b.model,
+            row["key"], "edit", parts, b.name, b.model,
             {"prompt": prompt, "mime": mime, "width": request.width, "height": request.height, "seed": seed},
             lambda: b.edit(request), estimate)
 
@@ -120,8 +132,9 @@ class Pipeline:
         except GGTError as e:
             return [qc_mod.StageResult("validity", "fail", {}, f"unreadable image: {e}")], (None, None)
         hq_file = (answer.result_file, _sha_bytes(hq_bytes))
+        answer_sha = hq_file[1]             # the provider's image, before any resize
         for name, cfg in self.p.qc.stages:
-            result = await self._stage(name, cfg, row, lq, hq, results)
+            result = await self._stage(name, cfg, row, lq, hq, results, answer_sha)
             if isinstance(result, tuple):
                 result, kept = result
                 if kept is not hq:
@@ -134,7 +147,7 @@ class Pipeline:
         return results, hq_file
 
     async def _stage(self, name: str, cfg: Any, row: dict, lq: np.ndarray, hq: np.ndarray,
-                     earlier: list[qc_mod.StageResult]):
+                     earlier: list[qc_mod.StageResult], hq_sha256: str):
         if name == "validity":
             return await asyncio.to_thread(qc_mod.check_validity, cfg, lq, hq)
         if name == "fidelity":
@@ -142,7 +155,7 @@ class Pipeline:
         if name == "quality":
             return await asyncio.to_thread((await self._nr(cfg)).check, lq, hq)
         if name == "judge":
-            return await self._judge(cfg, row, lq, hq)
+            return await self._judge(cfg, row, lq, hq, hq_sha256)
         return qc_mod.check_review(cfg, earlier)
 
     async def _nr(self, cfg: Any):
@@ -153,7 +166,8 @@ class Pipeline:
                 self.p.nr = await asyncio.to_thread(NRScorer, cfg)
         return self.p.nr
 
-    async def _judge(self, cfg: Any, row: dict, lq: np.ndarray, hq: np.ndarray) -> qc_mod.StageResult:
+    async def _judge(self, cfg: Any, row: dict, lq: np.ndarray, hq: np.ndarray,
+                     hq_sha256: str) -> qc_mod.StageResult:
         from .qc_quality import (
             JUDGE_INSTRUCTION,
             JUDGE_SCHEMA,
@@ -166,7 +180,9 @@ class Pipeline:
             return qc_mod.StageResult("judge", "skip", {}, "no VLM configured for the judge")
         image = await asyncio.to_thread(side_by_side, lq, hq)
         answer = await self.p.caller.call(
-            row["key"], "judge", (row["lq_sha256"], _sha_bytes(image), JUDGE_INSTRUCTION), vision.name,
+            # identity: the two images' hashes and the instruction (the model is in every
+            # fingerprint), not the side-by-side PNG's bytes, which an encoder update would change
+            row["key"], "judge", (row["lq_sha256"], hq_sha256, JUDGE_INSTRUCTION), vision.name,
             vision.model, {"instruction": JUDGE_INSTRUCTION},
             lambda: vision.ask(image, "image/png", JUDGE_INSTRUCTION, JUDGE_SCHEMA))
         return judge_result(cfg, answer.response.get("text", ""), answer.model)

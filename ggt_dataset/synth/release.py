@@ -150,7 +150,13 @@ def write_review(journal: Journal, out_raw: str, lq_dir: str) -> int:
 
 
 def apply_review(journal: Journal, out_raw: str) -> dict[str, int]:
-    """Apply the accept/reject decisions a person wrote into review.csv; returns counts."""
+    """Apply the accept/reject decisions a person wrote into review.csv; returns counts.
+
+    All or nothing: one transaction, and any bad row (an unknown decision, a pair that is
+    not waiting for review) applies none of them. A decision may name a pair in state
+    ``review``, or one a person already decided (re-applying the same file is harmless);
+    a pair QC rejected, or one that failed or was refused, cannot be accepted here.
+    """
     path = os.path.join(out_raw, REVIEW_FILE)
     done = {"accepted": 0, "rejected": 0}
     if not os.path.isfile(path):
@@ -160,20 +166,32 @@ def apply_review(journal: Journal, out_raw: str) -> dict[str, int]:
         if not {"id", "split", "decision"} <= set(reader.fieldnames or ()):
             raise ReviewError(f"{path}: needs columns id, split, decision; found {reader.fieldnames}")
         decisions = [(reader.line_num, r) for r in reader]
-    for line, r in decisions:
-        decision = (r.get("decision") or "").strip().lower()
-        if not decision:
-            continue
-        if decision not in ("accept", "reject"):
-            raise ReviewError(f"{path}:{line}: decision {r['decision']!r}; write accept, reject or nothing")
-        pair = journal.db.execute("SELECT key, hq_file FROM pairs WHERE split=? AND id=?",
-                                  (r["split"], r["id"])).fetchone()
-        if pair is None or pair[1] is None:
-            raise ReviewError(f"{path}:{line}: no generated pair {r['split']}/{r['id']} in this run's journal")
-        state = "accepted" if decision == "accept" else "rejected"
-        journal.update_pair(pair[0], state=state, decided_by="manual",
-                            reason=f"manual: {decision}" + (f" ({r['note']})" if r.get("note") else ""))
-        done[state] += 1
+    journal.db.execute("BEGIN IMMEDIATE")
+    try:
+        for line, r in decisions:
+            decision = (r.get("decision") or "").strip().lower()
+            if not decision:
+                continue
+            if decision not in ("accept", "reject"):
+                raise ReviewError(f"{path}:{line}: decision {r['decision']!r}; write accept, reject or nothing "
+                                  "(no decision in the file was applied)")
+            pair = journal.db.execute("SELECT key, hq_file, state, decided_by FROM pairs WHERE split=? AND id=?",
+                                      (r["split"], r["id"])).fetchone()
+            if pair is None or pair[1] is None:
+                raise ReviewError(f"{path}:{line}: no generated pair {r['split']}/{r['id']} in this run's journal "
+                                  "(no decision in the file was applied)")
+            if pair[2] != "review" and pair[3] != "manual":
+                raise ReviewError(f"{path}:{line}: {r['split']}/{r['id']} is {pair[2]} (decided by {pair[3]}), "
+                                  "not waiting for review; only pairs listed by the last run can be decided "
+                                  "(no decision in the file was applied)")
+            state = "accepted" if decision == "accept" else "rejected"
+            journal.update_pair(pair[0], state=state, decided_by="manual",
+                                reason=f"manual: {decision}" + (f" ({r['note']})" if r.get("note") else ""))
+            done[state] += 1
+        journal.db.execute("COMMIT")
+    except BaseException:
+        journal.db.execute("ROLLBACK")
+        raise
     return done
 
 

@@ -42,6 +42,11 @@ class GeminiVision:
         self._price = price_for(_gemini.PRICES, self.model, price)
         self._client = _gemini.make_client(_gemini.resolve_key(api_key), base_url, timeout)
 
+    @property
+    def price_known(self) -> bool:
+        """False for a model missing from the price table (its calls then cost 0 in the journal)."""
+        return self._price is not None
+
     async def ask(self, image: bytes, mime: str, instruction: str,
                   json_schema: dict[str, Any] | None = None) -> VisionReply:
         from google.genai import types
@@ -89,6 +94,11 @@ class OpenAIVision:
         self.strict_schema = strict_schema
         self._price = price_for(_openai.PRICES, self.model, price)
         self._client = _openai.make_client(_openai.resolve_key(api_key), base_url, timeout)
+
+    @property
+    def price_known(self) -> bool:
+        """False for a model missing from the price table (its calls then cost 0 in the journal)."""
+        return self._price is not None
 
     async def ask(self, image: bytes, mime: str, instruction: str,
                   json_schema: dict[str, Any] | None = None) -> VisionReply:

@@ -53,6 +53,23 @@ PRICES: dict[str, Price] = {
     "gemini-3.5-flash": Price(text_input=1.50, text_output=9.00),
 }
 
+# What an edit's cost estimate assumes (an upper bound, so that --budget holds from the first
+# call): image output tokens per ImageConfig.image_size, the larger of Nano Banana 2's and
+# Nano Banana Pro's published counts (1K 1120 both; 2K 1680 / 1120; 4K 2520 / 2000; the
+# pricing listings above, unconfirmed on Google's page); the input image at Gemini 3's default
+# media resolution, 1120 tokens; the prompt at one token per 2 characters; and 1000 tokens of
+# text and thinking output. The journal then uses the highest cost seen, if higher.
+IMAGE_OUT_TOKENS = {None: 1120, "512": 747, "1K": 1120, "2K": 1680, "4K": 2520}
+IMAGE_IN_TOKENS = 1120
+TEXT_OUT_ALLOWANCE = 1000
+
+# Finish reasons that mean "the safety or policy system refused": final, journalled as
+# refused. Any other answer without an image (STOP with text only, MAX_TOKENS, OTHER,
+# RECITATION, NO_IMAGE, ...) is a BackendError: not retried in this run, tried again on the
+# next. From google.genai.types.FinishReason (google-genai 3.x).
+REFUSAL_REASONS = frozenset({"SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT",
+                             "BLOCKLIST", "SPII", "MODEL_ARMOR"})
+
 # Aspect ratios the image models accept (ImageConfig.aspect_ratio; image-generation docs).
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 _TRANSIENT_CODES = {408, 429}
@@ -153,6 +170,19 @@ class GeminiBackend:
         self._price = price_for(PRICES, self.model, price)
         self._client = make_client(resolve_key(api_key), base_url, timeout)
 
+    @property
+    def price_known(self) -> bool:
+        """False for a model missing from the price table (its calls then cost 0 in the journal)."""
+        return self._price is not None
+
+    def estimate_cost(self, request: EditRequest) -> float | None:
+        """An upper estimate of one edit's cost (assumptions above :data:`IMAGE_OUT_TOKENS`)."""
+        if self._price is None:
+            return None
+        return self._price.cost(text_in=len(request.prompt) // 2 + 16, image_in=IMAGE_IN_TOKENS,
+                                text_out=TEXT_OUT_ALLOWANCE,
+                                image_out=IMAGE_OUT_TOKENS.get(self.image_size, max(IMAGE_OUT_TOKENS.values())))
+
     async def edit(self, request: EditRequest) -> EditResult:
         from google.genai import types
 
@@ -188,7 +218,12 @@ class GeminiBackend:
             width, height, fmt = check_image(image.data, f"Gemini {answered_by}")
             meta.update(width=width, height=height, format=fmt)
             return EditResult(status="ok", image=image.data, detail=finish or "", **common)
-        return EditResult(status="refused", image=None, detail=refusal_detail(response, candidate, parts), **common)
+        detail = refusal_detail(response, candidate, parts)
+        feedback = response.prompt_feedback
+        if (feedback is not None and feedback.block_reason) or finish in REFUSAL_REASONS:
+            return EditResult(status="refused", image=None, detail=detail, **common)
+        raise BackendError(f"Gemini {answered_by} answered without an image and without a safety refusal "
+                           f"({detail[:300]}); the pair is tried again on the next run", cost=cost)
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()

@@ -43,6 +43,35 @@ PRICES: dict[str, Price] = {
 }
 
 
+# What an edit's cost estimate assumes (an upper bound, so that --budget holds from the first
+# call): output image tokens scale with pixels from GPT image models' published counts for
+# 1024x1024 (low 272, medium 1056, high 4160; "auto" or unset counted as high); the input
+# image at most 1445 tokens (85 + 170 per 512-px tile of an image fitted to 2048 px with a
+# 768-px short side, 8 tiles); the prompt at one token per 2 characters. Not confirmed for
+# gpt-image-2 from OpenAI's own page; the journal uses the highest cost seen, if higher.
+OUT_TOKENS_PER_MEGAPIXEL = {"low": 272, "medium": 1056, "high": 4160}
+IMAGE_IN_TOKENS = 1445
+STANDARD_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
+# Models that take any WIDTHxHEIGHT (both divisible by 16, aspect 1:3..3:1; the SDK's
+# images.edit ``size`` docstring, openai 3.57); others get the nearest standard size.
+FREE_SIZE_MODELS = ("gpt-image-2",)
+_TARGET_PIXELS = 1536 * 1024
+
+
+def request_size(model: str, width: int, height: int) -> str:
+    """The ``size`` to ask for so the answer keeps the LQ's aspect: exact (to 16 px) where the
+    model allows free sizes, else the standard size of the nearest aspect."""
+    import math
+
+    aspect = min(3.0, max(1 / 3, width / height))
+    if any(model == m or model.startswith((m + "-", m + ".")) for m in FREE_SIZE_MODELS):
+        w = round(math.sqrt(_TARGET_PIXELS * aspect) / 16) * 16
+        h = round(w / aspect / 16) * 16
+        return f"{w}x{h}"
+    w, h = min(STANDARD_SIZES, key=lambda s: abs(math.log(s[0] / s[1] / aspect)))
+    return f"{w}x{h}"
+
+
 def make_client(key: str, base_url: str | None, timeout: float) -> Any:
     """An ``AsyncOpenAI`` with the SDK's retries off (the engine owns retries)."""
     openai = require("openai", "the openai backend")
@@ -92,7 +121,9 @@ class OpenAIImageBackend:
         base_url: API root override, e.g. ``FakeAPIServer.openai_base_url`` (ends in ``/v1``).
         timeout: seconds per request before it counts as a transient failure.
         quality: ``"low"``, ``"medium"``, ``"high"`` or ``"auto"``; None leaves the API default.
-        size: ``"1024x1024"``, ``"auto"``, ...; None leaves the API default (``auto``).
+        size: ``"1024x1024"``, ``"auto"``, ...; None: the LQ's aspect (:func:`request_size`), so
+            that validity QC's aspect check passes (``auto`` answers 1024x1024, 1536x1024 or
+            1024x1536, which a 4:3 photo does not fit).
         price: a :class:`Price` for a model missing from :data:`PRICES`.
     """
 
@@ -107,8 +138,26 @@ class OpenAIImageBackend:
         self._price = price_for(PRICES, self.model, price)
         self._client = make_client(resolve_key(api_key), base_url, timeout)
 
+    @property
+    def price_known(self) -> bool:
+        """False for a model missing from the price table (its calls then cost 0 in the journal)."""
+        return self._price is not None
+
+    def _size(self, request: EditRequest) -> str:
+        return self.size or request_size(self.model, request.width, request.height)
+
+    def estimate_cost(self, request: EditRequest) -> float | None:
+        """An upper estimate of one edit's cost (assumptions above :data:`OUT_TOKENS_PER_MEGAPIXEL`)."""
+        if self._price is None:
+            return None
+        size = self._size(request)
+        w, h = (int(v) for v in size.split("x")) if "x" in size else max(STANDARD_SIZES, key=lambda s: s[0] * s[1])
+        per_mp = OUT_TOKENS_PER_MEGAPIXEL.get(self.quality or "high", OUT_TOKENS_PER_MEGAPIXEL["high"])
+        return self._price.cost(text_in=len(request.prompt) // 2 + 16, image_in=IMAGE_IN_TOKENS,
+                                image_out=-(-per_mp * w * h // (1024 * 1024)))
+
     async def edit(self, request: EditRequest) -> EditResult:
-        extra = {k: v for k, v in (("quality", self.quality), ("size", self.size)) if v is not None}
+        extra = {"size": self._size(request), **({"quality": self.quality} if self.quality else {})}
         started = time.monotonic()
         try:
             response = await self._client.images.edit(
