@@ -136,6 +136,9 @@ def test_browse_filter_sort_open_slide_zoom(browser, site):
     page.wait_for_function(f"document.body.dataset.pair === {second!r}")
     assert params(page)["pair"] == second
     shared = page.url
+    for _ in range(12):                              # Tab stays inside the open pair
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.getElementById('detail').contains(document.activeElement)")
     page.keyboard.press("Escape")
     page.wait_for_function("document.getElementById('detail').hidden")
     assert "pair" not in params(page)

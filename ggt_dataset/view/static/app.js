@@ -205,10 +205,25 @@ async function openPair(key) {
 }
 
 function closePair() {
+  const was = PAIR && PAIR.key;
   PAIR = null;
   SEQ++;
+  if ($("detail").hidden) return;
   $("detail").hidden = true;
   document.body.dataset.pair = "";
+  // Focus goes back to the card the pair came from, so the keyboard carries on from there.
+  const card = [...document.querySelectorAll(".card")].find((c) => c.dataset.key === was);
+  if (card) card.focus();
+}
+
+function trapTab(e) {
+  // While the pair is open, Tab cycles through its own controls, not the grid behind it.
+  const items = [...$("detail").querySelectorAll("button, select, input")].filter((el) => !el.disabled && el.offsetParent);
+  if (!items.length) return;
+  const at = items.indexOf(document.activeElement);
+  const next = e.shiftKey ? (at <= 0 ? items.length - 1 : at - 1) : (at + 1) % items.length;
+  e.preventDefault();
+  items[next].focus();
 }
 
 function leavePair() {
@@ -404,6 +419,7 @@ async function render() {
 
 function keys(e) {
   if (e.ctrlKey || e.metaKey || e.altKey) return;          // the browser's own shortcuts
+  if (PAIR && e.key === "Tab") { trapTab(e); return; }
   const el = document.activeElement;
   const typing = ["SELECT", "TEXTAREA"].includes(el.tagName) || (el.tagName === "INPUT" && el.type !== "range");
   if (typing && e.key !== "Escape") return;
