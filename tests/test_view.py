@@ -369,3 +369,21 @@ def test_report_outputs_found_relative_to_the_report(eval_set, identity_preds, t
     monkeypatch.chdir(tmp_path)
     viewer = Viewer.open(eval_set, report=str(work / "report"))
     assert viewer.outputs is not None and len(viewer.outputs.rows) == 18
+
+
+def test_sorting_from_the_full_order_equals_sorting_the_filtered_rows(eval_set):
+    """Filtered queries take their rows from one cached full sort; ties and missing values included."""
+    from ggt_dataset.view.index import Column
+    from ggt_dataset.view.query import Query, Selections, _mask, _order
+
+    index = build_index(open_source(eval_set))
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 4, index.num_rows).astype(np.float32)      # many ties
+    values[rng.random(index.num_rows) < 0.2] = np.nan
+    index.add_column(Column("score", values, "metric", better="lower"))
+    selections = Selections(index)
+    for sort in ("score", "-score", "category", "-lq_width"):
+        for labels in ((), (("split", ("test",)),), (("category", ("haze", "rain")),)):
+            query = Query(labels=labels, sort=sort)
+            direct = _order(np.flatnonzero(_mask(query, index)).astype(np.int32), sort, index)
+            assert selections.rows(query).tolist() == direct.tolist(), (sort, labels)

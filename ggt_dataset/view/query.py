@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from ..errors import GGTError
-from .index import PairIndex
+from .index import LRU, PairIndex
 
 PER_PAGE, MAX_PER_PAGE = 48, 200
 _OPS = {"<=": operator.le, ">=": operator.ge, "!=": operator.ne, "=": operator.eq, "<": operator.lt, ">": operator.gt}
@@ -137,19 +137,39 @@ def _order(rows: np.ndarray, sort: str, index: PairIndex) -> np.ndarray:
 
 
 class Selections:
-    """The rows of recent queries, in order, so paging and prev/next do not recompute them."""
+    """The rows of recent queries, in order, so paging and prev/next do not recompute them.
+
+    A sort is computed once over all rows and kept (up to ``ORDER_BYTES``); a filtered
+    query then takes its rows from that order in one pass. A stable sort keeps ties in
+    dataset order either way, so the result equals sorting the filtered rows.
+    """
+
+    ORDER_BYTES = 8 << 20               # about 20 orders of 100K rows
 
     def __init__(self, index: PairIndex, keep: int = 8):
         self.index, self.keep = index, keep
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._orders = LRU(self.ORDER_BYTES, lambda a: a.nbytes)
+
+    def order(self, sort: str) -> np.ndarray:
+        """Every row, in ``sort`` order (missing values last)."""
+        every = np.arange(self.index.num_rows, dtype=np.int32)
+        return self._orders.get(sort, lambda: _order(every, sort, self.index))
+
+    def _compute(self, query: Query) -> np.ndarray:
+        mask = _mask(query, self.index)
+        if not query.sort:
+            return np.flatnonzero(mask).astype(np.int32)
+        full = self.order(query.sort)
+        return full[mask[full]]
 
     def rows(self, query: Query) -> np.ndarray:
         with self._lock:
             if query.key() in self._cache:
                 self._cache.move_to_end(query.key())
                 return self._cache[query.key()]
-        rows = _order(np.flatnonzero(_mask(query, self.index)).astype(np.int32), query.sort, self.index)
+        rows = self._compute(query)
         with self._lock:
             self._cache[query.key()] = rows
             while len(self._cache) > self.keep:

@@ -104,6 +104,10 @@ class Viewer:
                 f"(first: {outputs.unmatched[0]})")
         viewer = cls(index, outputs, rep, _version(index, predictions, report))
         viewer.rows({})            # the default view, ready before the first visitor asks
+        for name in rep.metrics if rep else []:   # and each metric's worst-first order
+            better = index.columns[name].better
+            if better:
+                viewer.selections.order(name if better == "higher" else f"-{name}")
         return viewer
 
     # -- answers -------------------------------------------------------------
