@@ -422,6 +422,31 @@ def test_gemini_budget_needs_a_price_and_holds_at_concurrency_8(lq, tmp_path, mo
         assert 0 < _journal(args[2]).spent("USD") <= 0.3 and len(srv.requests) == 2 + 4
 
 
+def test_an_unpriced_vlm_needs_its_price_under_a_budget(lq, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("google.genai")
+    import argparse
+
+    from ggt_dataset.cli.main import main
+    from ggt_dataset.cli.synth import config, register
+    from ggt_dataset.synth.engine import check_config
+
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    args = ["synth", lq, str(tmp_path / "out"), "-q", "--vlm", "gemini", "--vlm-model", "gemini-9-flash",
+            "--budget", "1"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "--vlm gemini model 'gemini-9-flash'" in err and "--vlm-price TEXT_IN,TEXT_OUT" in err
+    assert not (tmp_path / "out").exists()
+    assert main([*args, "--vlm-price", "1.5"]) == 1
+    assert "--vlm-price '1.5': expected TEXT_IN,TEXT_OUT" in capsys.readouterr().err
+    # Priced, the parsed options reach the price check and pass it.
+    sub = argparse.ArgumentParser().add_subparsers()
+    register(sub)
+    parsed = sub.choices["synth"].parse_args(args[1:] + ["--vlm-price", "1.5,9", "--judge", "gemini",
+                                                          "--judge-price", "1.5,9"])
+    check_config(config(parsed))
+
+
 @pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
 def test_gemini_text_only_answer_is_retried_next_run_not_refused(lq, tmp_path, monkeypatch):
     pytest.importorskip("google.genai")

@@ -61,6 +61,9 @@ def register(sub) -> None:
     p.add_argument("--budget", type=float, help="stop before spending more than this, in the provider's currency")
     p.add_argument("--price", help="the backend model's price when ggt's table lacks it: TEXT_IN,TEXT_OUT,"
                    "IMAGE_OUT[,IMAGE_IN] in USD per 1M tokens (needed for --budget)")
+    p.add_argument("--vlm-price", help="the --vlm model's price when ggt's table lacks it: TEXT_IN,TEXT_OUT "
+                   "in USD per 1M tokens")
+    p.add_argument("--judge-price", help="the --judge model's price, as --vlm-price")
     p.add_argument("--max-attempts", type=int, default=5, help="tries per call on 429/5xx/timeouts (default 5)")
     p.add_argument("--split", default="train", help="split for photos no folder names (default train)")
     p.add_argument("--category", default="auto", help="category for photos no folder names; auto "
@@ -88,16 +91,21 @@ def config(args):
     if args.review:
         qc = qc.with_review(args.review)
     client = {"base_url": args.base_url} if args.base_url else {}
-    backend = {**client, **({"price": parse_price(args.price)} if args.price else {})}
+    backend = {**client, **({"price": parse_price(args.price, "--price")} if args.price else {})}
+    vlm = {**client, **({"price": parse_price(args.vlm_price, "--vlm-price", text_only=True)}
+                        if args.vlm_price else {})}
+    judge = {**client, **({"price": parse_price(args.judge_price, "--judge-price", text_only=True)}
+                          if args.judge_price else {})}
     return SynthConfig(backend=args.backend, model=args.model, prompter=args.prompter, vlm=args.vlm,
                        vlm_model=args.vlm_model, engine=args.engine, concurrency=args.concurrency,
                        budget=args.budget, retry=RetryPolicy(max_attempts=args.max_attempts),
                        split=args.split, category=args.category, qc=qc, skip_bad=args.skip_bad,
                        source=args.source, license=args.license, name=args.name, ray_actors=args.ray_actors,
-                       options={"backend": backend, "vlm": client, "judge": client})
+                       options={"backend": backend, "vlm": vlm, "judge": judge})
 
 
-def parse_price(text: str):
+def parse_price(text: str, option: str = "--price", text_only: bool = False):
+    """USD per 1M tokens: TEXT_IN,TEXT_OUT for a VLM; TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN] for an editor."""
     from ..errors import GGTError
     from ..synth.backends._common import Price
 
@@ -105,9 +113,12 @@ def parse_price(text: str):
         values = [float(v) for v in text.split(",")]
     except ValueError:
         values = []
-    if len(values) not in (3, 4) or min(values) < 0:
-        raise GGTError(f"--price {text!r}: expected TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN], USD per 1M tokens "
-                       "(e.g. 0.5,3,60)")
+    sizes, shape = ((2,), "TEXT_IN,TEXT_OUT") if text_only else ((3, 4), "TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN]")
+    if len(values) not in sizes or min(values) < 0:
+        raise GGTError(f"{option} {text!r}: expected {shape}, USD per 1M tokens (e.g. "
+                       f"{'1.5,9' if text_only else '0.5,3,60'})")
+    if text_only:
+        return Price(text_input=values[0], text_output=values[1])
     return Price(text_input=values[0], text_output=values[1], image_output=values[2],
                  image_input=values[3] if len(values) == 4 else None)
 

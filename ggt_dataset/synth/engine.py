@@ -204,8 +204,7 @@ def _check_prices(cfg: SynthConfig) -> None:
         for option, client in clients:
             if not getattr(client, "price_known", True):
                 how = ("pass --price TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN] (USD per 1M tokens)"
-                       if option == "--backend" else "pick a model from the price table, or pass price= "
-                       "in the Python API (options)")
+                       if option == "--backend" else f"pass {option}-price TEXT_IN,TEXT_OUT (USD per 1M tokens)")
                 raise GGTError(f"--budget needs prices, but {option} {client.name} model {client.model!r} is "
                                f"not in ggt's price table, so its calls would count as free; {how}, or drop "
                                "--budget")
