@@ -156,3 +156,28 @@ def test_compare_ranks_combinations(lq_dir, tmp_path, capsys):
     data = json.loads(Path(out / "compare.json").read_text())
     assert [r["mean_rank"] for r in data["rows"]] == sorted(r["mean_rank"] for r in data["rows"])
     assert all(r["pairs"] == 12 for r in data["rows"])
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+def test_compare_ranks_three_backends_through_their_real_clients(lq_dir, tmp_path, monkeypatch, capsys):
+    """classical, and the real gemini and openai clients against the local fake API, on one probe set."""
+    pytest.importorskip("google.genai")
+    pytest.importorskip("openai")
+    from ggt_dataset.synth.fake_server import FakeAPIServer
+
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    out = tmp_path / "cmp"
+    with FakeAPIServer() as srv:
+        assert main(["synth", "compare", lq_dir, "--out", str(out), "--backends", "classical,gemini,openai",
+                     "--prompters", "fixed", "--base-url", srv.base_url, "-q"]) == 0
+        sent = srv.counts_by_image()
+    ranked = json.loads(Path(out / "compare.json").read_text())["rows"]
+    assert [r["mean_rank"] for r in ranked] == sorted(r["mean_rank"] for r in ranked)     # best first
+    rows = {r["name"]: r for r in ranked}
+    assert set(rows) == {"classical-fixed", "gemini-fixed", "openai-fixed"}
+    assert rows["classical-fixed"]["spent"] == 0 and rows["gemini-fixed"]["spent"] > 0 < rows["openai-fixed"]["spent"]
+    assert all(r["pairs"] == 12 for r in rows.values())
+    assert len(sent) == 12 and set(sent.values()) == {2}          # each photo once per provider
+    assert "openai-fixed" in capsys.readouterr().out
