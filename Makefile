@@ -32,8 +32,10 @@ demo: $(STAMP)
 	$(GGT) build $(DEMO)/synth-raw $(DEMO)/ggt-synth
 	$(GGT) verify $(DEMO)/ggt-synth --full
 	@echo
-	@echo "Browse the pairs, the classical baseline's outputs and their scores (Ctrl-C stops it):"
+	@echo "Browse the pairs, a baseline's outputs and their per-image scores (Ctrl-C stops it):"
 	@echo "  $(GGT) view $(DEMO)/ggt-100k-sample --report $(DEMO)/reports/classical"
+	@echo "  $(GGT) view $(DEMO)/ggt-100k-sample --report $(DEMO)/reports/identity --port 8766"
+	@echo "and the synthesized pairs:  $(GGT) view $(DEMO)/ggt-synth --port 8767"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
