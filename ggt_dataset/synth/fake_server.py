@@ -26,20 +26,26 @@ image (by sha256), and each request is logged::
 
 from __future__ import annotations
 
-import base64
-import email.parser
-import email.policy
 import hashlib
-import io
 import json
-import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal
 
-from PIL import Image, ImageOps
+from .fake_answers import (
+    Parsed,
+    bad_key,
+    fmt_seconds,
+    gemini_answer,
+    http_fault,
+    openai_chat_answer,
+    openai_error,
+    openai_image_answer,
+    parse_request,
+    provider_size,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self needs Python 3.11
@@ -47,26 +53,6 @@ if TYPE_CHECKING:
 FaultKind = Literal["429", "500", "503", "hang", "refuse", "block_prompt", "malformed", "400", "401", "text_only"]
 # text_only: Gemini answers STOP with a text part and no image (not a refusal)
 FAULT_KINDS = ("429", "500", "503", "hang", "refuse", "block_prompt", "malformed", "400", "401", "text_only")
-
-# google-genai 3.x calls /v1/ by default (GOOGLE_AI_API_DEFAULT_VERSION); older SDKs and
-# the REST docs use /v1beta/. Both are answered.
-_GEMINI_PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):generateContent$")
-# What the fake reports as token usage: Gemini's documented 1120 tokens for a 1K image,
-# and OpenAI-like counts; only their being positive matters to tests.
-_IMAGE_OUT_TOKENS = 1120
-_IMAGE_IN_TOKENS = 258
-
-# With ``provider_sizes=True`` the answer has the size the real service gives, not the input's.
-# Gemini image models answer a fixed size per ImageConfig.aspect_ratio (1K; the table Google's
-# image-generation page gave for gemini-2.5-flash-image, as cited by the review; not confirmed
-# from Google's page here, and other listings give e.g. 1152x896 for 4:3); no aspect: 1:1.
-GEMINI_SIZES = {"1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832), "3:4": (864, 1184),
-                "4:3": (1184, 864), "4:5": (896, 1152), "5:4": (1152, 896), "9:16": (768, 1344),
-                "16:9": (1344, 768), "21:9": (1536, 672)}
-# OpenAI GPT image models: the requested WIDTHxHEIGHT, or for "auto" (and no size) the
-# standard size nearest the input's aspect.
-OPENAI_STANDARD_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
-
 
 @dataclass
 class RequestRecord:
@@ -91,17 +77,6 @@ class _Script:
     times: int | None           # None: every matching request
 
 
-@dataclass
-class _Parsed:
-    api: str
-    model: str
-    image: bytes | None
-    prompt: str
-    wants_image: bool = True
-    json_schema: dict[str, Any] | None = None
-    body: dict[str, Any] = field(default_factory=dict)
-
-
 class FakeAPIServer:
     """Gemini- and OpenAI-shaped HTTP server on 127.0.0.1 and a random port.
 
@@ -109,7 +84,7 @@ class FakeAPIServer:
         latency: seconds each request waits before answering (simulates the provider).
         hang_seconds: how long a ``"hang"`` fault holds the connection (past the client's timeout).
         api_key: when set, other keys get the provider's bad-key answer (Gemini 400, OpenAI 401).
-        provider_sizes: answer images in the sizes the real services return (:data:`GEMINI_SIZES`,
+        provider_sizes: answer images in the sizes the real services return (``fake_answers.GEMINI_SIZES``,
             OpenAI's requested or standard sizes) instead of the input's size.
     """
 
@@ -191,7 +166,7 @@ class FakeAPIServer:
         return counts
 
     # -- used by the handler ---------------------------------------------------------------
-    def _admit(self, parsed: _Parsed, path: str) -> tuple[RequestRecord, _Script | None]:
+    def _admit(self, parsed: Parsed, path: str) -> tuple[RequestRecord, _Script | None]:
         sha = hashlib.sha256(parsed.image).hexdigest() if parsed.image else None
         with self._lock:
             n = len(self.requests) + 1
@@ -231,9 +206,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = self.path.split("?", 1)[0]
         try:
-            parsed = _parse_request(path, self.headers, body)
+            parsed = parse_request(path, self.headers, body)
         except ValueError as e:
-            self._send(400, _openai_error(str(e), "invalid_request_error", None))
+            self._send(400, openai_error(str(e), "invalid_request_error", None))
             return
         if parsed is None:
             self._send(404, {"error": {"code": 404, "message": f"no route for POST {path}", "status": "NOT_FOUND"}})
@@ -247,9 +222,9 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.fake._done(record, status)
 
-    def _answer(self, parsed: _Parsed, script: _Script | None) -> int:
+    def _answer(self, parsed: Parsed, script: _Script | None) -> int:
         if not self._key_ok(parsed.api):
-            return self._send(*_bad_key(parsed.api))
+            return self._send(*bad_key(parsed.api))
         kind = script.kind if script else None
         if kind == "hang":
             self.fake._stopping.wait(self.fake.hang_seconds)
@@ -257,17 +232,17 @@ class _Handler(BaseHTTPRequestHandler):
             return 0
         if kind in ("429", "500", "503", "400"):
             # OpenAI sends a Retry-After header; Google APIs put google.rpc.RetryInfo in the body.
-            headers = ({"Retry-After": _fmt_seconds(script.retry_after)}
+            headers = ({"Retry-After": fmt_seconds(script.retry_after)}
                        if script.retry_after is not None and parsed.api != "gemini" else {})
-            return self._send(*_http_fault(parsed.api, int(kind), script.retry_after), headers=headers)
+            return self._send(*http_fault(parsed.api, int(kind), script.retry_after), headers=headers)
         if kind == "401":
-            return self._send(*_bad_key(parsed.api))
-        size = _provider_size(parsed) if self.fake.provider_sizes else None
+            return self._send(*bad_key(parsed.api))
+        size = provider_size(parsed) if self.fake.provider_sizes else None
         if parsed.api == "gemini":
-            return self._send(200, _gemini_answer(parsed, kind, size))
+            return self._send(200, gemini_answer(parsed, kind, size))
         if parsed.api == "openai-images":
-            return self._send(*_openai_image_answer(parsed, kind, size))
-        return self._send(*_openai_chat_answer(parsed, kind))
+            return self._send(*openai_image_answer(parsed, kind, size))
+        return self._send(*openai_chat_answer(parsed, kind))
 
     def _key_ok(self, api: str) -> bool:
         want = self.fake.api_key
@@ -295,244 +270,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # -- request parsing ------------------------------------------------------------------------
-def _parse_request(path: str, headers: Any, body: bytes) -> _Parsed | None:
-    m = _GEMINI_PATH.match(path)
-    if m:
-        return _parse_gemini(m.group("model"), json.loads(body or b"{}"))
-    path = path.removeprefix("/v1")      # OpenAI routes answer with or without the /v1 prefix
-    if path == "/images/edits":
-        return _parse_openai_edit(headers.get("Content-Type", ""), body)
-    if path == "/chat/completions":
-        return _parse_openai_chat(json.loads(body or b"{}"))
-    return None
-
-
-def _parse_gemini(model: str, req: dict[str, Any]) -> _Parsed:
-    image, texts = None, []
-    for content in req.get("contents", []):
-        for part in content.get("parts", []):
-            inline = part.get("inlineData") or part.get("inline_data")
-            if inline and image is None:
-                image = _b64(inline["data"])
-            if "text" in part:
-                texts.append(part["text"])
-    cfg = req.get("generationConfig", {})
-    modalities = [m.upper() for m in cfg.get("responseModalities", [])]
-    schema = cfg.get("responseJsonSchema") or cfg.get("responseSchema")
-    return _Parsed("gemini", model, image, "\n".join(texts), wants_image="IMAGE" in modalities,
-                   json_schema=schema if cfg.get("responseMimeType") == "application/json" else None, body=req)
-
-
-def _b64(text: str) -> bytes:
-    """Standard or URL-safe base64, padded or not (google-genai sends URL-safe without padding)."""
-    text = text.strip()
-    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None)
-
-
-def _parse_openai_edit(content_type: str, body: bytes) -> _Parsed:
-    if "multipart/form-data" not in content_type:
-        raise ValueError(f"images/edits expects multipart/form-data, got {content_type!r}")
-    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-    fields: dict[str, str] = {}
-    files: dict[str, bytes] = {}
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
-        if part.get_filename():
-            files.setdefault(name, payload)
-        else:
-            fields[name] = payload.decode()
-    image = files.get("image") or files.get("image[]")
-    if image is None:
-        raise ValueError("images/edits: no image file part in the form")
-    return _Parsed("openai-images", fields.get("model", ""), image, fields.get("prompt", ""), body=dict(fields))
-
-
-def _parse_openai_chat(req: dict[str, Any]) -> _Parsed:
-    image, texts = None, []
-    for message in req.get("messages", []):
-        content = message.get("content")
-        for item in content if isinstance(content, list) else [{"type": "text", "text": content or ""}]:
-            if item.get("type") == "image_url" and image is None:
-                url = item["image_url"]["url"]
-                image = _b64(url.split(",", 1)[1]) if url.startswith("data:") else None
-            elif item.get("type") == "text":
-                texts.append(item["text"])
-    fmt = req.get("response_format") or {}
-    schema = fmt.get("json_schema", {}).get("schema") if fmt.get("type") == "json_schema" else None
-    return _Parsed("openai-chat", req.get("model", ""), image, "\n".join(texts), wants_image=False,
-                   json_schema=schema, body=req)
-
-
-# -- answers --------------------------------------------------------------------------------
-def _provider_size(parsed: _Parsed) -> tuple[int, int] | None:
-    if parsed.api == "gemini":
-        image_config = parsed.body.get("generationConfig", {}).get("imageConfig", {})
-        return GEMINI_SIZES.get(image_config.get("aspectRatio") or "1:1", GEMINI_SIZES["1:1"])
-    if parsed.api != "openai-images" or not parsed.image:
-        return None
-    size = str(parsed.body.get("size") or "auto")
-    if "x" in size:
-        w, h = size.split("x")
-        return int(w), int(h)
-    with Image.open(io.BytesIO(parsed.image)) as im:
-        aspect = im.width / im.height
-    return min(OPENAI_STANDARD_SIZES, key=lambda s: abs(s[0] / s[1] - aspect))
-
-
-def restored_png(image: bytes, size: tuple[int, int] | None = None) -> bytes:
-    """The fake's "restoration": Pillow autocontrast of the input (stretched to ``size``), as PNG."""
-    with Image.open(io.BytesIO(image)) as im:
-        out = ImageOps.autocontrast(im.convert("RGB"), cutoff=1)
-    if size is not None and out.size != size:
-        out = out.resize(size, Image.Resampling.BICUBIC)
-    buf = io.BytesIO()
-    out.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _malformed_png() -> bytes:
-    return b"\x89PNG\r\n\x1a\n" + b"\x00not-an-image" * 16   # a PNG signature and then garbage
-
-
-def _answer_text(parsed: _Parsed) -> str:
-    if parsed.json_schema is not None:
-        return json.dumps(_instance(parsed.json_schema))
-    return "A photo with haze and low contrast; remove the haze and restore natural colours."
-
-
-def _instance(schema: dict[str, Any]) -> Any:
-    """A small value that conforms to a JSON schema (the subset structured output uses)."""
-    if "enum" in schema:
-        return schema["enum"][0]
-    kind = schema.get("type", "object")
-    kind = kind[0] if isinstance(kind, list) else kind
-    kind = kind.lower()
-    if kind == "object":
-        return {k: _instance(v) for k, v in schema.get("properties", {}).items()}
-    if kind == "array":
-        return [_instance(schema.get("items", {"type": "string"}))]
-    lo, hi = schema.get("minimum", 0), schema.get("maximum", 1)
-    return {"string": "fake", "integer": int(hi), "number": (lo + hi) / 2, "boolean": True}.get(kind)
-
-
-def _gemini_usage(parsed: _Parsed, image_out: bool, text_tokens: int = 0) -> dict[str, Any]:
-    prompt_text = max(1, len(parsed.prompt.split()))
-    prompt_image = _IMAGE_IN_TOKENS if parsed.image else 0
-    out = [{"modality": "IMAGE", "tokenCount": _IMAGE_OUT_TOKENS}] if image_out else []
-    if text_tokens:
-        out.append({"modality": "TEXT", "tokenCount": text_tokens})
-    cand = sum(d["tokenCount"] for d in out)
-    return {"promptTokenCount": prompt_text + prompt_image, "candidatesTokenCount": cand,
-            "totalTokenCount": prompt_text + prompt_image + cand,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_text}]
-            + ([{"modality": "IMAGE", "tokenCount": prompt_image}] if prompt_image else []),
-            "candidatesTokensDetails": out}
-
-
-def _gemini_answer(parsed: _Parsed, kind: str | None, size: tuple[int, int] | None = None) -> dict[str, Any]:
-    base = {"modelVersion": parsed.model, "responseId": f"fake-{time.monotonic_ns()}"}
-    if kind == "block_prompt":     # the documented shape of a blocked prompt: no candidates
-        return {**base, "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
-                "usageMetadata": _gemini_usage(parsed, False)}
-    if kind == "refuse":           # the candidate stops on IMAGE_SAFETY with no image part
-        return {**base, "candidates": [{"finishReason": "IMAGE_SAFETY", "index": 0,
-                                        "finishMessage": "Unable to show the generated image: it may "
-                                                         "violate Google's Generative AI policies."}],
-                "usageMetadata": _gemini_usage(parsed, False)}
-    if not parsed.wants_image or kind == "text_only":
-        text = _answer_text(parsed)
-        part = [{"text": text}]
-        return {**base, "candidates": [{"content": {"role": "model", "parts": part}, "finishReason": "STOP",
-                                        "index": 0}],
-                "usageMetadata": _gemini_usage(parsed, False, len(text.split()))}
-    data = _malformed_png() if kind == "malformed" else restored_png(parsed.image or b"", size)
-    parts = [{"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}}]
-    return {**base, "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP",
-                                    "index": 0}],
-            "usageMetadata": _gemini_usage(parsed, True)}
-
-
-def _openai_error(message: str, type_: str, code: str | None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
-
-
-def _moderation_blocked() -> tuple[int, dict[str, Any]]:
-    # The answer OpenAI's image endpoints give when the safety system rejects a request.
-    return 400, _openai_error("Your request was rejected as a result of our safety system. "
-                              "Your request may contain content that is not allowed by our safety system.",
-                              "image_generation_user_error", "moderation_blocked")
-
-
-def _openai_image_answer(parsed: _Parsed, kind: str | None,
-                         size: tuple[int, int] | None = None) -> tuple[int, dict[str, Any]]:
-    if kind in ("refuse", "block_prompt"):
-        return _moderation_blocked()
-    data = _malformed_png() if kind == "malformed" else restored_png(parsed.image or b"", size)
-    text_tokens = max(1, len(parsed.prompt.split()))
-    usage = {"input_tokens": text_tokens + _IMAGE_IN_TOKENS, "output_tokens": _IMAGE_OUT_TOKENS,
-             "total_tokens": text_tokens + _IMAGE_IN_TOKENS + _IMAGE_OUT_TOKENS,
-             "input_tokens_details": {"image_tokens": _IMAGE_IN_TOKENS, "text_tokens": text_tokens},
-             "output_tokens_details": {"image_tokens": _IMAGE_OUT_TOKENS, "text_tokens": 0}}
-    return 200, {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(data).decode()}],
-                 "background": "opaque", "output_format": "png", "quality": "medium",
-                 "size": f"{size[0]}x{size[1]}" if size else "1024x1024",
-                 "usage": usage}
-
-
-def _openai_chat_answer(parsed: _Parsed, kind: str | None) -> tuple[int, dict[str, Any]]:
-    refused = kind in ("refuse", "block_prompt")
-    text = None if refused else _answer_text(parsed)
-    message = {"role": "assistant", "content": text,
-               "refusal": "I'm sorry, I can't help with that image." if refused else None}
-    prompt_tokens = max(1, len(parsed.prompt.split())) + (_IMAGE_IN_TOKENS if parsed.image else 0)
-    completion = len((text or "").split()) or 1
-    return 200, {"id": f"chatcmpl-fake{time.monotonic_ns()}", "object": "chat.completion",
-                 "created": int(time.time()), "model": parsed.model,
-                 "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
-                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
-                           "total_tokens": prompt_tokens + completion}}
-
-
-def _http_fault(api: str, status: int, retry_after: float | None) -> tuple[int, dict[str, Any]]:
-    if api == "gemini":         # google.rpc.Status, as the Gemini API sends it
-        status_name, message = {
-            429: ("RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
-            500: ("INTERNAL", "An internal error has occurred. Please retry or report in "
-                              + "https://developers.generativeai.google/guide/troubleshooting"),
-            503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
-            400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
-        }[status]
-        error: dict[str, Any] = {"code": status, "message": message, "status": status_name}
-        if status == 429 and retry_after is not None:
-            error["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                                 "retryDelay": f"{_fmt_seconds(retry_after)}s"}]
-        return status, {"error": error}
-    return status, {
-        429: _openai_error("Rate limit reached for requests. Please try again later.", "requests",
-                           "rate_limit_exceeded"),
-        500: _openai_error("The server had an error while processing your request. Sorry about that!",
-                           "server_error", None),
-        503: _openai_error("The engine is currently overloaded, please try again later.", "server_error",
-                           None),
-        400: _openai_error("Invalid value for 'size'.", "invalid_request_error", "invalid_value"),
-    }[status]
-
-
-def _bad_key(api: str) -> tuple[int, dict[str, Any]]:
-    if api == "gemini":         # the Gemini API answers a wrong key with 400 API_KEY_INVALID
-        return 400, {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
-                               "status": "INVALID_ARGUMENT",
-                               "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                                            "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}}
-    return 401, _openai_error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-
-
-def _fmt_seconds(value: float | None) -> str:
-    return "" if value is None else (str(int(value)) if float(value).is_integer() else f"{value:g}")
-
-
 def main(argv: list[str] | None = None) -> None:
     """``python -m ggt_dataset.synth.fake_server --latency 1``: serve until stopped (dry runs, benches).
 
