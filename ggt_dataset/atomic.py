@@ -24,6 +24,15 @@ def publish_file(tmp: str, final: str) -> None:
     fsync_dir(os.path.dirname(final) or ".")
 
 
+def write_bytes(path: str, data: bytes) -> None:
+    """``data`` at ``path``, all or nothing (the folder is made if needed)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    publish_file(tmp, path)
+
+
 def write_text(path: str, text: str) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:

@@ -37,8 +37,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..atomic import publish_file
+from ..atomic import write_bytes
 from ..errors import GGTError
+from ..shards import file_sha256
 from .backend import BackendError, TransientError
 from .journal import Journal, PaidCall, fingerprint
 
@@ -216,15 +217,9 @@ class Caller:
         return Answer(status, result.model, getattr(result, "detail", ""), response, path)
 
     def _save(self, fp: str, data: bytes) -> tuple[str, str]:
-        sha = hashlib.sha256(data).hexdigest()
         rel = f"{fp[:2]}/{fp}"
-        path = os.path.join(self.results_dir, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        publish_file(tmp, path)
-        return rel, sha
+        write_bytes(os.path.join(self.results_dir, rel), data)
+        return rel, hashlib.sha256(data).hexdigest()
 
     def _reuse(self, paid: PaidCall | None) -> Answer | None:
         if paid is None:
@@ -232,13 +227,9 @@ class Caller:
         if paid.status == "ok" and paid.result_file:
             path = os.path.join(self.results_dir, paid.result_file)
             problem = ("is missing" if not os.path.isfile(path) else
-                       "has changed (sha256 differs)" if _sha(path) != paid.result_sha256 else None)
+                       "has changed (sha256 differs)" if file_sha256(path) != paid.result_sha256 else None)
             if problem:     # the saved image is gone or changed: say so, and make the call again
                 self.journal.mark_stale(paid.id, f"result file {path} {problem}; the call was made again")
                 return None
         return Answer(paid.status, paid.model, paid.detail, paid.response, paid.result_file, reused=True)
 
-
-def _sha(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()

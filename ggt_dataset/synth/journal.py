@@ -337,12 +337,14 @@ class Journal:
 
 def _decodable_sha(path: str) -> str | None:
     """The file's sha256 if it exists and Pillow decodes it, else None."""
+    import io
+
     from PIL import Image
 
     try:
         with open(path, "rb") as f:
             data = f.read()
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:     # the bytes just read: no second read of the file
             im.load()
     except (OSError, ValueError, SyntaxError):
         return None

@@ -217,15 +217,11 @@ def _save_png(results_dir: str, rel: str, rgb: np.ndarray) -> tuple[str, str]:
 
     from PIL import Image
 
-    from ..atomic import publish_file
+    from ..atomic import write_bytes
 
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
-    path = os.path.join(results_dir, rel)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(buf.getvalue())
-    publish_file(tmp, path)
+    write_bytes(os.path.join(results_dir, rel), buf.getvalue())
     return rel, _sha_bytes(buf.getvalue())
 
 

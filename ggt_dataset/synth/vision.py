@@ -25,13 +25,13 @@ from typing import Any
 from .backend import BackendError, VisionReply
 from .backends import gemini as _gemini
 from .backends import openai as _openai
-from .backends._common import Price, price_for, provider_errors
+from .backends._common import Price, Priced, price_for, provider_errors
 
 DEFAULT_GEMINI_VISION = "gemini-3.5-flash"   # Gemini API models page: stable since 2026-05-19
 DEFAULT_OPENAI_VISION = "gpt-5.4-mini"       # OpenAI models guide: the small model for cost/latency
 
 
-class GeminiVision:
+class GeminiVision(Priced):
     """A Gemini model as a VLM. Args as :class:`~ggt_dataset.synth.backends.gemini.GeminiBackend`."""
 
     name = "gemini"
@@ -41,11 +41,6 @@ class GeminiVision:
         self.model = model or DEFAULT_GEMINI_VISION
         self._price = price_for(_gemini.PRICES, self.model, price)
         self._client = _gemini.make_client(_gemini.resolve_key(api_key), base_url, timeout)
-
-    @property
-    def price_known(self) -> bool:
-        """False for a model missing from the price table (its calls then cost 0 in the journal)."""
-        return self._price is not None
 
     async def ask(self, image: bytes, mime: str, instruction: str,
                   json_schema: dict[str, Any] | None = None) -> VisionReply:
@@ -78,7 +73,7 @@ class GeminiVision:
         await self._client.aio.aclose()
 
 
-class OpenAIVision:
+class OpenAIVision(Priced):
     """An OpenAI chat model as a VLM.
 
     ``strict_schema=True`` asks for strict structured output, which OpenAI accepts only for
@@ -94,11 +89,6 @@ class OpenAIVision:
         self.strict_schema = strict_schema
         self._price = price_for(_openai.PRICES, self.model, price)
         self._client = _openai.make_client(_openai.resolve_key(api_key), base_url, timeout)
-
-    @property
-    def price_known(self) -> bool:
-        """False for a model missing from the price table (its calls then cost 0 in the journal)."""
-        return self._price is not None
 
     async def ask(self, image: bytes, mime: str, instruction: str,
                   json_schema: dict[str, Any] | None = None) -> VisionReply:

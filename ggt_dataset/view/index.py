@@ -157,9 +157,6 @@ class PairIndex:
     def _group(self, s: int, g: int) -> pa.Table:
         return self._rows.get((s, g), lambda: self._read(s, g, list(META_COLUMNS)))
 
-    def shard(self, row: int) -> Shard:
-        return self.source.shards[self.locate(row)[0]]
-
     # -- lookups -----------------------------------------------------------
     def find(self, key: str) -> int | None:
         """Global row of the pair ``split:id``, or None."""

@@ -12,7 +12,7 @@ import io
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..images import DEFAULT_MAX_PIXELS
+from ..images import DEFAULT_MAX_PIXELS, display_size, orientation_of, png_orientation
 
 THUMB_SIZE = 320
 # What every current browser shows in an <img>; anything else (TIFF, 16-bit oddities) becomes PNG.
@@ -42,8 +42,9 @@ def _open(data: bytes) -> Image.Image:
 def size(data: bytes) -> tuple[int, int]:
     """Width and height as shown (EXIF orientation applied), from the header only."""
     img = _open(data)
-    w, h = img.size
-    return (h, w) if (img.getexif().get(0x0112) or 1) in (5, 6, 7, 8) else (w, h)
+    # A PNG's orientation from its eXIf chunk: Pillow's getexif() would decode the pixels.
+    orientation = png_orientation(img, data) if img.format == "PNG" else orientation_of(img)
+    return display_size(img, orientation)
 
 
 def _eight_bit(img: Image.Image) -> Image.Image:

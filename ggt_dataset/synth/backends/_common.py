@@ -112,6 +112,17 @@ class Price:
         return round(total / 1_000_000, 8)
 
 
+class Priced:
+    """For clients that price their calls from a table: ``_price`` is None for an unknown model."""
+
+    _price: Price | None
+
+    @property
+    def price_known(self) -> bool:
+        """False for a model missing from the price table (its calls then cost 0 in the journal)."""
+        return self._price is not None
+
+
 def price_for(table: dict[str, Price], model: str, override: Price | None) -> Price | None:
     """The price of ``model``: an explicit override, an exact id, or the longest id it starts with
     (so dated snapshots such as ``gpt-image-2-2026-04-21`` find ``gpt-image-2``)."""

@@ -28,6 +28,7 @@ from typing import Any
 from ..backend import BackendError, EditRequest, EditResult, TransientError
 from ._common import (
     Price,
+    Priced,
     api_key,
     check_image,
     parse_duration,
@@ -146,7 +147,7 @@ def nearest_aspect(width: int, height: int) -> str:
     return min(ASPECT_RATIOS, key=lambda r: abs(math.log(int(r.split(":")[0]) / int(r.split(":")[1])) - target))
 
 
-class GeminiBackend:
+class GeminiBackend(Priced):
     """Image editing with a Gemini image model (default: Nano Banana 2).
 
     Args:
@@ -169,11 +170,6 @@ class GeminiBackend:
         self.image_size, self.match_aspect = image_size, match_aspect
         self._price = price_for(PRICES, self.model, price)
         self._client = make_client(resolve_key(api_key), base_url, timeout)
-
-    @property
-    def price_known(self) -> bool:
-        """False for a model missing from the price table (its calls then cost 0 in the journal)."""
-        return self._price is not None
 
     def estimate_cost(self, request: EditRequest) -> float | None:
         """An upper estimate of one edit's cost (assumptions above :data:`IMAGE_OUT_TOKENS`)."""

@@ -25,7 +25,15 @@ import time
 from typing import Any
 
 from ..backend import BackendError, EditRequest, EditResult, TransientError
-from ._common import Price, api_key, check_image, parse_retry_after, price_for, require
+from ._common import (
+    Price,
+    Priced,
+    api_key,
+    check_image,
+    parse_retry_after,
+    price_for,
+    require,
+)
 
 DEFAULT_MODEL = "gpt-image-2"
 ENV_KEYS = ("OPENAI_API_KEY",)
@@ -112,7 +120,7 @@ def _message(e: Any) -> str:
     return str(_body(e).get("message") or e.message)
 
 
-class OpenAIImageBackend:
+class OpenAIImageBackend(Priced):
     """Image editing with an OpenAI GPT image model (default ``gpt-image-2``).
 
     Args:
@@ -137,11 +145,6 @@ class OpenAIImageBackend:
         self.quality, self.size = quality, size
         self._price = price_for(PRICES, self.model, price)
         self._client = make_client(resolve_key(api_key), base_url, timeout)
-
-    @property
-    def price_known(self) -> bool:
-        """False for a model missing from the price table (its calls then cost 0 in the journal)."""
-        return self._price is not None
 
     def _size(self, request: EditRequest) -> str:
         return self.size or request_size(self.model, request.width, request.height)
