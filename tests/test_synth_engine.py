@@ -170,7 +170,12 @@ def test_killed_run_resumes_without_sending_an_image_twice(tmp_path, sig):
         counts = srv.counts_by_image()
     j = _journal(out)
     sends = j.sends_by_key()
-    assert len(sends) == 16 and sum(counts.values()) == len(srv.requests) == sum(sends.values())
+    served = len(srv.requests)
+    assert len(sends) == 16 and sum(counts.values()) == served
+    # A call is journalled `sent` before it leaves, so kill -9 can land between the two:
+    # such a call is in the journal (as lost) but never reached the server.
+    never_left = sum(sends.values()) - served
+    assert never_left == 0 if sig == signal.SIGTERM else 0 <= never_left <= cut
     assert all(sends[k] == 1 for k in done_before)               # nothing answered was sent again
     recovered = json.loads(Path(out, "synth-report.json").read_text())["recovered_calls"]
     assert sum(sends.values()) == 16 + cut - recovered           # only calls cut off by kill -9 repeat,
