@@ -297,7 +297,7 @@ def test_exit_codes_and_bad_options_create_nothing(double, lq, tmp_path, capsys)
 
     base = ["synth", lq, "--backend", "double", "--prompter", "fixed", "--category", "rain", "--review", "none",
             "-q"]
-    for option in ("--max-attempts", "--ray-actors", "--concurrency"):
+    for option in ("--max-attempts", "--ray-actors", "--concurrency", "--stop-after-failures"):
         out = tmp_path / f"bad{option}"
         assert main([*base[:2], str(out), *base[2:], option, "0"]) == 1
         assert f"{option} must be at least 1" in capsys.readouterr().err and not out.exists()
@@ -324,14 +324,12 @@ def test_a_429_backs_every_call_off_and_a_storm_stops_the_run(double, lq, tmp_pa
         assert later and min(later) - told >= 0.3          # every later call waited (shared not-before)
         ScriptedBackend.script = {f"{i:02d}.png": [TransientError("503", status=503)] * 9 for i in range(6)}
         starts.clear()
-        cfg = replace(double, concurrency=2, retry=RetryPolicy(max_attempts=9, base_delay=0.001))
+        cfg = replace(double, concurrency=2, retry=RetryPolicy(max_attempts=9, base_delay=0.001, stop_after=7))
         report = synthesize(lq, str(tmp_path / "b"), cfg)
     finally:
         ScriptedBackend.edit = real
-    from ggt_dataset.synth.calls import MAX_CONSECUTIVE_TRANSIENT
-
-    assert "transient failures in a row" in report["stopped"]
-    assert len(starts) <= MAX_CONSECUTIVE_TRANSIENT + 2 and report["pairs"].get("pending")
+    assert "7 transient failures in a row" in report["stopped"]
+    assert 7 <= len(starts) <= 7 + 2 and report["pairs"].get("pending")
 
 
 def test_a_long_retry_after_gives_the_call_up_and_sleeps_wake_on_stop(double, lq, tmp_path):

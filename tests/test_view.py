@@ -225,6 +225,16 @@ def test_report_for_another_dataset_is_refused(eval_set, tmp_path):
         Viewer.open(eval_set, report=str(tmp_path / "nowhere"))
 
 
+def test_report_with_a_foreign_summary_is_refused_by_name(eval_set, report, tmp_path):
+    """A summary.json that is not ggt score's would give metrics no direction: say so, don't guess."""
+    from ggt_dataset.errors import GGTError
+
+    shutil.copy(os.path.join(report, "per_image.parquet"), tmp_path / "per_image.parquet")
+    (tmp_path / "summary.json").write_text('{"format": "something-else"}')
+    with pytest.raises(GGTError, match=r"summary\.json: not a ggt score summary"):
+        Viewer.open(eval_set, report=str(tmp_path))
+
+
 def test_flat_folder_predictions_match_by_name(eval_set, identity_preds, tmp_path):
     flat = tmp_path / "flat"
     flat.mkdir()

@@ -65,6 +65,9 @@ def register(sub) -> None:
                    "in USD per 1M tokens")
     p.add_argument("--judge-price", help="the --judge model's price, as --vlm-price")
     p.add_argument("--max-attempts", type=int, default=5, help="tries per call on 429/5xx/timeouts (default 5)")
+    p.add_argument("--stop-after-failures", type=int, default=20, metavar="N",
+                   help="stop the run after N transient failures in a row, all calls together: the provider "
+                   "is down or throttling (default 20)")
     p.add_argument("--split", default="train", help="split for photos no folder names (default train)")
     p.add_argument("--category", default="auto", help="category for photos no folder names; auto "
                    "(default): the analyser decides")
@@ -98,7 +101,8 @@ def config(args):
                           if args.judge_price else {})}
     return SynthConfig(backend=args.backend, model=args.model, prompter=args.prompter, vlm=args.vlm,
                        vlm_model=args.vlm_model, engine=args.engine, concurrency=args.concurrency,
-                       budget=args.budget, retry=RetryPolicy(max_attempts=args.max_attempts),
+                       budget=args.budget, retry=RetryPolicy(max_attempts=args.max_attempts,
+                                                               stop_after=args.stop_after_failures),
                        split=args.split, category=args.category, qc=qc, skip_bad=args.skip_bad,
                        source=args.source, license=args.license, name=args.name, ray_actors=args.ray_actors,
                        options={"backend": backend, "vlm": vlm, "judge": judge})

@@ -19,7 +19,7 @@
    full jitter, never sooner than the provider's ``retry_after``, up to ``max_attempts``
    per run. A 429 or a ``retry_after`` moves a shared "not before" time, so every call
    backs off, not only the one that was told. A ``retry_after`` above ``max_delay`` gives
-   the call up for this run (recorded). After :data:`MAX_CONSECUTIVE_TRANSIENT` transient
+   the call up for this run (recorded). After ``stop_after`` (20) transient
    failures in a row (all calls together) the run stops sending: the provider is down or
    throttling. Backoff sleeps end at once when the run stops (Ctrl-C). A refusal is
    final; :class:`BackendError` (and anything unexpected) is recorded and not retried.
@@ -63,6 +63,7 @@ class RetryPolicy:
     max_attempts: int = 5
     base_delay: float = 1.0
     max_delay: float = 60.0
+    stop_after: int = 20         # transient failures in a row (all calls) that stop the run
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         """Full-jitter exponential backoff, at least the provider's retry_after."""
@@ -82,7 +83,6 @@ class Answer:
     reused: bool = False
 
 
-MAX_CONSECUTIVE_TRANSIENT = 20     # transient failures in a row (all calls) that stop the run
 
 
 class Caller:
@@ -106,7 +106,7 @@ class Caller:
     async def call(self, key: str, kind: str, fp_parts: tuple, provider: str, model: str, request: dict,
                    send: Callable[[], Awaitable[Any]], estimate: float | None = None) -> Answer:
         fp = fingerprint(kind, provider, model, *fp_parts)
-        hit = self._reuse(self.journal.paid(fp))
+        hit = await self._reuse(self.journal.paid(fp))
         if hit is not None:
             return hit
         last = ""
@@ -165,7 +165,7 @@ class Caller:
         self.journal.end_call(call_id, "transient", http_status=error.status, retry_after=error.retry_after,
                               detail=str(error)[:500])
         self.transient_run += 1
-        if self.transient_run >= MAX_CONSECUTIVE_TRANSIENT:
+        if self.transient_run >= self.retry.stop_after:
             self.stop(f"{self.transient_run} transient failures in a row (last: {error}); the provider "
                       "is failing or throttling: run the same command again later")
         return str(error)
@@ -221,13 +221,15 @@ class Caller:
         write_bytes(os.path.join(self.results_dir, rel), data)
         return rel, hashlib.sha256(data).hexdigest()
 
-    def _reuse(self, paid: PaidCall | None) -> Answer | None:
+    async def _reuse(self, paid: PaidCall | None) -> Answer | None:
         if paid is None:
             return None
         if paid.status == "ok" and paid.result_file:
             path = os.path.join(self.results_dir, paid.result_file)
-            problem = ("is missing" if not os.path.isfile(path) else
-                       "has changed (sha256 differs)" if file_sha256(path) != paid.result_sha256 else None)
+            # hashed off the event loop: a re-run checks every saved image while other calls are in flight
+            sha = await asyncio.to_thread(file_sha256, path) if os.path.isfile(path) else None
+            problem = ("is missing" if sha is None else
+                       "has changed (sha256 differs)" if sha != paid.result_sha256 else None)
             if problem:     # the saved image is gone or changed: say so, and make the call again
                 self.journal.mark_stale(paid.id, f"result file {path} {problem}; the call was made again")
                 return None

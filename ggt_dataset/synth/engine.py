@@ -180,7 +180,8 @@ def check_config(cfg: SynthConfig) -> None:
     if cfg.engine not in ENGINES:
         raise GGTError(f"--engine {cfg.engine!r}: expected one of {', '.join(ENGINES)}")
     for name, value in (("--concurrency", cfg.concurrency), ("--ray-actors", cfg.ray_actors),
-                        ("--max-attempts", cfg.retry.max_attempts)):
+                        ("--max-attempts", cfg.retry.max_attempts),
+                        ("--stop-after-failures", cfg.retry.stop_after)):
         if value < 1:
             raise GGTError(f"{name} must be at least 1, got {value}")
     if cfg.budget is not None and cfg.budget <= 0:

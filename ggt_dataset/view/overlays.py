@@ -8,7 +8,6 @@ not hold are counted and named, not silently dropped.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 
 from ..errors import GGTError
 from ..eval.predictions import Predictions, open_predictions
+from ..eval.report import read_summary
 from .index import Column, PairIndex, pair_key
 
 
@@ -37,15 +37,9 @@ class Report:
 
 
 def _summary(folder: str) -> dict:
+    """The report's summary.json (directions, label, split) if it sits next to the table."""
     path = os.path.join(folder, "summary.json")
-    if not os.path.isfile(path):
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise OverlayError(f"{path}: cannot read it ({e})") from None
-    return data if isinstance(data, dict) and data.get("format") == "ggt-score" else {}
+    return read_summary(path) if os.path.isfile(path) else {}
 
 
 def _rows(index: PairIndex, ids: list[str], split: str, what: str) -> tuple[np.ndarray, list[str]]:
