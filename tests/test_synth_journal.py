@@ -66,6 +66,31 @@ def test_the_ledger_matches_a_full_scan(tmp_path):
     assert j.max_cost("edit") == top["edit"]
 
 
+def test_a_journal_made_before_the_ledger_gets_the_same_ledger(tmp_path):
+    """Opening a journal without the ledger triggers adds them and fills the ledger from ``calls``."""
+    path = str(tmp_path / "j.sqlite")
+    j = Journal(path)
+    rng = random.Random(1)
+    for i in range(60):
+        cid = j.start_call(f"k{i}", rng.choice(["edit", "judge"]), f"f{i}", "p", "m", {}, currency="USD",
+                           reserve=0.5)
+        if i % 5:
+            j.end_call(cid, rng.choice(["ok", "transient", "error"]), cost=round(rng.random(), 3), currency="USD")
+    def ledger_rows():
+        return sorted(tuple(round(v, 9) if isinstance(v, float) else v for v in r)
+                      for r in j.db.execute("SELECT * FROM ledger"))
+
+    ledger = ledger_rows()
+    for name in ("ledger_insert", "ledger_update", "ledger_delete"):
+        j.db.execute(f"DROP TRIGGER {name}")
+    j.db.execute("DELETE FROM ledger")
+    j.close()
+    j = Journal(path)
+    assert ledger_rows() == ledger and len(ledger) == 2
+    j.start_call("more", "edit", "f-more", "p", "m", {}, currency="USD", reserve=0.25)   # triggers are back
+    assert j.committed("USD") == pytest.approx(j.spent("USD") + 12 * 0.5 + 0.25)
+
+
 def test_a_saved_answer_cut_off_before_it_was_journalled_is_not_paid_again(lq, tmp_path):
     out = str(tmp_path / "out")
     synthesize(lq, out, FAST)
