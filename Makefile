@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(PY) bench/build.py
 	$(PY) bench/score.py
 	$(PY) bench/view.py
+	$(PY) bench/view_photos.py
 	$(PY) bench/synth.py
 
 clean:

@@ -93,7 +93,9 @@ def fake_report(built: str) -> str:
 def serve(built: str, *extra: str) -> tuple[subprocess.Popen, str, float]:
     """Start `ggt view` on a port the kernel picks; its stderr says which."""
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "ggt_dataset.cli.main", "view", built, "--port", "0", *extra],
+    cache = [] if "--thumb-cache" in extra else ["--no-thumb-cache"]     # cold thumbnails on every run
+    proc = subprocess.Popen([sys.executable, "-m", "ggt_dataset.cli.main", "view", built, "--port", "0", *cache,
+                             *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         m = re.search(r"open (http://[\d.]+:\d+)/", line)

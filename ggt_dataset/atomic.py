@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Any
 
 
@@ -24,17 +25,27 @@ def publish_file(tmp: str, final: str) -> None:
     fsync_dir(os.path.dirname(final) or ".")
 
 
-def write_bytes(path: str, data: bytes) -> None:
-    """``data`` at ``path``, all or nothing (the folder is made if needed)."""
+def _tmp(path: str) -> str:
+    # pid and thread: two writers of one path, in one process or two, never share a temporary file
+    return f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+
+
+def write_bytes(path: str, data: bytes, durable: bool = True) -> None:
+    """``data`` at ``path``, all or nothing (the folder is made if needed). ``durable=False``
+    skips the fsyncs: still atomic for readers, but a power cut may leave an empty file
+    (for caches, which check what they read)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
+    tmp = _tmp(path)
     with open(tmp, "wb") as f:
         f.write(data)
-    publish_file(tmp, path)
+    if durable:
+        publish_file(tmp, path)
+    else:
+        os.replace(tmp, path)
 
 
 def write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
+    tmp = _tmp(path)
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
     publish_file(tmp, path)

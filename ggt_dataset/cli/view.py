@@ -11,6 +11,7 @@ import socket
 import sys
 
 from ..errors import GGTError
+from ..view.thumb_cache import DEFAULT_MAX_BYTES
 from ._options import examples
 
 
@@ -33,6 +34,11 @@ def register(sub) -> None:
                    "Host name (repeatable; e.g. a name the machine has on your network with --host 0.0.0.0)")
     p.add_argument("--revision", help="a Hub revision (branch, tag or commit) for a Hub TARGET")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--thumb-cache", metavar="DIR", help="keep thumbnails here between runs, keyed by image "
+                   "content (default: $XDG_CACHE_HOME/ggt/view-thumbs or ~/.cache/ggt/view-thumbs)")
+    p.add_argument("--thumb-cache-mb", type=int, default=DEFAULT_MAX_BYTES >> 20, metavar="MB",
+                   help="the thumbnail cache's bound; the least recently shown go first (default: %(default)s)")
+    p.add_argument("--no-thumb-cache", action="store_true", help="make thumbnails in memory only")
     p.set_defaults(run=run)
 
 
@@ -50,6 +56,19 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _thumb_cache(args):
+    from ..view.thumb_cache import ThumbCache, default_dir
+
+    if args.no_thumb_cache:
+        return None
+    folder = args.thumb_cache or default_dir()
+    try:
+        return ThumbCache(folder, args.thumb_cache_mb << 20)
+    except OSError as e:
+        raise GGTError(f"--thumb-cache {folder}: cannot use it ({e.strerror}); pass another folder or "
+                       "--no-thumb-cache") from None
+
+
 def run(args) -> int:
     try:
         from ..view.app import allowed_hosts, serve
@@ -61,9 +80,12 @@ def run(args) -> int:
     # A long-lived server of many small reads: the system allocator gives memory back
     # where mimalloc keeps it (measured: 9 MB against 31 MB for the index of 104K pairs).
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    if args.thumb_cache_mb < 1:
+        raise GGTError(f"--thumb-cache-mb must be at least 1, got {args.thumb_cache_mb}")
     sock = _listen(args.host, args.port)
     with sock:
         viewer = Viewer.open(args.target, args.predictions, args.report, args.revision, args.split)
+        viewer.disk = _thumb_cache(args)       # made once the target opened: a failed start leaves nothing
         shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host, f"[{args.host}]" if ":" in args.host
                                                              else args.host)
         url = f"http://{shown}:{sock.getsockname()[1]}/"

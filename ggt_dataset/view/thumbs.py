@@ -15,6 +15,9 @@ from PIL import Image, ImageOps
 from ..images import DEFAULT_MAX_PIXELS, display_size, orientation_of, png_orientation
 
 THUMB_SIZE = 320
+THUMB_QUALITY = 85
+# Names how thumbnails are made; change it with ``thumbnail`` so disk caches start afresh.
+THUMB_FORMAT = f"jpeg-{THUMB_SIZE}-q{THUMB_QUALITY}-v1"
 # What every current browser shows in an <img>; anything else (TIFF, 16-bit oddities) becomes PNG.
 _BROWSER = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif", b"BM": "image/bmp"}
 
@@ -78,7 +81,7 @@ def thumbnail(data: bytes, size: int = THUMB_SIZE) -> bytes:
         if img.mode not in ("RGB", "L"):        # JPEG has no alpha
             img = img.convert("RGB")
         buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=85)
+        img.save(buf, "JPEG", quality=THUMB_QUALITY)
     except OSError as e:                       # truncated data found only while decoding
         raise ImageDecodeError(str(e)) from None
     return buf.getvalue()

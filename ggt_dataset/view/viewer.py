@@ -22,6 +22,7 @@ from . import thumbs
 from .index import LRU, PairIndex, build_index
 from .overlays import Outputs, Report, attach_predictions, attach_report
 from .source import open_source
+from .thumb_cache import ThumbCache
 
 ROLES = ("lq", "pred", "hq")          # the order the page shows them in
 THUMB_CACHE_BYTES = 32 << 20
@@ -79,6 +80,7 @@ class Viewer:
     outputs: Outputs | None = None
     report: Report | None = None
     version: str = "0"
+    disk: ThumbCache | None = None       # thumbnails kept between runs, by image content
 
     def __post_init__(self) -> None:
         self.selections = q.Selections(self.index)
@@ -171,8 +173,26 @@ class Viewer:
             raise NotFound(f"no image {role!r}/{size!r}; roles are {', '.join(ROLES)}, sizes thumb and full")
         row = self._row(key)
         if size == "thumb":
-            return self._thumbs.get((row, role), lambda: thumbs.thumbnail(self._bytes(row, role))), "image/jpeg"
+            return self._thumbs.get((row, role), lambda: self._thumbnail(row, role)), "image/jpeg"
         return thumbs.full(self._bytes(row, role))
+
+    def _thumbnail(self, row: int, role: str) -> bytes:
+        """From the disk cache when it has this image's content; made (and kept there) otherwise."""
+        if self.disk is None:
+            return thumbs.thumbnail(self._bytes(row, role))
+        data = None
+        if role == "pred":          # no stored hash: hash the bytes (cheap next to decoding them)
+            data = self._bytes(row, role)
+            sha = hashlib.sha256(data).hexdigest()
+        else:                       # the build's hash, from the metadata row group: no image is read on a hit
+            sha = self.index.records([row])[0].get(f"{role}_sha256")
+        hit = self.disk.get(sha) if sha else None
+        if hit is not None:
+            return hit
+        thumb = thumbs.thumbnail(data if data is not None else self._bytes(row, role))
+        if sha:
+            self.disk.put(sha, thumb)
+        return thumb
 
     def _bytes(self, row: int, role: str) -> bytes:
         if role != "pred":
