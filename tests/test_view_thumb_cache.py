@@ -95,6 +95,15 @@ def test_the_cache_stays_bounded_and_keeps_what_was_shown_last(tmp_path):
     assert reopened.bytes <= 3000 and reopened.get(shas[-1]) is not None
 
 
+def test_only_a_hex_sha256_names_a_file(tmp_path):
+    """The key comes from the dataset's metadata, which a Hub repo controls."""
+    cache = ThumbCache(str(tmp_path / "cache"))
+    for bad in ("../../escaped", "/tmp/x", "A" * 64, "ab", "0" * 63 + "/"):
+        cache.put(bad, _jpeg_like(100, 1))
+        assert cache.get(bad) is None
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
 def _ggt(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", *args], capture_output=True, text=True,
                           timeout=60, check=False)

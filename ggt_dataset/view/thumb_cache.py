@@ -17,12 +17,14 @@ files are removed down to 80% of it (a hit refreshes a file's mtime).
 from __future__ import annotations
 
 import os
+import re
 import threading
 
 from ..atomic import write_bytes
 from .thumbs import THUMB_FORMAT
 
 DEFAULT_MAX_BYTES = 1 << 30          # about 40,000 thumbnails of photos
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def default_dir() -> str:
@@ -40,11 +42,17 @@ class ThumbCache:
         self._pruning = threading.Lock()
         self.bytes = self._prune() if max_bytes else 0
 
-    def _path(self, sha256: str) -> str:
+    def _path(self, sha256: str) -> str | None:
+        # The hash comes from the dataset's own metadata (a Hub repo's, maybe): anything but
+        # a sha256 in hex is not a file name here, so "../x" cannot write outside the cache.
+        if not _SHA256.fullmatch(sha256):
+            return None
         return os.path.join(self.root, sha256[:2], sha256 + ".jpg")
 
     def get(self, sha256: str) -> bytes | None:
         path = self._path(sha256)
+        if path is None:
+            return None
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -56,6 +64,8 @@ class ThumbCache:
 
     def put(self, sha256: str, data: bytes) -> None:
         path = self._path(sha256)
+        if path is None:
+            return
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             write_bytes(path, data, durable=False)
