@@ -20,6 +20,7 @@ Then prints (b)/(a), (c)/(a) (goal: within 3x) and the server's RSS for both siz
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -30,6 +31,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -73,25 +75,26 @@ def row_group_read(built: str, repeat: int) -> float:
     return statistics.median(times)
 
 
-def fake_report(built: str) -> str:
-    """A `ggt score`-shaped report with a random lower-is-better metric for every train pair."""
+def fake_report(built: str, split: str = "train") -> str:
+    """A `ggt score`-shaped report with a random lower-is-better metric for every pair of ``split``."""
     folder = os.path.join(os.path.dirname(built), "report")
     if os.path.isfile(os.path.join(folder, "per_image.parquet")):
         return folder
     os.makedirs(folder, exist_ok=True)
-    ids = [i for f in sorted(glob.glob(os.path.join(built, "data", "*", "train-*.parquet")))
+    ids = [i for f in sorted(glob.glob(os.path.join(built, "data", "*", f"{split}-*.parquet")))
            for i in pq.read_table(f, columns=["id"]).column(0).to_pylist()]
     rng = np.random.default_rng(0)
     pq.write_table(pa.table({"id": ids, "lpips": rng.random(len(ids)).astype(np.float32)}),
                    os.path.join(folder, "per_image.parquet"))
     with open(os.path.join(folder, "summary.json"), "w") as f:
         json.dump({"format": "ggt-score", "label": "random", "metrics": {"lpips": {"better": "lower"}},
-                   "fingerprint": {"test_set": {"split": "train"}}}, f)
+                   "fingerprint": {"test_set": {"split": split}}}, f)
     return folder
 
 
-def serve(built: str, *extra: str) -> tuple[subprocess.Popen, str, float]:
-    """Start `ggt view` on a port the kernel picks; its stderr says which."""
+@contextlib.contextmanager
+def serve(built: str, *extra: str) -> Iterator[tuple[subprocess.Popen, str, float]]:
+    """`ggt view` on a port the kernel picks (its stderr says which), stopped on leaving."""
     t = time.perf_counter()
     cache = [] if "--thumb-cache" in extra else ["--no-thumb-cache"]     # cold thumbnails on every run
     proc = subprocess.Popen([sys.executable, "-m", "ggt_dataset.cli.main", "view", built, "--port", "0", *cache,
@@ -104,14 +107,19 @@ def serve(built: str, *extra: str) -> tuple[subprocess.Popen, str, float]:
             break
     else:
         raise SystemExit(f"ggt view exited with {proc.wait()}")
-    while True:
-        try:
-            fetch(f"{url}/api/info")
-            return proc, url, time.perf_counter() - t
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit("ggt view exited") from None
-            time.sleep(0.05)
+    try:
+        while True:
+            try:
+                fetch(f"{url}/api/info")
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise SystemExit("ggt view exited") from None
+                time.sleep(0.05)
+        yield proc, url, time.perf_counter() - t
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def page_with_thumbs(url: str, query: str) -> float:
@@ -126,9 +134,8 @@ def page_with_thumbs(url: str, query: str) -> float:
 
 def measure(built: str, pages: int) -> dict:
     baseline = row_group_read(built, 15)
-    proc, url, startup = serve(built)
-    ps = psutil.Process(proc.pid)
-    try:
+    with serve(built) as (proc, url, startup):
+        ps = psutil.Process(proc.pid)
         rss_start = ps.memory_info().rss
         first, body = timed(lambda: fetch(f"{url}/api/rows"))
         total = json.loads(body)["total"]
@@ -147,17 +154,10 @@ def measure(built: str, pages: int) -> dict:
         thumbs = statistics.median(page_with_thumbs(url, f"page={p}") for p in (last // 3, last // 2, 2 * last // 3))
         search = timed(lambda: fetch(f"{url}/api/rows?q=00123"))[0]
         rss_end = ps.memory_info().rss
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    proc, url, _ = serve(built, "--report", fake_report(built))
-    try:
+    with serve(built, "--report", fake_report(built)) as (proc, url, _):
         worst = timed(lambda: fetch(f"{url}/api/rows?sort=-lpips"))[0]
         worst_thumbs = page_with_thumbs(url, "sort=-lpips&page=2")
         rss_report = psutil.Process(proc.pid).memory_info().rss
-    finally:
-        proc.terminate()
-        proc.wait(10)
     return {"pairs": total, "filtered": n_filtered, "baseline": baseline, "startup": startup, "first": first,
             "filtered_page": filtered, "plain_median": plain, "filtered_median": filt_pages, "thumbs": thumbs,
             "search": search, "rss_start": rss_start, "rss_end": rss_end, "worst": worst,

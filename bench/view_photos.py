@@ -19,7 +19,6 @@ and prints (b)/(a), (c)/(a) and (d)/(a).
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import subprocess
@@ -28,12 +27,10 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
-from view import fetch, page_with_thumbs, serve, timed
+from view import fake_report, fetch, page_with_thumbs, serve, timed
 
 from ggt_dataset.schema import CATEGORIES
 from ggt_dataset.view import thumbs
@@ -69,19 +66,6 @@ def ensure_build(work: str, n: int, size: tuple[int, int]) -> tuple[str, str]:
     return raw, built
 
 
-def random_report(built: str) -> str:
-    folder = os.path.join(os.path.dirname(built), "report")
-    ids = [i for f in sorted(glob.glob(os.path.join(built, "data", "*", "test-*.parquet")))
-           for i in pq.read_table(f, columns=["id"]).column(0).to_pylist()]
-    os.makedirs(folder, exist_ok=True)
-    scores = np.random.default_rng(1).random(len(ids)).astype(np.float32)
-    pq.write_table(pa.table({"id": ids, "lpips": scores}), os.path.join(folder, "per_image.parquet"))
-    with open(os.path.join(folder, "summary.json"), "w") as f:
-        json.dump({"format": "ggt-score", "label": "random", "metrics": {"lpips": {"better": "lower"}},
-                   "fingerprint": {"test_set": {"split": "test"}}}, f)
-    return folder
-
-
 def baseline(raw: str, url: str, query: str) -> float:
     """The page's thumbnails made from the raw files, 6 threads: decode + resize + encode, nothing else."""
     rows = json.loads(fetch(f"{url}/api/rows?{query}"))["rows"]
@@ -106,24 +90,16 @@ def main() -> None:
     ap.add_argument("--work", default=os.path.join(os.path.dirname(__file__), "out", "view_photos"))
     args = ap.parse_args()
     raw, built = ensure_build(args.work, args.pairs, (args.width, args.height))
-    report = random_report(built)
+    report = fake_report(built, "test")
     query = "sort=-lpips&page=2"
     with tempfile.TemporaryDirectory() as cache:
         env_cache = ["--thumb-cache", cache]      # a new one: the user's own cache would make (b) warm
-        proc, url, _ = serve(built, "--report", report, *env_cache)
-        try:
+        with serve(built, "--report", report, *env_cache) as (_, url, _):
             base = baseline(raw, url, query)
             cold = page_with_thumbs(url, query)
             warm = page_with_thumbs(url, query)
-        finally:
-            proc.terminate()
-            proc.wait(10)
-        proc, url, _ = serve(built, "--report", report, *env_cache)
-        try:
+        with serve(built, "--report", report, *env_cache) as (_, url, _):
             restarted = page_with_thumbs(url, query)
-        finally:
-            proc.terminate()
-            proc.wait(10)
     shard_mb = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(os.path.join(built, "data"))
                    for f in fs) / 2**20
     print(f"\n{args.pairs} pairs of {args.width}x{args.height} (LQ JPEG, HQ PNG), {shard_mb:.0f} MB of shards; "

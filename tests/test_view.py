@@ -6,8 +6,6 @@ import hashlib
 import io
 import os
 import shutil
-import subprocess
-import sys
 import urllib.parse
 
 import numpy as np
@@ -15,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from viewserver import get, get_json, serving
+from viewserver import get, get_json, ggt, serving
 
 from ggt_dataset.view.index import build_index
 from ggt_dataset.view.overlays import OverlayError
@@ -268,13 +266,8 @@ def test_thumbnail_of_16_bit_gray_is_not_clipped_white():
     assert 100 < thumb.mean() < 155                      # a ramp's middle, not 255 everywhere
 
 
-def _ggt(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
 def test_cli_errors_are_one_line(tmp_path, eval_set):
-    r = _ggt("view", str(tmp_path))
+    r = ggt("view", str(tmp_path))
     assert r.returncode == 1 and "ggt view: error:" in r.stderr and "Traceback" not in r.stderr
     import socket
 
@@ -282,7 +275,7 @@ def test_cli_errors_are_one_line(tmp_path, eval_set):
         s.bind(("127.0.0.1", 0))
         s.listen()
         busy = s.getsockname()[1]
-        r = _ggt("view", eval_set, "--port", str(busy))
+        r = ggt("view", eval_set, "--port", str(busy))
     assert r.returncode == 1 and f"127.0.0.1:{busy}" in r.stderr and "--port" in r.stderr
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from viewserver import get, get_json, serving
+from viewserver import get, get_json, ggt, serving
 
 from ggt_dataset.view import thumbs
 from ggt_dataset.view.thumb_cache import ThumbCache
@@ -104,17 +104,12 @@ def test_only_a_hex_sha256_names_a_file(tmp_path):
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
-def _ggt(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", *args], capture_output=True, text=True,
-                          timeout=60, check=False)
-
-
 def test_cli_cache_options(eval_set, tmp_path):
-    r = _ggt("view", eval_set, "--port", "0", "--thumb-cache-mb", "0")
+    r = ggt("view", eval_set, "--port", "0", "--thumb-cache-mb", "0")
     assert r.returncode == 1 and "--thumb-cache-mb must be at least 1" in r.stderr and "Traceback" not in r.stderr
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    r = _ggt("view", eval_set, "--port", "0", "--thumb-cache", str(blocker / "thumbs"))
+    r = ggt("view", eval_set, "--port", "0", "--thumb-cache", str(blocker / "thumbs"))
     assert r.returncode == 1 and f"--thumb-cache {blocker / 'thumbs'}: cannot use it" in r.stderr
     assert "Traceback" not in r.stderr
 

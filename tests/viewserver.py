@@ -1,8 +1,10 @@
-"""A real `ggt view` server for tests: uvicorn on a free port, in a thread, stopped on exit."""
+"""A real `ggt view` server for tests: uvicorn on a free port, in a thread, stopped on exit; and the CLI."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -46,3 +48,9 @@ def get(url: str, method: str = "GET", headers: dict | None = None) -> tuple[int
 def get_json(url: str) -> tuple[int, dict]:
     status, _, body = get(url)
     return status, json.loads(body)
+
+
+def ggt(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The real `ggt` command in a subprocess, its output captured."""
+    return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)

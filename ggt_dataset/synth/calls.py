@@ -83,8 +83,6 @@ class Answer:
     reused: bool = False
 
 
-
-
 class Caller:
     def __init__(self, journal: Journal, results_dir: str, *, concurrency: int, retry: RetryPolicy,
                  budget: float | None = None, currency: str = "USD", seed: int = 0):

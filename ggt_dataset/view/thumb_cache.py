@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 
 from ..atomic import write_bytes
 from .thumbs import THUMB_FORMAT
@@ -40,7 +41,7 @@ class ThumbCache:
         os.makedirs(self.root, exist_ok=True)
         self._lock = threading.Lock()
         self._pruning = threading.Lock()
-        self.bytes = self._prune() if max_bytes else 0
+        self.bytes = self._prune()
 
     def _path(self, sha256: str) -> str | None:
         # The hash comes from the dataset's own metadata (a Hub repo's, maybe): anything but
@@ -62,18 +63,25 @@ class ThumbCache:
         # Written atomically, so a bad file was damaged outside ggt: make it again.
         return data if data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9") else None
 
+    def get_or_make(self, sha256: str, make: Callable[[], bytes]) -> bytes:
+        """The cached thumbnail of the image with this hash, else ``make()``'s, kept for next time."""
+        hit = self.get(sha256)
+        if hit is None:
+            hit = make()
+            self.put(sha256, hit)
+        return hit
+
     def put(self, sha256: str, data: bytes) -> None:
         path = self._path(sha256)
         if path is None:
             return
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
             write_bytes(path, data, durable=False)
         except OSError:                    # a full or read-only disk costs speed, never an answer
             return
         with self._lock:
             self.bytes += len(data)
-            over = self.max_bytes and self.bytes > self.max_bytes
+            over = self.bytes > self.max_bytes
         if over and self._pruning.acquire(blocking=False):     # one pruner; the others go on serving
             try:
                 total = self._prune()

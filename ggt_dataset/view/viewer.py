@@ -180,19 +180,12 @@ class Viewer:
         """From the disk cache when it has this image's content; made (and kept there) otherwise."""
         if self.disk is None:
             return thumbs.thumbnail(self._bytes(row, role))
-        data = None
         if role == "pred":          # no stored hash: hash the bytes (cheap next to decoding them)
             data = self._bytes(row, role)
-            sha = hashlib.sha256(data).hexdigest()
-        else:                       # the build's hash, from the metadata row group: no image is read on a hit
-            sha = self.index.records([row])[0].get(f"{role}_sha256")
-        hit = self.disk.get(sha) if sha else None
-        if hit is not None:
-            return hit
-        thumb = thumbs.thumbnail(data if data is not None else self._bytes(row, role))
-        if sha:
-            self.disk.put(sha, thumb)
-        return thumb
+            return self.disk.get_or_make(hashlib.sha256(data).hexdigest(), lambda: thumbs.thumbnail(data))
+        # the build's hash, from the metadata row group: no image is read on a hit
+        sha = self.index.records([row])[0].get(f"{role}_sha256") or ""
+        return self.disk.get_or_make(sha, lambda: thumbs.thumbnail(self._bytes(row, role)))
 
     def _bytes(self, row: int, role: str) -> bytes:
         if role != "pred":
