@@ -19,9 +19,13 @@ from ..atomic import write_json
 CACHE_FORMAT = 1
 
 
+def user_cache(*parts: str) -> str:
+    """A folder under the user's cache: $XDG_CACHE_HOME/ggt/..., else ~/.cache/ggt/..."""
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ggt", *parts)
+
+
 def default_dir() -> str:
-    return os.environ.get("GGT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ggt", "eval")
+    return os.environ.get("GGT_CACHE_DIR") or user_cache("eval")
 
 
 def reference_key(scorer, refs) -> str:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..schema import CATEGORIES, COLUMNS, IMAGE_COLUMNS, QC_SCORES, SPLITS
+from ..shards import ordered_map
 from .source import Shard, Source
 
 SIZE_COLUMNS = ("lq_width", "lq_height", "hq_width", "hq_height")
@@ -185,6 +186,11 @@ class PairIndex:
             out.append(rec)
         return out
 
+    def value(self, row: int, column: str) -> Any:
+        """One stored metadata value of a row, from the same cached row group as ``records``."""
+        s, g, i = self.locate(row)
+        return self._group(s, g).column(column)[i].as_py()
+
     def image(self, row: int, role: str) -> bytes:
         s, g, i = self.locate(row)
 
@@ -267,7 +273,8 @@ class _Builder:
         self.label_parts[name].append(remap[local])       # local -1 picks the appended -1
 
     def columns(self) -> dict[str, Column]:
-        joined = {k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in self.parts.items()}
+        joined = {k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in self.parts.items()
+                  if k != "hash"}       # hashes() joins those
         cols = {"category": Column("category", joined["category"], "data", list(CATEGORIES)),
                 "split": Column("split", joined["split"], "data", list(SPLITS))}
         cols.update({c: Column(c, joined[c], "data") for c in SIZE_COLUMNS})
@@ -303,14 +310,7 @@ def _ordered(fn: Callable[[Shard], Any], shards: tuple[Shard, ...], window: int)
     if window <= 1:
         yield from map(fn, shards)
         return
-    with ThreadPoolExecutor(window) as pool:
-        pending: deque = deque()
-        for shard in shards:
-            pending.append(pool.submit(fn, shard))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    yield from ordered_map(fn, shards, lambda _: 1, workers=window, budget=window)
 
 
 def build_index(source: Source, progress: Callable[[int, int], None] | None = None) -> PairIndex:

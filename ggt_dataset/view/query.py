@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import operator
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,9 +44,6 @@ class Query:
     where: tuple[tuple[str, str, float], ...] = ()
     q: str = ""
     sort: str = ""
-
-    def key(self) -> tuple:
-        return (self.labels, self.where, self.q, self.sort)
 
 
 def _split(value: str) -> list[str]:
@@ -147,15 +142,14 @@ class Selections:
     ORDER_BYTES = 8 << 20               # about 20 orders of 100K rows
 
     def __init__(self, index: PairIndex, keep: int = 8):
-        self.index, self.keep = index, keep
-        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self.index = index
+        self._rows = LRU(keep, lambda _: 1)          # bounded by count: the last ``keep`` queries
         self._orders = LRU(self.ORDER_BYTES, lambda a: a.nbytes)
 
     def order(self, sort: str) -> np.ndarray:
         """Every row, in ``sort`` order (missing values last)."""
-        every = np.arange(self.index.num_rows, dtype=np.int32)
-        return self._orders.get(sort, lambda: _order(every, sort, self.index))
+        return self._orders.get(sort, lambda: _order(np.arange(self.index.num_rows, dtype=np.int32), sort,
+                                                     self.index))
 
     def _compute(self, query: Query) -> np.ndarray:
         mask = _mask(query, self.index)
@@ -165,16 +159,7 @@ class Selections:
         return full[mask[full]]
 
     def rows(self, query: Query) -> np.ndarray:
-        with self._lock:
-            if query.key() in self._cache:
-                self._cache.move_to_end(query.key())
-                return self._cache[query.key()]
-        rows = self._compute(query)
-        with self._lock:
-            self._cache[query.key()] = rows
-            while len(self._cache) > self.keep:
-                self._cache.popitem(last=False)
-        return rows
+        return self._rows.get(query, lambda: self._compute(query))
 
 
 def describe(query: Query) -> dict[str, Any]:

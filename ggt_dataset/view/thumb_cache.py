@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 
 from ..atomic import write_bytes
+from ..eval.cache import user_cache
 from .thumbs import THUMB_FORMAT
 
 DEFAULT_MAX_BYTES = 1 << 30          # about 40,000 thumbnails of photos
@@ -30,8 +31,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 def default_dir() -> str:
     """Where ``ggt view`` keeps thumbnails unless told otherwise: the user's cache folder."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return os.path.join(base, "ggt", "view-thumbs")
+    return user_cache("view-thumbs")
 
 
 class ThumbCache:

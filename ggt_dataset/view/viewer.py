@@ -184,7 +184,7 @@ class Viewer:
             data = self._bytes(row, role)
             return self.disk.get_or_make(hashlib.sha256(data).hexdigest(), lambda: thumbs.thumbnail(data))
         # the build's hash, from the metadata row group: no image is read on a hit
-        sha = self.index.records([row])[0].get(f"{role}_sha256") or ""
+        sha = self.index.value(row, f"{role}_sha256") or ""
         return self.disk.get_or_make(sha, lambda: thumbs.thumbnail(self._bytes(row, role)))
 
     def _bytes(self, row: int, role: str) -> bytes:
