@@ -62,6 +62,12 @@ def test_rerun_sends_nothing_and_keeps_outputs(synthesized, lq_dir):
     assert Path(os.path.join(synthesized, "metadata.jsonl")).read_text() == before
 
 
+def test_a_rerun_leaves_no_temporary_files_in_the_release(synthesized, lq_dir):
+    """Files linked by an earlier run are kept as they are: rename() onto the same file would leave its tmp."""
+    synthesize(lq_dir, synthesized, SynthConfig())
+    assert [p.name for p in Path(synthesized).rglob("*") if ".tmp-" in p.name] == []
+
+
 def test_review_decisions_are_applied_on_the_next_run(lq_dir, tmp_path):
     out = str(tmp_path / "raw")
     cfg = SynthConfig(qc=QCConfig().with_review("all"))

@@ -43,6 +43,8 @@ class ReviewError(GGTError):
 
 def _place(src: str, dst: str) -> None:
     """Put ``src``'s bytes at ``dst`` atomically: a hard link when possible, else a copy."""
+    if os.path.exists(dst) and os.path.samefile(src, dst):
+        return          # linked by an earlier run (and rename() onto the same file would leave tmp behind)
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     tmp = f"{dst}.tmp-{os.getpid()}"
     if os.path.lexists(tmp):
