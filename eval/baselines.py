@@ -10,25 +10,18 @@ from __future__ import annotations
 import io
 import os
 
-import numpy as np
 from PIL import Image
 
 from ..errors import GGTError
-from .decode import decode
 from .references import open_references
 
 BASELINES = ("identity", "classical")
 
 
 def _classical(data: bytes, name: str) -> bytes:
-    from ..restore import restore
+    from ..restore import restore_png
 
-    d = decode(data, name)
-    rgb = d.pixels if d.scale == 255.0 else (d.pixels / 257.0 + 0.5).astype(np.uint8)
-    out, _ = restore(np.ascontiguousarray(rgb))
-    buf = io.BytesIO()
-    Image.fromarray(out).save(buf, format="PNG")
-    return buf.getvalue()
+    return restore_png(data, name)[0]
 
 
 def run_baseline(name: str, dataset: str, out: str, split: str = "test", progress: bool = False) -> int:

@@ -129,3 +129,9 @@ def decode(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Deco
         raise
     except Exception as e:  # noqa: BLE001 (truncated data, bad chunks, codec errors)
         raise ImageDecodeError(f"{name}: cannot decode ({e})") from None
+
+
+def decode_rgb8(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """8-bit RGB by the rules above, 16-bit scaled down with rounding (x / 257, +0.5)."""
+    d = decode(data, name, max_pixels)
+    return d.pixels if d.scale == 255.0 else (d.pixels / 257.0 + 0.5).astype(np.uint8)

@@ -74,3 +74,17 @@ def restore(rgb: np.ndarray) -> tuple[np.ndarray, list[str]]:
         out = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
         steps.append("clahe")
     return out, steps
+
+
+def restore_png(data: bytes, name: str) -> tuple[bytes, list[str]]:
+    """Decode by the evaluation suite's rules, restore, encode as PNG; returns the PNG and the steps."""
+    import io
+
+    from PIL import Image
+
+    from .eval.decode import decode_rgb8
+
+    out, steps = restore(np.ascontiguousarray(decode_rgb8(data, name)))
+    buf = io.BytesIO()
+    Image.fromarray(out).save(buf, format="PNG")
+    return buf.getvalue(), steps

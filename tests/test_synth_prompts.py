@@ -13,7 +13,7 @@ from ggt_dataset.synth.prompts import FIDELITY, PromptInput
 
 
 def _item(rgb, category="mixed"):
-    return PromptInput("a.png", category, b"", "image/png", rgb)
+    return PromptInput(category, rgb)
 
 
 def _scene(seed=0):

@@ -41,7 +41,7 @@ from ..atomic import write_bytes
 from ..errors import GGTError
 from ..shards import file_sha256
 from .backend import BackendError, TransientError
-from .journal import Journal, PaidCall, fingerprint
+from .journal import Journal, PaidCall, fingerprint, result_rel
 
 
 class BudgetReached(GGTError):
@@ -80,7 +80,7 @@ class Answer:
     detail: str
     response: dict
     result_file: str | None = None
-    reused: bool = False
+    result_sha256: str | None = None      # of the saved file, hashed once when saved
 
 
 class Caller:
@@ -212,10 +212,10 @@ class Caller:
                               result_file=path, result_sha256=sha)
         if status == "ok" and image is None and text is None:
             raise PairFailed("the provider answered ok with no image")
-        return Answer(status, result.model, getattr(result, "detail", ""), response, path)
+        return Answer(status, result.model, getattr(result, "detail", ""), response, path, sha)
 
     def _save(self, fp: str, data: bytes) -> tuple[str, str]:
-        rel = f"{fp[:2]}/{fp}"
+        rel = result_rel(fp)
         write_bytes(os.path.join(self.results_dir, rel), data)
         return rel, hashlib.sha256(data).hexdigest()
 
@@ -231,5 +231,5 @@ class Caller:
             if problem:     # the saved image is gone or changed: say so, and make the call again
                 self.journal.mark_stale(paid.id, f"result file {path} {problem}; the call was made again")
                 return None
-        return Answer(paid.status, paid.model, paid.detail, paid.response, paid.result_file, reused=True)
+        return Answer(paid.status, paid.model, paid.detail, paid.response, paid.result_file, paid.result_sha256)
 

@@ -45,8 +45,7 @@ def _scores(out_raw: str) -> dict[str, float]:
     for key, value in means.items():
         if key.startswith("quality_") and key.endswith("_hq"):
             out["quality_hq"], out["quality_metric"] = value, key[len("quality_"):-len("_hq")]
-        elif key in COLUMNS or key in ("quality_gain", "fidelity_structure", "fidelity_colour_drift",
-                                       "judge_removal", "judge_fidelity"):
+        elif key in COLUMNS:
             out[key] = value
     return out
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import GGTError
@@ -31,7 +31,7 @@ from . import qc as qc_mod
 from .calls import BudgetReached, Caller, RetryPolicy
 from .journal import Journal
 from .pipeline import Parts, Pipeline, generator_label
-from .release import STATE_DIR
+from .release import RESULTS, STATE_DIR
 
 ENGINES = ("local", "ray")
 
@@ -64,20 +64,27 @@ class SynthConfig:
                 "vlm": self.vlm, "vlm_model": self.vlm_model}
 
 
-def make_parts(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journal, concurrency: int) -> Parts:
+def make_clients(cfg: SynthConfig) -> tuple[Any, Any, Any]:
+    """The run's paid clients: the backend, the prompter's VLM and the QC judge (None when unused)."""
     from .backends import make_backend, make_vision
-    from .prompts import make_prompter
 
     backend = make_backend(cfg.backend, cfg.model, **cfg.options.get("backend", {}))
     vision = make_vision(cfg.vlm, cfg.vlm_model, **cfg.options.get("vlm", {})) if cfg.vlm else None
     judge_cfg = cfg.qc.stage("judge")
     judge = (make_vision(judge_cfg.vlm, judge_cfg.model, **cfg.options.get("judge", {}))
              if judge_cfg is not None else None)
-    caller = Caller(journal, os.path.join(out_raw, STATE_DIR, "results"), concurrency=concurrency,
+    return backend, vision, judge
+
+
+def make_parts(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journal, concurrency: int) -> Parts:
+    from .prompts import make_prompter
+
+    backend, vision, judge = make_clients(cfg)
+    caller = Caller(journal, os.path.join(out_raw, RESULTS), concurrency=concurrency,
                     retry=cfg.retry, budget=cfg.budget, currency=getattr(backend, "currency", "USD"),
                     seed=cfg.seed)
     return Parts(journal, caller, backend, make_prompter(cfg.prompter, vision), cfg.qc, lq_dir,
-                 os.path.join(out_raw, STATE_DIR, "results"), judge_vision=judge)
+                 judge_vision=judge)
 
 
 async def close_parts(parts: Parts) -> None:
@@ -193,14 +200,7 @@ def check_config(cfg: SynthConfig) -> None:
 
 def _check_prices(cfg: SynthConfig) -> None:
     """Under --budget every paid client must know its price: an unknown one would count as 0."""
-    from .backends import make_backend, make_vision
-
-    judge = cfg.qc.stage("judge")
-    clients = [("--backend", make_backend(cfg.backend, cfg.model, **cfg.options.get("backend", {})))]
-    if cfg.vlm:
-        clients.append(("--vlm", make_vision(cfg.vlm, cfg.vlm_model, **cfg.options.get("vlm", {}))))
-    if judge is not None:
-        clients.append(("--judge", make_vision(judge.vlm, judge.model, **cfg.options.get("judge", {}))))
+    clients = [(option, c) for option, c in zip(("--backend", "--vlm", "--judge"), make_clients(cfg)) if c]
     try:
         for option, client in clients:
             if not getattr(client, "price_known", True):
@@ -262,7 +262,7 @@ def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped:
     from . import release
 
     started = time.time()
-    lost, recovered = journal.mark_lost(os.path.join(out_raw, STATE_DIR, "results"))
+    lost, recovered = journal.mark_lost(os.path.join(out_raw, RESULTS))
     reviewed = release.apply_review(journal, out_raw)
     reopened = _reopen_for_qc(journal, cfg.qc)
     bar = _progress(journal, progress)
@@ -326,7 +326,3 @@ def _finish(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipp
                                     "not_used": list(chosen.skipped)}
     release.write_report(out_raw, report)
     return report
-
-
-def with_options(cfg: SynthConfig, **options: Any) -> SynthConfig:
-    return replace(cfg, options={**cfg.options, **options})

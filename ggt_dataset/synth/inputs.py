@@ -23,6 +23,7 @@ their turn (their hash is checked then).
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Iterator
 
@@ -53,10 +54,9 @@ def check_options(split: str, category: str | None) -> tuple[str, str | None]:
 
 def decode_rgb(data: bytes, name: str) -> np.ndarray:
     """8-bit RGB by the evaluation suite's rules (EXIF applied, 16-bit scaled down)."""
-    from ..eval.decode import decode
+    from ..eval.decode import decode_rgb8
 
-    d = decode(data, name)
-    return d.pixels if d.scale == 255.0 else (d.pixels / 257.0 + 0.5).astype(np.uint8)
+    return decode_rgb8(data, name)
 
 
 def mime_of(data: bytes) -> str:
@@ -75,13 +75,18 @@ def _row(lq_dir: str, rel: str, split: str, category: str | None) -> dict:
         raise BadPairError(os.path.join(lq_dir, rel), f"is {record.width}x{record.height} px; ggt synth needs at "
                            f"least {MIN_SIDE} px on each side")
     cat, source = (loc.category, "folder") if loc.category else (category, "option")
+    meta = None
     if cat is None:
+        from dataclasses import asdict
+
         from .prompts import analyse
 
-        cat, source = analyse(decode_rgb(record.data, rel)).category(), "analyser"
+        analysis = analyse(decode_rgb(record.data, rel))
+        cat, source = analysis.category(), "analyser"
+        meta = json.dumps({"analysis": asdict(analysis)})   # the adaptive prompter reuses it
     return {"key": rel, "id": f"{cat}/{loc.name}", "split": loc.split, "category": cat,
             "category_from": source, "name": loc.name, "lq_sha256": record.sha256,
-            "lq_width": record.width, "lq_height": record.height}
+            "lq_width": record.width, "lq_height": record.height, "prompt_meta": meta}
 
 
 def _new_rows(journal: Journal, lq_dir: str, images: list[str], split: str, category: str | None,
@@ -138,9 +143,9 @@ def _insert(journal: Journal, rows: list[dict], problems: list[BadPairError]) ->
         try:
             journal.db.execute(
                 "INSERT INTO pairs (key, id, split, category, category_from, name, lq_sha256, lq_width, "
-                "lq_height, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                "lq_height, prompt_meta, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                 (r["key"], r["id"], r["split"], r["category"], r["category_from"], r["name"],
-                 r["lq_sha256"], r["lq_width"], r["lq_height"]))
+                 r["lq_sha256"], r["lq_width"], r["lq_height"], r["prompt_meta"]))
         except sqlite3.IntegrityError:
             other = journal.db.execute("SELECT key FROM pairs WHERE split=? AND id=?",
                                        (r["split"], r["id"])).fetchone()

@@ -50,12 +50,14 @@ from typing import Any
 from ..errors import GGTError
 from .journal_schema import FILL_LEDGER, SCHEMA, TRIGGERS
 
-PAID = ("ok", "refused")          # a call that reached the provider and answered
-STATES = ("pending", "accepted", "rejected", "review", "refused", "failed")
-FINAL = ("accepted", "rejected", "refused")   # not reprocessed by a later run
 
 class JournalError(GGTError):
     """The journal cannot be opened or does not belong to this run."""
+
+
+def result_rel(fp: str) -> str:
+    """Where a call's saved answer lives under the results folder (found again after a kill)."""
+    return f"{fp[:2]}/{fp}"
 
 
 def fingerprint(*parts: Any) -> str:
@@ -224,7 +226,7 @@ class Journal:
         recovered = 0
         rows = self.db.execute("SELECT id, kind, fingerprint, currency FROM calls WHERE status='sent'").fetchall()
         for call_id, kind, fp, currency in rows:
-            rel = f"{fp[:2]}/{fp}"
+            rel = result_rel(fp)
             sha = _decodable_sha(os.path.join(results_dir, rel)) if results_dir and kind == "edit" else None
             if sha is None:
                 continue

@@ -11,6 +11,7 @@ resized it, written) into the release by :mod:`.release`.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,6 @@ class Parts:
     prompter: Any
     qc: qc_mod.QCConfig
     lq_dir: str
-    results_dir: str
     judge_vision: Any = None
     nr: Any = None                       # qc_quality.NRScorer, built on first use
     nr_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -77,7 +77,8 @@ class Pipeline:
         if row["prompt"] is not None and self._edit_paid(row, row["prompt"]):
             prompt = row["prompt"]              # the prompt that was paid for, not a recomputed one
         else:
-            item = PromptInput(key, row["category"], data, mime, rgb)
+            known = json.loads(row["prompt_meta"]).get("analysis") if row["prompt_meta"] else None
+            item = PromptInput(row["category"], rgb, known)
             prompt, meta = await self.p.prompter.prompt(item, self._asker(row, data, mime))
             j.update_pair(key, prompt=prompt, prompt_meta=meta)
         answer = await self._edit(row, data, mime, prompt)
@@ -85,7 +86,7 @@ class Pipeline:
         if answer.status == "refused":
             j.update_pair(key, state="refused", generator=generator, reason=f"refused: {answer.detail}"[:1000])
             return "refused"
-        hq_bytes = await asyncio.to_thread(_read_result, self.p.results_dir, answer.result_file)
+        hq_bytes = await asyncio.to_thread(_read_result, self.p.caller.results_dir, answer.result_file)
         results, hq_file = await self._qc(row, rgb, hq_bytes, answer)
         state = qc_mod.final_verdict(results)
         reason = "; ".join(r.summary() for r in results if r.verdict in ("fail", "review"))
@@ -131,7 +132,7 @@ class Pipeline:
             hq = await asyncio.to_thread(decode_rgb, hq_bytes, f"{answer.model} answer for {row['key']}")
         except GGTError as e:
             return [qc_mod.StageResult("validity", "fail", {}, f"unreadable image: {e}")], (None, None)
-        hq_file = (answer.result_file, _sha_bytes(hq_bytes))
+        hq_file = (answer.result_file, answer.result_sha256)
         answer_sha = hq_file[1]             # the provider's image, before any resize
         for name, cfg in self.p.qc.stages:
             result = await self._stage(name, cfg, row, lq, hq, results, answer_sha)
@@ -139,7 +140,7 @@ class Pipeline:
                 result, kept = result
                 if kept is not hq:
                     hq = kept
-                    hq_file = await asyncio.to_thread(_save_png, self.p.results_dir,
+                    hq_file = await asyncio.to_thread(_save_png, self.p.caller.results_dir,
                                                       f"{answer.result_file}.resized.png", hq)
             results.append(result)
             if result.verdict == "fail" and self.p.qc.stop_at_fail:

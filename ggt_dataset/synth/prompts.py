@@ -144,11 +144,9 @@ def fill(category: str, named: list[tuple[str, str]]) -> str:
 
 @dataclass(frozen=True)
 class PromptInput:
-    key: str
     category: str
-    image: bytes
-    mime: str
     rgb: np.ndarray = field(repr=False)
+    analysis: dict | None = None        # the analyser's result when the scan already ran it
 
 
 # The engine's journalled, retried, budgeted way to ask a VLM: (kind, instruction, schema) -> reply.
@@ -173,7 +171,7 @@ class AdaptivePrompter:
     async def prompt(self, item: PromptInput, ask: AskVLM | None = None) -> tuple[str, dict]:
         import asyncio
 
-        analysis = await asyncio.to_thread(analyse, item.rgb)
+        analysis = Analysis(**item.analysis) if item.analysis else await asyncio.to_thread(analyse, item.rgb)
         meta: dict[str, Any] = {"prompter": self.name, "analysis": asdict(analysis)}
         if self.vision is None or ask is None:
             return fill(item.category, analysis.named()), meta

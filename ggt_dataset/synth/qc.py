@@ -40,9 +40,6 @@ import yaml
 
 from ..errors import GGTError
 
-VERDICTS = ("pass", "review", "fail", "skip")
-STAGES = ("validity", "fidelity", "quality", "judge", "review")
-
 
 class QCConfigError(GGTError):
     """A QC configuration file is malformed."""

@@ -32,6 +32,7 @@ from ..release import GGT_CITATION, RELEASE_INFO_FILE
 from .journal import Journal
 
 STATE_DIR = ".ggt-synth"
+RESULTS = os.path.join(STATE_DIR, "results")       # every paid answer, by call fingerprint
 REVIEW_FILE = "review.csv"
 REVIEW_COLUMNS = ("id", "split", "decision", "note", "lq_file", "hq_candidate", "flagged_by", "scores")
 _EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
@@ -79,7 +80,7 @@ def manifest_row(out_raw: str, lq_dir: str, row: dict, source: str | None, licen
     """Place the pair's files in the release and return its manifest row."""
     base = f"{row['split']}/%s/{row['category']}/{row['name']}"
     lq_rel = base % "LQ" + os.path.splitext(row["key"])[1].lower()
-    hq_src = os.path.join(out_raw, STATE_DIR, "results", row["hq_file"])
+    hq_src = os.path.join(out_raw, RESULTS, row["hq_file"])
     hq_rel = base % "GT" + _ext(hq_src)
     _place(os.path.join(lq_dir, row["key"]), os.path.join(out_raw, lq_rel))
     _place(hq_src, os.path.join(out_raw, hq_rel))
@@ -144,7 +145,7 @@ def write_review(journal: Journal, out_raw: str, lq_dir: str) -> int:
         qc = json.loads(row["qc"] or "[]")
         flagged = [s["stage"] for s in qc if s["verdict"] == "review" and s["stage"] != "review"]
         w.writerow([row["id"], row["split"], "", "", os.path.join(lq_dir, row["key"]),
-                    os.path.join(STATE_DIR, "results", row["hq_file"] or ""), " ".join(flagged),
+                    os.path.join(RESULTS, row["hq_file"] or ""), " ".join(flagged),
                     json.dumps(qc_columns(qc), sort_keys=True)])
         n += 1
     write_text(os.path.join(out_raw, REVIEW_FILE), buf.getvalue())

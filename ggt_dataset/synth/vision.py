@@ -67,7 +67,7 @@ class GeminiVision(Priced):
         return VisionReply(text=text, model=response.model_version or self.model, cost=cost, cost_estimated=True,
                            meta={"tokens": tokens, "seconds": round(seconds, 3),
                                  "finish_reason": _gemini.enum_name(getattr(candidate, "finish_reason", None)),
-                                 "price_known": self._price is not None})
+                                 "price_known": self.price_known})
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
@@ -116,7 +116,7 @@ class OpenAIVision(Priced):
                 if usage and self._price else 0.0)
         return VisionReply(text=message.content, model=response.model or self.model, cost=cost, cost_estimated=True,
                            meta={"tokens": tokens, "seconds": round(seconds, 3), "finish_reason": choice.finish_reason,
-                                 "price_known": self._price is not None})
+                                 "price_known": self.price_known})
 
     async def aclose(self) -> None:
         await self._client.close()

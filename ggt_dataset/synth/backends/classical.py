@@ -8,9 +8,6 @@ CPU and costs nothing. Releases made with it say so in ``generator`` and on the 
 from __future__ import annotations
 
 import asyncio
-import io
-
-import numpy as np
 
 from ..backend import BackendError, EditRequest, EditResult
 
@@ -18,28 +15,20 @@ MODEL = "opencv-restore-v1"
 
 
 def restore_bytes(image: bytes, name: str) -> tuple[bytes, list[str]]:
-    """Decode by the evaluation suite's rules, restore, encode as PNG; returns bytes and steps."""
-    from PIL import Image
-
-    from ...eval.decode import ImageDecodeError, decode
-    from ...restore import restore
+    """``restore.restore_png``, an undecodable image being the backend's final error."""
+    from ...eval.decode import ImageDecodeError
+    from ...restore import restore_png
 
     try:
-        d = decode(image, name)
+        return restore_png(image, name)
     except ImageDecodeError as e:
         raise BackendError(str(e)) from None
-    rgb = d.pixels if d.scale == 255.0 else (d.pixels / 257.0 + 0.5).astype(np.uint8)
-    out, steps = restore(np.ascontiguousarray(rgb))
-    buf = io.BytesIO()
-    Image.fromarray(out).save(buf, format="PNG")
-    return buf.getvalue(), steps
 
 
 class ClassicalBackend:
     name = "classical"
     model = MODEL
     foundation_model = False
-    label = "classical OpenCV restorer (a baseline, not a foundation model)"
 
     def __init__(self, model: str | None = None, **options):
         if model not in (None, MODEL):

@@ -207,7 +207,7 @@ class GeminiBackend(Priced):
         cost, tokens = usage_cost(response.usage_metadata, self._price, image is not None)
         finish = enum_name(getattr(candidate, "finish_reason", None))
         meta = {"finish_reason": finish, "tokens": tokens, "seconds": round(seconds, 3),
-                "response_id": response.response_id, "price_known": self._price is not None}
+                "response_id": response.response_id, "price_known": self.price_known}
         answered_by = response.model_version or self.model
         common = {"model": answered_by, "cost": cost, "cost_estimated": True, "meta": meta}
         if image is not None and image.data:

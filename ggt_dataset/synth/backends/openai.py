@@ -189,7 +189,7 @@ class OpenAIImageBackend(Priced):
         width, height, fmt = check_image(image, f"OpenAI {self.model}")
         cost, tokens = _usage_cost(response.usage, self._price)
         meta = {"tokens": tokens, "seconds": round(seconds, 3), "width": width, "height": height, "format": fmt,
-                "quality": response.quality, "size": response.size, "price_known": self._price is not None}
+                "quality": response.quality, "size": response.size, "price_known": self.price_known}
         if item.revised_prompt:
             meta["revised_prompt"] = item.revised_prompt
         return EditResult(status="ok", image=image, model=self.model, cost=cost, cost_estimated=True, meta=meta)
