@@ -12,6 +12,7 @@ import os
 
 from PIL import Image
 
+from ..atomic import write_bytes
 from ..errors import GGTError
 from .references import open_references
 
@@ -39,11 +40,6 @@ def run_baseline(name: str, dataset: str, out: str, split: str = "test", progres
             ext, body = "." + {"JPEG": "jpg"}.get(fmt, fmt.lower()), data
         else:
             ext, body = ".png", _classical(data, f"{dataset} (lq {pair_id})")
-        path = os.path.join(out, pair_id + ext)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(body)
-        os.replace(tmp, path)
+        write_bytes(os.path.join(out, pair_id + ext), body, durable=False)
         n += 1
     return n

@@ -11,10 +11,11 @@ not found. Entries are written atomically; an unreadable one is recomputed.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 
-from ..atomic import write_json
+from ..atomic import write_bytes, write_json
 
 CACHE_FORMAT = 1
 
@@ -99,8 +100,6 @@ def load_moments(cache_dir, scorer, refs, ids: list[str]):
 def save_moments(cache_dir, scorer, refs, ids: list[str], moments) -> None:
     import numpy as np
 
-    path = _moments_path(cache_dir, scorer, refs, ids)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
-    np.savez(tmp, n=moments.n, s1=moments.s1, s2=moments.s2)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    np.savez(buf, n=moments.n, s1=moments.s1, s2=moments.s2)
+    write_bytes(_moments_path(cache_dir, scorer, refs, ids), buf.getvalue(), durable=False)

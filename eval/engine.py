@@ -25,7 +25,7 @@ from . import cache
 from .decode import Decoded, ImageDecodeError, decode
 from .fid import FIDScorer, Moments, clean_resize
 from .metrics import Scorer
-from .predictions import Predictions
+from .predictions import Predictions, by_stem
 from .protocol import Protocol
 from .references import References
 
@@ -79,10 +79,8 @@ class Result:
 
 def match(preds: Predictions, refs: References) -> Match:
     known = set(refs.ids)
-    if preds.kind == "folder" and not any("/" in k for k in preds.names) and any("/" in i for i in known):
-        base = {}
-        for i in refs.ids:
-            base.setdefault(i.rsplit("/", 1)[-1], []).append(i)
+    if preds.flat and any("/" in i for i in known):
+        base = by_stem(refs.ids)
         if all(len(v) == 1 for v in base.values()):
             preds.rekey({k: base[k][0] for k in preds.names if k in base})
             preds.duplicates = {base[k][0] if k in base else k: v for k, v in preds.duplicates.items()}

@@ -14,7 +14,7 @@ import glob
 import os
 import stat
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..errors import GGTError
@@ -44,6 +44,11 @@ class Predictions:
     def read(self, pair_id: str) -> bytes:
         return self._reader(pair_id)
 
+    @property
+    def flat(self) -> bool:
+        """A folder with no category subfolders: files are named by the last part of the id."""
+        return self.kind == "folder" and not any("/" in k for k in self.names)
+
     def rekey(self, mapping: dict[str, str]) -> None:
         """Re-address by full ids (``mapping``: key used so far -> dataset id)."""
         old_reader, old_names = self._reader, self.names
@@ -51,6 +56,14 @@ class Predictions:
         self.names = {mapping[k]: n for k, n in old_names.items() if k in mapping}
         self._reader = lambda pair_id: old_reader(back[pair_id])
         self.matched_by = "basename"
+
+
+def by_stem(ids: Iterable[str]) -> dict[str, list[str]]:
+    """Dataset ids by their last part (``rain/0001`` -> ``0001``), for matching a flat folder."""
+    out: dict[str, list[str]] = {}
+    for i in ids:
+        out.setdefault(i.rsplit("/", 1)[-1], []).append(i)
+    return out
 
 
 def _is_image(name: str) -> bool:

@@ -13,6 +13,7 @@ Files are written into OUT/.tmp first and renamed into place at the end.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -21,6 +22,7 @@ import shutil
 from datetime import datetime, timezone
 
 from .. import __version__
+from ..atomic import write_bytes
 from ..errors import GGTError
 from ..schema import CATEGORIES
 from .protocol import Protocol, evaluate_derived
@@ -324,6 +326,6 @@ def compare_plot(summaries: list[dict], path: str) -> None:
         better = next(s["metrics"][n]["better"] for s in summaries if n in s["metrics"])
         ax.set_title(f"{n} {ARROW[better]}")
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    write_bytes(path, buf.getvalue(), durable=False)

@@ -45,10 +45,7 @@ def write_bytes(path: str, data: bytes, durable: bool = True) -> None:
 
 
 def write_text(path: str, text: str) -> None:
-    tmp = _tmp(path)
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    publish_file(tmp, path)
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str, data: Any) -> None:

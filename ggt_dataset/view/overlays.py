@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import GGTError
-from ..eval.predictions import Predictions, open_predictions
+from ..eval.predictions import Predictions, by_stem, open_predictions
 from ..eval.report import read_summary
 from .index import Column, PairIndex, pair_key
 
@@ -102,20 +102,15 @@ class Outputs:
 
 def _by_basename(index: PairIndex, keys: set[str], split: str) -> dict[str, str]:
     """For a flat folder: file stem -> dataset id, when the stem names one pair of the split only."""
-    found: dict[str, list[str]] = {}
-    for row in index.rows_of_split(split):
-        pair_id = index.ids[int(row)].as_py()
-        stem = pair_id.rsplit("/", 1)[-1]
-        if stem in keys:
-            found.setdefault(stem, []).append(pair_id)
-    return {k: v[0] for k, v in found.items() if len(v) == 1}
+    found = by_stem(index.ids.take(index.rows_of_split(split)).to_pylist())
+    return {k: v[0] for k, v in found.items() if k in keys and len(v) == 1}
 
 
 def attach_predictions(index: PairIndex, path: str, split: str = "test") -> Outputs:
     """A model's outputs for ``split``, matched by id (or by file name, for a flat folder)."""
     preds = open_predictions(path)
     keys = list(preds.names)
-    if preds.kind == "folder" and not any("/" in k for k in keys):
+    if preds.flat:
         mapping = _by_basename(index, set(keys), split)
         ids = [mapping.get(k) for k in keys]
     else:
