@@ -8,6 +8,7 @@ let STATE = {};             // the URL's parameters
 let LIST = null;            // the last /api/rows answer
 let LIST_KEY = "";
 let PAIR = null;            // the open pair (/api/pair)
+let PAIR_QUERY = "";        // what PAIR answered: a change of mode or sides alone asks again for nothing
 let SEQ = 0;                // the latest pair request: older answers are dropped
 let OPENED_HERE = false;    // the pair was opened from this page's grid: Esc goes back in history
 const ZOOM = { scale: 1, x: 0, y: 0, fit: 1, w: 0, h: 0, key: "" };
@@ -187,20 +188,23 @@ function turnPage(step) {
 // ---- detail ------------------------------------------------------------------
 async function openPair(key) {
   const seq = ++SEQ;
-  const pair = await api(`/api/pair?${query({ key })}`);
-  if (seq !== SEQ) return;                         // a later step was asked for meanwhile
-  PAIR = pair;
-  $("detail").hidden = false;
-  $("pair-id").textContent = PAIR.key;
-  $("position").textContent = PAIR.position === null ? "not in this filter" : `${PAIR.position + 1} of ${PAIR.total}`;
-  $("prev-pair").disabled = !PAIR.prev;
-  $("next-pair").disabled = !PAIR.next;
+  const q = query({ key });
+  if (!PAIR || PAIR_QUERY !== q) {
+    const pair = await api(`/api/pair?${q}`);
+    if (seq !== SEQ) return;                       // a later step was asked for meanwhile
+    [PAIR, PAIR_QUERY] = [pair, q];
+    $("detail").hidden = false;
+    $("pair-id").textContent = PAIR.key;
+    $("position").textContent = PAIR.position === null ? "not in this filter" : `${PAIR.position + 1} of ${PAIR.total}`;
+    $("prev-pair").disabled = !PAIR.prev;
+    $("next-pair").disabled = !PAIR.next;
+    drawMeta();
+  }
   const roles = PAIR.roles;
   for (const [sel, fallback] of [["left", roles.includes("pred") ? "pred" : "lq"], ["right", "hq"]]) {
     $(sel).innerHTML = roles.map((r) => `<option>${r}</option>`).join("");
     $(sel).value = roles.includes(STATE[sel]) ? STATE[sel] : fallback;
   }
-  drawMeta();
   await showImages(seq);
 }
 
