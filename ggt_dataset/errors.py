@@ -21,6 +21,10 @@ class BadPairError(GGTError):
         super().__init__(f"{path}: {reason}")
 
 
+class BadIdError(GGTError):
+    """A pair id that is not a safe relative path (see ggt_dataset.ids)."""
+
+
 class BuildError(GGTError):
     """A build cannot start or finish (existing output, bad options, refused input)."""
 
