@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import urllib.parse
@@ -390,3 +391,34 @@ def test_sorting_from_the_full_order_equals_sorting_the_filtered_rows(eval_set):
             query = Query(labels=labels, sort=sort)
             direct = _order(np.flatnonzero(_mask(query, index)).astype(np.int32), sort, index)
             assert selections.rows(query).tolist() == direct.tolist(), (sort, labels)
+
+
+def test_parquet_outputs_without_bytes_leak_no_path(eval_set, tmp_path, capfd):
+    """A Parquet --predictions row with no image bytes: the page is told which pair, the log which file."""
+    test_ids = [r["id"] for r in rows_of(eval_set) if r["split"] == "test"]
+    kind = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    preds = tmp_path / "outputs.parquet"
+    pq.write_table(pa.table({"id": test_ids, "prediction": pa.array(
+        [{"bytes": None, "path": f"{i}.png"} for i in test_ids], kind)}), preds)
+    key = f"test:{test_ids[0]}"
+    with serving(Viewer.open(eval_set, predictions=str(preds))) as url:
+        answers = [get(f"{url}/api/pair?" + urllib.parse.urlencode({"key": key}))]
+        answers += [get(f"{url}/api/image?" + urllib.parse.urlencode({"key": key, "role": "pred", "size": size}))
+                    for size in ("full", "thumb")]
+    assert answers[0][0] == 200 and json.loads(answers[0][2])["pred_size"] is None
+    for status, _, body in answers[1:]:
+        assert status == 422 and key.encode() in body and b"server's log" in body
+    for _, _, body in answers:
+        assert str(tmp_path).encode() not in body and b"outputs.parquet" not in body
+    log = capfd.readouterr().err
+    assert f"{preds} (id {test_ids[0]}): no image bytes" in log
+
+
+def test_public_messages_name_folders_not_paths(eval_set, identity_preds, report):
+    """What an HTTP error says: each folder the server reads by its last part; the home folder as ~."""
+    viewer = Viewer.open(eval_set, predictions=identity_preds, report=report)
+    for folder in (eval_set, identity_preds, report):
+        inside = os.path.join(os.path.realpath(folder), "rain", "x.png")
+        assert viewer.public(f"{inside}: gone") == f"{os.path.basename(folder)}/rain/x.png: gone"
+    home = os.path.expanduser("~")
+    assert viewer.public(f"{home}/elsewhere/y.png") == "~/elsewhere/y.png"

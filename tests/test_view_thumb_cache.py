@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import time
 import urllib.parse
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 from viewserver import get, get_json, ggt, serving
@@ -44,7 +47,7 @@ def test_a_restarted_viewer_serves_thumbnails_from_disk(eval_set, identity_preds
     key = next(k for k, _ in made)
     record = first.index.records([first.index.find(key)])[0]
     stored = os.path.join(cache_dir, thumbs.THUMB_FORMAT, record["hq_sha256"][:2], record["hq_sha256"] + ".jpg")
-    assert Path(stored).read_bytes() == made[(key, "hq")]        # keyed by the image's stored sha256
+    assert Path(stored).read_bytes() == made[(key, "hq")]        # keyed by the image's sha256
 
     def no_decoding(data, size=thumbs.THUMB_SIZE):
         raise AssertionError("a cached thumbnail was made again")
@@ -53,8 +56,7 @@ def test_a_restarted_viewer_serves_thumbnails_from_disk(eval_set, identity_preds
     second = Viewer.open(eval_set, predictions=identity_preds)
     second.disk = ThumbCache(cache_dir)
     with serving(second) as url:
-        assert _page_thumbs(url) == made
-    assert not second.index._images._items         # no image row group was read for LQ or HQ
+        assert _page_thumbs(url) == made                         # read and hashed, not decoded
 
 
 def test_a_damaged_cache_file_is_made_again(eval_set, tmp_path):
@@ -139,3 +141,26 @@ def test_cli_default_cache_is_the_users_cache_folder(eval_set, tmp_path):
         proc.wait(10)
     folder = tmp_path / "xdg" / "ggt" / "view-thumbs" / thumbs.THUMB_FORMAT
     assert sorted(p.read_bytes() for p in folder.rglob("*.jpg")) == sorted(set(made.values()))
+
+
+def test_two_datasets_sharing_the_cache_get_their_own_thumbnails(eval_set, tmp_path):
+    """A dataset whose metadata claims another image's hq_sha256 (a Hub repo, an edited shard) gets
+    the thumbnail of the bytes it holds, not the other dataset's."""
+    other = tmp_path / "other"
+    shutil.copytree(eval_set, other)
+    shard = sorted(other.rglob("test-*.parquet"))[0]
+    table = pq.read_table(shard)
+    hq = table.column("hq").to_pylist()
+    swapped = hq[1]["bytes"]
+    hq[0] = {**hq[0], "bytes": swapped}                     # row 0 shows row 1's image; its hq_sha256 is unchanged
+    column = pa.array(hq, table.schema.field("hq").type)
+    pq.write_table(table.set_column(table.column_names.index("hq"), "hq", column), shard)
+    key = f"test:{table.column('id')[0].as_py()}"
+    cache = str(tmp_path / "thumbs")
+    first = Viewer.open(eval_set)
+    first.disk = ThumbCache(cache)
+    mine, _ = first.image(key, "hq", "thumb")
+    second = Viewer.open(str(other))
+    second.disk = ThumbCache(cache)
+    theirs, _ = second.image(key, "hq", "thumb")
+    assert theirs == thumbs.thumbnail(swapped) != mine

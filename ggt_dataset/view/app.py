@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import GGTError
 from .thumbs import ImageDecodeError
-from .viewer import NotFound, Viewer
+from .viewer import NotFound, Unreadable, Viewer
 
 STATIC = str(resources.files("ggt_dataset.view") / "static")
 _HEADERS = {
@@ -39,18 +39,27 @@ _HEADERS = {
 }
 
 
-def _error(exc: Exception) -> JSONResponse:
-    if isinstance(exc, NotFound):
-        return JSONResponse({"error": str(exc)}, 404, headers=_HEADERS)
+_STATUS = ((NotFound, 404), (ImageDecodeError, 422), (Unreadable, 422), (GGTError, 400))
+
+
+def _error(exc: Exception, viewer: Viewer) -> JSONResponse:
+    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), None)
+    if status is None:
+        if os.environ.get("GGT_DEBUG"):
+            raise exc
+        viewer.log(f"ggt view: unexpected {type(exc).__name__}: {exc}")
+        return JSONResponse({"error": f"unexpected {type(exc).__name__}; see the server's log"}, 500,
+                            headers=_HEADERS)
+    # A message may quote a file (a prediction's, a report's): the page gets folder names, the log the rest.
+    message = viewer.public(str(exc))
+    if message != str(exc):
+        viewer.log(f"ggt view: {exc}")
     if isinstance(exc, ImageDecodeError):
-        return JSONResponse({"error": f"the stored image cannot be decoded: {exc}"}, 422, headers=_HEADERS)
-    if isinstance(exc, GGTError):
-        return JSONResponse({"error": str(exc)}, 400, headers=_HEADERS)
-    if os.environ.get("GGT_DEBUG"):
-        raise exc
-    print(f"ggt view: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
-    return JSONResponse({"error": f"unexpected {type(exc).__name__}; see the server's log"}, 500,
-                        headers=_HEADERS)
+        message = f"the stored image cannot be decoded: {message}"
+    body = {"error": message}
+    if getattr(exc, "param", None):            # a query's bad parameter: the page shows the message by its input
+        body["param"] = exc.param
+    return JSONResponse(body, status, headers=_HEADERS)
 
 
 def _params(request: Request) -> dict[str, str | list[str]]:
@@ -67,7 +76,7 @@ def make_app(viewer: Viewer, hosts: list[str] | None = None) -> Starlette:
             try:
                 return fn(request)
             except Exception as exc:  # noqa: BLE001 (every failure becomes a JSON status, never a traceback)
-                return _error(exc)
+                return _error(exc, viewer)
         return endpoint
 
     def page(request: Request) -> Response:

@@ -186,11 +186,6 @@ class PairIndex:
             out.append(rec)
         return out
 
-    def value(self, row: int, column: str) -> Any:
-        """One stored metadata value of a row, from the same cached row group as ``records``."""
-        s, g, i = self.locate(row)
-        return self._group(s, g).column(column)[i].as_py()
-
     def image(self, row: int, role: str) -> bytes:
         s, g, i = self.locate(row)
 

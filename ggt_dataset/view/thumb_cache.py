@@ -3,11 +3,13 @@
 A thumbnail of a photo-sized PNG costs about 35 ms of decoding, and a worst-first
 page of a real test set shows 96 of them scattered over the row groups: about 2.6 s
 cold (bench/view_photos.py). The memory cache serves a page again within one run;
-this cache serves it again after a restart, for every dataset, build and Hub copy
-that holds the same image.
+this cache serves it again after a restart (the image is read and hashed, not
+decoded), for every dataset, build and Hub copy that holds the same image.
 
-Key: the sha256 of the stored image bytes (the build's ``lq_sha256``/``hq_sha256``,
-or a prediction's bytes hashed), under a folder named for the thumbnail's format,
+Key: the sha256 of the image bytes the server read (never the dataset's own
+``lq_sha256``/``hq_sha256``: a Hub repo or an edited shard may claim another
+image's hash, and two datasets sharing this cache would then serve each other's
+thumbnails), under a folder named for the thumbnail's format,
 so a change to how thumbnails are made starts a new folder instead of serving old
 ones. Files are written atomically; one that is not a whole JPEG is made again.
 The cache is bounded: when it grows past ``max_bytes`` the least recently served

@@ -11,10 +11,12 @@ import hashlib
 import math
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from ..errors import GGTError
 from . import query as q
@@ -30,6 +32,14 @@ THUMB_CACHE_BYTES = 32 << 20
 
 class NotFound(GGTError):
     """No such pair, or no such image for it."""
+
+
+class Unreadable(GGTError):
+    """A model's output that cannot be read (a Parquet row without bytes, a file gone since start)."""
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _clean(value: Any) -> Any:
@@ -81,6 +91,7 @@ class Viewer:
     report: Report | None = None
     version: str = "0"
     disk: ThumbCache | None = None       # thumbnails kept between runs, by image content
+    log: Callable[[str], None] = field(default=lambda msg: _stderr(msg), repr=False)
 
     def __post_init__(self) -> None:
         self.selections = q.Selections(self.index)
@@ -90,7 +101,7 @@ class Viewer:
     def open(cls, target: str, predictions: str | None = None, report: str | None = None,
              revision: str | None = None, split: str | None = None, log=None) -> Viewer:
         """Index ``target`` and join the overlays. Outputs are matched in ``split`` (default: the report's, else test)."""
-        log = log or (lambda msg: print(msg, file=sys.stderr))
+        log = log or _stderr
         index = build_index(open_source(target, revision))
         rep = attach_report(index, report) if report else None
         if rep and rep.unmatched:
@@ -104,7 +115,7 @@ class Viewer:
         if outputs and outputs.unmatched:
             log(f"ggt view: {len(outputs.unmatched)} predictions are not in {target} "
                 f"(first: {outputs.unmatched[0]})")
-        viewer = cls(index, outputs, rep, _version(index, predictions, report))
+        viewer = cls(index, outputs, rep, _version(index, predictions, report), log=log)
         viewer.rows({})            # the default view, ready before the first visitor asks
         for name in rep.metrics if rep else []:   # and each metric's worst-first order
             better = index.columns[name].better
@@ -165,7 +176,7 @@ class Viewer:
     def _pred_size(self, row: int) -> list[int] | None:
         try:
             return list(thumbs.size(self._bytes(row, "pred")))
-        except thumbs.ImageDecodeError:
+        except (thumbs.ImageDecodeError, Unreadable):      # the image request says why
             return None
 
     def image(self, key: str, role: str, size: str) -> tuple[bytes, str]:
@@ -178,19 +189,40 @@ class Viewer:
 
     def _thumbnail(self, row: int, role: str) -> bytes:
         """From the disk cache when it has this image's content; made (and kept there) otherwise."""
+        data = self._bytes(row, role)
         if self.disk is None:
-            return thumbs.thumbnail(self._bytes(row, role))
-        if role == "pred":          # no stored hash: hash the bytes (cheap next to decoding them)
-            data = self._bytes(row, role)
-            return self.disk.get_or_make(hashlib.sha256(data).hexdigest(), lambda: thumbs.thumbnail(data))
-        # the build's hash, from the metadata row group: no image is read on a hit
-        sha = self.index.value(row, f"{role}_sha256") or ""
-        return self.disk.get_or_make(sha, lambda: thumbs.thumbnail(self._bytes(row, role)))
+            return thumbs.thumbnail(data)
+        # Keyed by the bytes actually read, not the stored lq_/hq_sha256: a dataset's metadata
+        # (a Hub repo's, an edited shard's) may name another image, and the cache is shared by
+        # every dataset. Hashing costs ~2 ms per MB; decoding is what a hit saves.
+        return self.disk.get_or_make(hashlib.sha256(data).hexdigest(), lambda: thumbs.thumbnail(data))
 
     def _bytes(self, row: int, role: str) -> bytes:
         if role != "pred":
             return self.index.image(row, role)
-        data = self.outputs.read(row) if self.outputs else None
+        key = self.index.key_of(row)
+        try:
+            data = self.outputs.read(row) if self.outputs else None
+        except (GGTError, OSError, pa.ArrowException) as e:
+            # The reason names the file: it goes to the server's log, never to the page.
+            self.log(f"ggt view: the output for {key} cannot be read: {e}")
+            raise Unreadable(f"the output for {key!r} cannot be read; the server's log says why") from None
         if data is None:
-            raise NotFound(f"no prediction for {self.index.key_of(row)!r}")
+            raise NotFound(f"no prediction for {key!r}")
         return data
+
+    def private_paths(self) -> list[str]:
+        """Local folders behind what is served, longest first: no HTTP answer may show them (see ``public``)."""
+        local = [os.path.dirname(os.path.dirname(os.path.dirname(s.path)))      # <root>/data/<category>/<shard>
+                 for s in self.index.source.shards] if self.index.source.fs is None else []
+        local += [p for p in (self.outputs and self.outputs.predictions.source,
+                              self.report and os.path.dirname(self.report.path), self.disk and self.disk.root) if p]
+        paths = {v for p in local for v in (p, os.path.abspath(p), os.path.realpath(p))}
+        return sorted((p for p in paths if len(p) > 1), key=len, reverse=True)
+
+    def public(self, message: str) -> str:
+        """``message`` with each local folder shown by its name alone, and the home folder as ~."""
+        for path in self.private_paths():
+            message = message.replace(path, os.path.basename(os.path.normpath(path)))
+        home = os.path.expanduser("~")
+        return message.replace(home, "~") if len(home) > 1 else message
