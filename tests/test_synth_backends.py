@@ -205,10 +205,12 @@ def test_provider_sizes_of_a_4_3_photo_pass_validity(provider, size):
 
 # -- final failures ------------------------------------------------------------------------
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_a_malformed_image_is_a_backend_error(server, provider):
+def test_a_malformed_image_is_a_backend_error_that_carries_its_cost(server, provider):
     server.add_fault("malformed", request=1)
-    with pytest.raises(BackendError, match="malformed image"):
+    with pytest.raises(BackendError, match="malformed image") as err:
         _edit(_backend(provider, server))
+    ok = _edit(_backend(provider, server))          # the same usage, a good image: the same bill
+    assert err.value.cost == pytest.approx(ok.cost) and err.value.cost > 0
 
 
 @pytest.mark.parametrize("provider, pattern", [("gemini", "HTTP 400.*API key"), ("openai", "HTTP 401.*OPENAI_API_KEY")])
@@ -318,8 +320,9 @@ def test_vision_with_a_schema_answers_json_that_fits_it(server, provider):
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_vision_refusal_and_429_follow_the_contract(server, provider):
     server.add_fault("refuse", request=1)
-    with pytest.raises(BackendError, match="no (text|answer)"):
+    with pytest.raises(BackendError, match="no (text|answer)") as err:
         _ask(_vision(provider, server))
+    assert err.value.cost > 0                       # the tokens of a declined answer are billed too
     server.add_fault("429", request=2, retry_after=1)
     with pytest.raises(TransientError) as err:
         _ask(_vision(provider, server))

@@ -307,6 +307,39 @@ def test_exit_codes_and_bad_options_create_nothing(double, lq, tmp_path, capsys)
     assert main([*base[:2], str(tmp_path / "out"), *base[2:]]) == 0
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--budget", "nan", "--budget must be a finite number above 0, got nan"),
+    ("--budget", "inf", "--budget must be a finite number above 0, got inf"),
+    ("--budget", "-1", "--budget must be a finite number above 0, got -1"),
+    ("--price", "nan,1,1", "--price 'nan,1,1': expected TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN], finite"),
+    ("--price", "1,inf,1", "--price '1,inf,1': expected"),
+    ("--price", "1,1,-2", "--price '1,1,-2': expected"),
+    ("--vlm-price", "1,nan", "--vlm-price '1,nan': expected TEXT_IN,TEXT_OUT, finite"),
+    ("--judge-price", "-inf,1", "--judge-price '-inf,1': expected TEXT_IN,TEXT_OUT, finite"),
+])
+def test_non_finite_or_negative_budgets_and_prices_are_refused_before_anything(double, lq, tmp_path, capsys,
+                                                                                 option, value, message):
+    """A NaN budget fails every comparison (it never stops the run); a NaN price makes costs NULL."""
+    from ggt_dataset.cli.main import main
+
+    out = tmp_path / "out"
+    args = ["synth", lq, str(out), "--backend", "double", "--prompter", "fixed", "--category", "rain",
+            "--review", "none", "-q", f"{option}={value}"] + (["--budget", "5"] if option != "--budget" else [])
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists() and ScriptedBackend.sent == []
+
+
+def test_a_price_object_refuses_non_finite_rates():
+    from ggt_dataset.errors import GGTError
+    from ggt_dataset.synth.backends._common import Price
+
+    with pytest.raises(GGTError, match="finite number >= 0"):
+        Price(text_input=float("nan"), text_output=1.0)
+    assert Price(1.0, 2.0, 3.0).cost(text_in=1_000_000) == 1.0
+
+
 def test_a_429_backs_every_call_off_and_a_storm_stops_the_run(double, lq, tmp_path):
     starts: list[float] = []
     real = ScriptedBackend.edit
@@ -425,6 +458,26 @@ def test_gemini_budget_needs_a_price_and_holds_at_concurrency_8(lq, tmp_path, mo
         args[2] = str(tmp_path / "priced")
         assert main([*args, "--model", "gemini-9-image", "--budget", "0.3", "--price", "0.5,3,60"]) == 3
         assert 0 < _journal(args[2]).spent("USD") <= 0.3 and len(srv.requests) == 2 + 4
+
+
+@pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+def test_billed_malformed_images_count_against_the_budget(lq, tmp_path, monkeypatch):
+    """A 200 with usage but unusable image bytes is billed: the journal and the budget must see it."""
+    pytest.importorskip("google.genai")
+    from ggt_dataset.synth.fake_server import FakeAPIServer
+
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    out = str(tmp_path / "out")
+    with FakeAPIServer() as srv:
+        for n in range(1, 30):
+            srv.add_fault("malformed", request=n)
+        cfg = replace(FAST, backend="gemini", budget=0.15, options={"backend": {"base_url": srv.base_url}})
+        with pytest.raises(BudgetReached):
+            synthesize(lq, out, replace(cfg, concurrency=1))
+        j = _journal(out)
+        # one call is about $0.067: two fit in $0.15 (the old journal said 0 and sent all six)
+        assert len(srv.requests) == 2 and j.call_counts() == {"edit": {"error": 2}}
+        assert j.spent("USD") == pytest.approx(2 * 0.06733, rel=1e-3) and j.spent("USD") <= 0.15
 
 
 def test_an_unpriced_vlm_needs_its_price_under_a_budget(lq, tmp_path, monkeypatch, capsys):

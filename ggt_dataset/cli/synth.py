@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from ._options import examples
@@ -118,8 +119,9 @@ def parse_price(text: str, option: str = "--price", text_only: bool = False):
     except ValueError:
         values = []
     sizes, shape = ((2,), "TEXT_IN,TEXT_OUT") if text_only else ((3, 4), "TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN]")
-    if len(values) not in sizes or min(values) < 0:
-        raise GGTError(f"{option} {text!r}: expected {shape}, USD per 1M tokens (e.g. "
+    # float() reads "nan" and "inf": a NaN price fails every comparison (and SQLite stores it as NULL)
+    if len(values) not in sizes or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise GGTError(f"{option} {text!r}: expected {shape}, finite numbers >= 0, USD per 1M tokens (e.g. "
                        f"{'1.5,9' if text_only else '0.5,3,60'})")
     if text_only:
         return Price(text_input=values[0], text_output=values[1])

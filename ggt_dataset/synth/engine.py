@@ -21,6 +21,7 @@ the run holds an exclusive lock on OUT_RAW/.ggt-synth/lock (a second run is refu
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 from dataclasses import asdict, dataclass, field
@@ -191,8 +192,10 @@ def check_config(cfg: SynthConfig) -> None:
                         ("--stop-after-failures", cfg.retry.stop_after)):
         if value < 1:
             raise GGTError(f"{name} must be at least 1, got {value}")
-    if cfg.budget is not None and cfg.budget <= 0:
-        raise GGTError(f"--budget must be above 0, got {cfg.budget:g}")
+    # NaN fails every comparison, so "spent > budget" would never stop a NaN budget; inf is no budget
+    if cfg.budget is not None and not (math.isfinite(cfg.budget) and cfg.budget > 0):
+        raise GGTError(f"--budget must be a finite number above 0, got {cfg.budget:g}; leave it out to run "
+                       "without a budget")
     check_options(cfg.split, cfg.category)
     if cfg.budget is not None:
         _check_prices(cfg)

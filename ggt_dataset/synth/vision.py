@@ -60,10 +60,10 @@ class GeminiVision(Priced):
         candidate = response.candidates[0] if response.candidates else None
         parts = (candidate.content.parts or []) if candidate is not None and candidate.content else []
         text = "".join(p.text for p in parts if p.text and not p.thought)
-        if not text:
-            raise BackendError(f"Gemini {self.model} gave no text: "
-                               f"{_gemini.refusal_detail(response, candidate, parts)}")
         cost, tokens = _gemini.usage_cost(response.usage_metadata, self._price, image_answer=False)
+        if not text:            # billed all the same: the error carries the cost to the journal
+            raise BackendError(f"Gemini {self.model} gave no text: "
+                               f"{_gemini.refusal_detail(response, candidate, parts)}", cost=cost)
         return VisionReply(text=text, model=response.model_version or self.model, cost=cost, cost_estimated=True,
                            meta={"tokens": tokens, "seconds": round(seconds, 3),
                                  "finish_reason": _gemini.enum_name(getattr(candidate, "finish_reason", None)),
@@ -107,13 +107,13 @@ class OpenAIVision(Priced):
     def _reply(self, response: Any, seconds: float) -> VisionReply:
         choice = response.choices[0] if response.choices else None
         message = choice.message if choice else None
-        if message is None or message.refusal or not message.content:
-            why = (message.refusal if message else None) or f"finish_reason={getattr(choice, 'finish_reason', None)}"
-            raise BackendError(f"OpenAI {self.model} gave no answer: {why}")
         usage = response.usage
         tokens = {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens} if usage else {}
         cost = (self._price.cost(text_in=tokens["prompt"], text_out=tokens["completion"])
                 if usage and self._price else 0.0)
+        if message is None or message.refusal or not message.content:     # billed all the same
+            why = (message.refusal if message else None) or f"finish_reason={getattr(choice, 'finish_reason', None)}"
+            raise BackendError(f"OpenAI {self.model} gave no answer: {why}", cost=cost)
         return VisionReply(text=message.content, model=response.model or self.model, cost=cost, cost_estimated=True,
                            meta={"tokens": tokens, "seconds": round(seconds, 3), "finish_reason": choice.finish_reason,
                                  "price_known": self.price_known})

@@ -11,6 +11,7 @@ import contextlib
 import email.utils
 import importlib
 import io
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -83,8 +84,11 @@ def parse_duration(text: str | None) -> float | None:
         return None
 
 
-def check_image(data: bytes, provider: str) -> tuple[int, int, str]:
-    """Decode ``data`` fully with Pillow; return (width, height, format) or raise BackendError."""
+def check_image(data: bytes, provider: str, cost: float = 0.0) -> tuple[int, int, str]:
+    """Decode ``data`` fully with Pillow; return (width, height, format) or raise BackendError.
+
+    ``cost``: what the answer was billed; the error carries it, so the journal counts it
+    (a malformed image is still a paid answer, and a budget must see it)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -93,7 +97,7 @@ def check_image(data: bytes, provider: str) -> tuple[int, int, str]:
             return im.width, im.height, (im.format or "").lower()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise BackendError(f"{provider} returned a malformed image: {len(data)} bytes that Pillow cannot "
-                           f"decode ({e}). Expected a PNG/JPEG/WebP; the call is not retried.") from e
+                           f"decode ({e}). Expected a PNG/JPEG/WebP; the call is not retried.", cost=cost) from e
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,12 @@ class Price:
     text_output: float
     image_output: float = 0.0
     image_input: float | None = None
+
+    def __post_init__(self) -> None:
+        # a NaN rate makes every cost NaN: the budget never stops and SQLite stores NULL
+        rates = [v for v in (self.text_input, self.text_output, self.image_output, self.image_input) if v is not None]
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in rates):
+            raise GGTError(f"price {self}: every rate must be a finite number >= 0 (USD per 1M tokens)")
 
     def cost(self, *, text_in: int = 0, image_in: int = 0, text_out: int = 0, image_out: int = 0) -> float:
         image_in_rate = self.text_input if self.image_input is None else self.image_input

@@ -211,7 +211,7 @@ class GeminiBackend(Priced):
         answered_by = response.model_version or self.model
         common = {"model": answered_by, "cost": cost, "cost_estimated": True, "meta": meta}
         if image is not None and image.data:
-            width, height, fmt = check_image(image.data, f"Gemini {answered_by}")
+            width, height, fmt = check_image(image.data, f"Gemini {answered_by}", cost)
             meta.update(width=width, height=height, format=fmt)
             return EditResult(status="ok", image=image.data, detail=finish or "", **common)
         detail = refusal_detail(response, candidate, parts)

@@ -178,16 +178,17 @@ class OpenAIImageBackend(Priced):
         return self._result(response, time.monotonic() - started)
 
     def _result(self, response: Any, seconds: float) -> EditResult:
+        cost, tokens = _usage_cost(response.usage, self._price)     # first: a bad answer is billed too
         item = response.data[0] if response.data else None
         if item is None or not item.b64_json:
             raise BackendError(f"OpenAI {self.model}: the answer has no data[0].b64_json "
-                               f"(data={len(response.data or [])} items); expected one base64 image")
+                               f"(data={len(response.data or [])} items); expected one base64 image", cost=cost)
         try:
             image = base64.b64decode(item.b64_json, validate=True)
         except (binascii.Error, ValueError) as e:
-            raise BackendError(f"OpenAI {self.model}: data[0].b64_json is not valid base64 ({e})") from e
-        width, height, fmt = check_image(image, f"OpenAI {self.model}")
-        cost, tokens = _usage_cost(response.usage, self._price)
+            raise BackendError(f"OpenAI {self.model}: data[0].b64_json is not valid base64 ({e})",
+                               cost=cost) from e
+        width, height, fmt = check_image(image, f"OpenAI {self.model}", cost)
         meta = {"tokens": tokens, "seconds": round(seconds, 3), "width": width, "height": height, "format": fmt,
                 "quality": response.quality, "size": response.size, "price_known": self.price_known}
         if item.revised_prompt:
