@@ -340,6 +340,42 @@ def test_a_price_object_refuses_non_finite_rates():
     assert Price(1.0, 2.0, 3.0).cost(text_in=1_000_000) == 1.0
 
 
+def test_a_run_that_loses_the_lock_race_leaves_the_winners_out_raw(double, lq, tmp_path, monkeypatch):
+    """Both runs saw no OUT_RAW; the other one took the lock first: the loser must not delete its folder."""
+    import contextlib
+
+    from ggt_dataset.errors import GGTError
+    from ggt_dataset.synth import journal
+
+    out = tmp_path / "out"
+    real_lock = journal.run_lock
+    with contextlib.ExitStack() as winner:
+        def lock_after_the_winner(state_dir):
+            if not winner._exit_callbacks:          # the winner gets in between the check and the lock
+                winner.enter_context(real_lock(state_dir))
+                (out / "winner-writing.png").write_bytes(b"in progress")
+            return real_lock(state_dir)
+
+        monkeypatch.setattr(journal, "run_lock", lock_after_the_winner)
+        with pytest.raises(GGTError, match="another ggt synth"):
+            synthesize(lq, str(out), double)
+        assert (out / "winner-writing.png").read_bytes() == b"in progress"
+    assert ScriptedBackend.sent == []
+
+
+def test_out_raw_inside_lq_dir_through_a_symlink_is_refused(double, lq, tmp_path):
+    from ggt_dataset.errors import GGTError
+
+    os.symlink(lq, tmp_path / "link-to-lq")
+    for out in (tmp_path / "link-to-lq" / "out", Path(lq) / "out"):
+        with pytest.raises(GGTError, match="OUT_RAW must not be inside LQ_DIR"):
+            synthesize(lq, str(out), double)
+        assert not out.exists()
+    os.symlink(os.path.join(lq, "inner"), tmp_path / "out-link")       # OUT_RAW itself a link into LQ_DIR
+    with pytest.raises(GGTError, match=r"out-link \(really .*inner\): OUT_RAW must not be inside"):
+        synthesize(lq, str(tmp_path / "out-link"), double)
+
+
 def test_a_429_backs_every_call_off_and_a_storm_stops_the_run(double, lq, tmp_path):
     starts: list[float] = []
     real = ScriptedBackend.edit

@@ -236,13 +236,12 @@ def synthesize(lq_dir: str, out_raw: str, cfg: SynthConfig = SynthConfig(), prog
 
     check_config(cfg)
     lq_dir, out_raw = os.path.abspath(lq_dir), os.path.abspath(out_raw)
-    if out_raw == lq_dir or out_raw.startswith(lq_dir + os.sep):
-        raise GGTError(f"{out_raw}: OUT_RAW must not be inside LQ_DIR ({lq_dir})")
+    _check_apart(lq_dir, out_raw)
     if not os.path.isdir(lq_dir):
         raise GGTError(f"{lq_dir}: not a folder of LQ images")
-    created = not os.path.exists(out_raw)
-    try:
-        with run_lock(os.path.join(out_raw, STATE_DIR)):
+    created = _make_folder(out_raw)
+    with run_lock(os.path.join(out_raw, STATE_DIR)):    # a run that loses the lock removes nothing
+        try:
             journal = Journal(os.path.join(out_raw, STATE_DIR, "journal.sqlite"))
             try:
                 _check_settings(journal, cfg, out_raw)
@@ -251,12 +250,30 @@ def synthesize(lq_dir: str, out_raw: str, cfg: SynthConfig = SynthConfig(), prog
                 return _run(journal, lq_dir, out_raw, cfg, skipped, progress)
             finally:
                 journal.close()
-    except GGTError:
-        if created:
-            import shutil
+        except GGTError:
+            if created:             # ours (mkdir succeeded) and still locked: nobody else writes in it
+                import shutil
 
-            shutil.rmtree(out_raw, ignore_errors=True)   # nothing half-made is left behind
-        raise
+                shutil.rmtree(out_raw, ignore_errors=True)   # nothing half-made is left behind
+            raise
+
+
+def _check_apart(lq_dir: str, out_raw: str) -> None:
+    """OUT_RAW inside LQ_DIR would be scanned as input; real paths, so a symlink cannot hide it."""
+    real_lq, real_out = os.path.realpath(lq_dir), os.path.realpath(out_raw)
+    if real_out == real_lq or real_out.startswith(real_lq.rstrip(os.sep) + os.sep):
+        shown = out_raw if real_out == out_raw else f"{out_raw} (really {real_out})"
+        raise GGTError(f"{shown}: OUT_RAW must not be inside LQ_DIR ({real_lq}); choose a folder outside it")
+
+
+def _make_folder(out_raw: str) -> bool:
+    """Create OUT_RAW; True only for the process whose mkdir made it (the one that may remove it)."""
+    os.makedirs(os.path.dirname(out_raw) or ".", exist_ok=True)
+    try:
+        os.mkdir(out_raw)
+    except FileExistsError:
+        return False
+    return True
 
 
 def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped: list, progress: bool) -> dict:
