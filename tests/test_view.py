@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import urllib.parse
 
@@ -14,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from viewserver import get, get_json, ggt, serving
+from viewserver import get, get_json, ggt, ggt_view, serving
 
 from ggt_dataset.view.index import build_index
 from ggt_dataset.view.overlays import OverlayError
@@ -422,3 +423,19 @@ def test_public_messages_name_folders_not_paths(eval_set, identity_preds, report
         assert viewer.public(f"{inside}: gone") == f"{os.path.basename(folder)}/rain/x.png: gone"
     home = os.path.expanduser("~")
     assert viewer.public(f"{home}/elsewhere/y.png") == "~/elsewhere/y.png"
+
+
+def test_all_interfaces_warns_and_prints_urls_that_answer(eval_set):
+    """--host 0.0.0.0: a warning that the data is reachable from the network, and every URL printed works."""
+    from ggt_dataset.view.app import machine_addresses
+
+    with ggt_view(eval_set, "--host", "0.0.0.0", "--port", "0", "--no-thumb-cache") as said:
+        urls = re.findall(r"^  (?:open|or) +(http://\S+)", said, re.M)
+        assert "warning: --host 0.0.0.0 is reachable from the network" in said, said
+        assert urls[0].startswith("http://127.0.0.1:")
+        assert [u.split("/")[2].rsplit(":", 1)[0] for u in urls[1:]] == machine_addresses("0.0.0.0")
+        for u in urls:
+            status, info = get_json(f"{u}api/info")
+            assert status == 200 and info["rows"] == len(rows_of(eval_set)), u
+    with ggt_view(eval_set, "--port", "0", "--no-thumb-cache") as said:
+        assert "warning" not in said and len(re.findall(r"http://", said)) == 1

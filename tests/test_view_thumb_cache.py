@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
-import subprocess
-import sys
-import time
 import urllib.parse
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from viewserver import get, get_json, ggt, serving
+from viewserver import get, get_json, ggt, ggt_view, serving
 
 from ggt_dataset.view import thumbs
 from ggt_dataset.view.thumb_cache import ThumbCache
@@ -118,27 +116,9 @@ def test_cli_cache_options(eval_set, tmp_path):
 
 def test_cli_default_cache_is_the_users_cache_folder(eval_set, tmp_path):
     """The real command, started and asked for thumbnails: they land under $XDG_CACHE_HOME/ggt/view-thumbs."""
-    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    proc = subprocess.Popen([sys.executable, "-m", "ggt_dataset.cli.main", "view", eval_set, "--port", "0"],
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
-    try:
-        url = None
-        for line in proc.stderr:
-            if "open http" in line:
-                url = line.split("open ", 1)[1].split()[0].rstrip("/")
-                break
-        assert url, "ggt view did not start"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                made = _page_thumbs(url, roles=("hq",))
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with ggt_view(eval_set, "--port", "0", env={"XDG_CACHE_HOME": str(tmp_path / "xdg")}) as said:
+        url = re.search(r"open (http://\S+)/", said).group(1)
+        made = _page_thumbs(url, roles=("hq",))
     folder = tmp_path / "xdg" / "ggt" / "view-thumbs" / thumbs.THUMB_FORMAT
     assert sorted(p.read_bytes() for p in folder.rglob("*.jpg")) == sorted(set(made.values()))
 

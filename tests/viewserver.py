@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -48,6 +49,25 @@ def get(url: str, method: str = "GET", headers: dict | None = None) -> tuple[int
 def get_json(url: str) -> tuple[int, dict]:
     status, _, body = get(url)
     return status, json.loads(body)
+
+
+@contextmanager
+def ggt_view(*args: str, env: dict | None = None):
+    """The real `ggt view ARGS` in a subprocess; yields what it printed when it started (its URLs, warnings)."""
+    proc = subprocess.Popen([sys.executable, "-m", "ggt_dataset.cli.main", "view", *args], stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **(env or {})})
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any("open http" in line for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "ggt view did not start:\n" + "".join(lines)
+            time.sleep(0.05)
+        time.sleep(0.5)                # what it prints right after the URL (more URLs, a warning)
+        yield "".join(lines)
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def ggt(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

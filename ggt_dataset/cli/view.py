@@ -1,6 +1,7 @@
 """ggt view TARGET: browse a built dataset, a model's outputs and its scores in a local web page.
 
-The page is served on 127.0.0.1 (read-only) until Ctrl-C. Every view, filters
+The page is served on 127.0.0.1 (read-only) until Ctrl-C; --host 0.0.0.0 makes it
+reachable from the network (a warning says so, with the URLs). Every view, filters
 and open pair included, is in the page's URL: copy it to share it.
 """
 
@@ -56,6 +57,16 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _urls(host: str, port: int) -> list[str]:
+    """The page's URLs: this machine's first; on a wildcard bind, also each address the network reaches."""
+    from ..view.app import WILDCARDS, machine_addresses, url_host
+
+    if host not in WILDCARDS:
+        return [f"http://{url_host(host)}:{port}/"]
+    local = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
+    return [f"http://{local}:{port}/", *(f"http://{url_host(a)}:{port}/" for a in machine_addresses(host))]
+
+
 def _thumb_cache(args):
     from ..view.thumb_cache import ThumbCache, default_dir
 
@@ -71,7 +82,7 @@ def _thumb_cache(args):
 
 def run(args) -> int:
     try:
-        from ..view.app import allowed_hosts, serve
+        from ..view.app import allowed_hosts, is_loopback, serve
         from ..view.viewer import Viewer
     except ImportError as e:
         raise GGTError(f"the viewer needs its extra ({e.name} is missing): pip install 'ggt-100k[view]'") from None
@@ -86,13 +97,17 @@ def run(args) -> int:
     with sock:
         viewer = Viewer.open(args.target, args.predictions, args.report, args.revision, args.split)
         viewer.disk = _thumb_cache(args)       # made once the target opened: a failed start leaves nothing
-        shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host, f"[{args.host}]" if ":" in args.host
-                                                             else args.host)
-        url = f"http://{shown}:{sock.getsockname()[1]}/"
+        port = sock.getsockname()[1]
+        url, *others = _urls(args.host, port)
         print(f"ggt view: {viewer.index.num_rows:,} pairs from {args.target}"
               + (f", report {viewer.report.label}" if viewer.report else "")
               + (f", {len(viewer.outputs.rows):,} outputs" if viewer.outputs else "")
-              + f"\n  open {url}   (Ctrl-C stops it)", file=sys.stderr, flush=True)
+              + f"\n  open {url}   (Ctrl-C stops it)"
+              + "".join(f"\n  or   {u}" for u in others), file=sys.stderr, flush=True)
+        if not is_loopback(args.host):
+            print(f"ggt view: warning: --host {args.host} is reachable from the network: anyone who can reach "
+                  f"this machine on port {port} can browse the dataset, outputs and scores (read-only, no "
+                  "login). The default, --host 127.0.0.1, keeps it on this machine.", file=sys.stderr, flush=True)
         if args.open:
             import webbrowser
 

@@ -113,14 +113,54 @@ def make_app(viewer: Viewer, hosts: list[str] | None = None) -> Starlette:
     return Starlette(routes=routes, middleware=middleware, exception_handlers={404: not_found, 405: not_found})
 
 
+WILDCARDS = ("0.0.0.0", "::")
+
+
+def machine_addresses(host: str) -> list[str]:
+    """The addresses other machines reach this one by, when bound to ``host`` (a wildcard): its
+    host name's addresses and the default route's, loopback and link-local left out."""
+    import ipaddress
+    import socket
+
+    families = [socket.AF_INET] if host == "0.0.0.0" else [socket.AF_INET, socket.AF_INET6]
+    found = set()
+    for family in families:
+        try:
+            found |= {ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None, family)}
+        except OSError:
+            pass
+        try:        # connecting a UDP socket sends nothing: it only picks the route, and so the address
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.connect(("192.0.2.1" if family == socket.AF_INET else "2001:db8::1", 9))
+                found.add(s.getsockname()[0])
+        except OSError:
+            pass
+    addresses = [ipaddress.ip_address(a.split("%")[0]) for a in found]
+    return [str(a) for a in sorted(addresses, key=lambda a: (a.version, a))
+            if not (a.is_loopback or a.is_link_local or a.is_unspecified)]
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:          # a host name: it may stand for any interface
+        return False
+
+
+def url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
 def allowed_hosts(host: str, extra: list[str] | None = None) -> list[str]:
     """Host headers the server answers: loopback names, the bound address (IPv6 in brackets), this
-    machine's names when bound to all interfaces, and any the user adds (--allow-host)."""
-    names = ["localhost", "127.0.0.1", "[::1]", f"[{host}]" if ":" in host else host, *(extra or [])]
-    if host in ("0.0.0.0", "::"):
+    machine's names and addresses when bound to all interfaces, and any the user adds (--allow-host)."""
+    names = ["localhost", "127.0.0.1", "[::1]", url_host(host), *(extra or [])]
+    if host in WILDCARDS:
         import socket
 
-        names += [socket.gethostname(), socket.getfqdn()]
+        names += [socket.gethostname(), socket.getfqdn(), *map(url_host, machine_addresses(host))]
     return sorted(set(names))
 
 
