@@ -68,6 +68,46 @@ def test_a_rerun_leaves_no_temporary_files_in_the_release(synthesized, lq_dir):
     assert [p.name for p in Path(synthesized).rglob("*") if ".tmp-" in p.name] == []
 
 
+def _sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_an_edited_or_replaced_lq_is_synthesised_again_and_the_release_keeps_its_own_copy(tmp_path):
+    """The release's LQ is a copy, not a link to LQ_DIR; a changed photo gets a new target, not the old one's."""
+    from ggt_dataset.synth.backends.classical import restore_bytes
+
+    lq = tmp_path / "lq"
+    for i in range(3):
+        write(str(lq / "rain" / f"{i}.png"), image_bytes(i, size=(48, 40)))
+    out, cfg = str(tmp_path / "raw"), SynthConfig(qc=QCConfig((("validity", Validity()), ("review", Review("none")))))
+    synthesize(str(lq), out, cfg)
+    released = Path(out, "train", "LQ", "rain", "0.png")
+    old = released.read_bytes()
+    assert not released.samefile(lq / "rain" / "0.png")
+    new = image_bytes(7, size=(48, 40))
+    with open(lq / "rain" / "0.png", "r+b") as f:           # edited in place: same inode
+        f.write(new)
+        f.truncate()
+    assert released.read_bytes() == old                     # the release did not change with it
+    write(str(tmp_path / "other.png"), image_bytes(8, size=(48, 40)))
+    os.replace(tmp_path / "other.png", lq / "rain" / "1.png")    # replaced: a new file under the old name
+    report = synthesize(str(lq), out, cfg)
+    assert report["changed_inputs"] == ["rain/0.png", "rain/1.png"] and report["released"] == 3
+    assert report["calls"]["edit"] == {"ok": 5}             # the two changed photos, once more each
+    j = Journal(os.path.join(out, ".ggt-synth", "journal.sqlite"))
+    for name in ("0", "1"):
+        row = j.pair(f"rain/{name}.png")
+        assert _sha(Path(out, "train", "LQ", "rain", f"{name}.png")) == row["lq_sha256"] == _sha(lq / "rain" / f"{name}.png")
+        gt = Path(out, "train", "GT", "rain", f"{name}.png").read_bytes()
+        assert gt == restore_bytes((lq / "rain" / f"{name}.png").read_bytes(), f"rain/{name}.png")[0]
+    report = synthesize(str(lq), out, cfg)                  # unchanged now: nothing is sent again
+    assert report["changed_inputs"] == [] and report["calls"]["edit"] == {"ok": 5}
+    built = str(tmp_path / "built")
+    assert main(["build", out, built, "-q"]) == 0 and main(["verify", built, "--full"]) == 0
+
+
 def test_review_decisions_are_applied_on_the_next_run(lq_dir, tmp_path):
     out = str(tmp_path / "raw")
     cfg = SynthConfig(qc=QCConfig().with_review("all"))

@@ -245,9 +245,11 @@ def synthesize(lq_dir: str, out_raw: str, cfg: SynthConfig = SynthConfig(), prog
             journal = Journal(os.path.join(out_raw, STATE_DIR, "journal.sqlite"))
             try:
                 _check_settings(journal, cfg, out_raw)
-                skipped = scan(journal, lq_dir, split=cfg.split, category=cfg.category, skip_bad=cfg.skip_bad)
+                changed: list[str] = []
+                skipped = scan(journal, lq_dir, split=cfg.split, category=cfg.category, skip_bad=cfg.skip_bad,
+                               changed=changed)
                 created = False             # from here on OUT_RAW holds a run's state: keep it
-                return _run(journal, lq_dir, out_raw, cfg, skipped, progress)
+                return _run(journal, lq_dir, out_raw, cfg, skipped, progress, changed)
             finally:
                 journal.close()
         except GGTError:
@@ -276,7 +278,8 @@ def _make_folder(out_raw: str) -> bool:
     return True
 
 
-def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped: list, progress: bool) -> dict:
+def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped: list, progress: bool,
+         changed: list[str]) -> dict:
     import time
 
     from . import release
@@ -300,7 +303,7 @@ def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped:
                                 (started,)).fetchone()[0]
     report = _finish(journal, lq_dir, out_raw, cfg, skipped, stopped,
                      {"lost_calls": lost, "recovered_calls": recovered, "failed_this_run": failed,
-                      "review_applied": reviewed, "reopened_for_qc": reopened})
+                      "review_applied": reviewed, "reopened_for_qc": reopened, "changed_inputs": changed})
     if stopped and stopped.startswith("budget"):
         raise BudgetReached(f"{stopped}; {report['pairs'].get('pending', 0)} pair(s) left pending. "
                             f"The release holds the {report['released']} accepted so far; raise --budget "

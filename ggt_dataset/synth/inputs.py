@@ -16,8 +16,11 @@ corrupt image, an image smaller than :data:`MIN_SIDE` (32 px) on a side (QC's 32
 64-px comparisons and the providers need at least that much picture), or a path that
 names two categories, are bad inputs: all are listed at
 once and nothing is sent, unless ``--skip-bad`` leaves them out (listed in the report).
-A later run adds new files; files already in the journal are not read again until
-their turn (their hash is checked then).
+A later run adds new files. A file already in the journal is read again only when its
+size, inode or ctime changed (an edit in place or a replacement changes one of them); if
+its sha256 then differs from the journal's, the pair is synthesised again from the new
+photo (its old answer no longer matches it), and the run reports it under
+``changed_inputs``.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ def _row(lq_dir: str, rel: str, split: str, category: str | None) -> dict:
     from ..raw_folders import locate
 
     loc = locate(rel, split=split)
+    stat = stat_key(os.path.join(lq_dir, rel))      # before reading: a later edit changes it
     record = read_image(os.path.join(lq_dir, rel), shown_as=os.path.join(lq_dir, rel))
     if min(record.width, record.height) < MIN_SIDE:
         raise BadPairError(os.path.join(lq_dir, rel), f"is {record.width}x{record.height} px; ggt synth needs at "
@@ -86,14 +90,42 @@ def _row(lq_dir: str, rel: str, split: str, category: str | None) -> dict:
         meta = json.dumps({"analysis": asdict(analysis)})   # the adaptive prompter reuses it
     return {"key": rel, "id": f"{cat}/{loc.name}", "split": loc.split, "category": cat,
             "category_from": source, "name": loc.name, "lq_sha256": record.sha256,
-            "lq_width": record.width, "lq_height": record.height, "prompt_meta": meta}
+            "lq_width": record.width, "lq_height": record.height, "prompt_meta": meta, "lq_stat": stat}
+
+
+def stat_key(path: str) -> str:
+    """What changes when a file is edited in place or replaced: size, inode, ctime (which no tool can set)."""
+    st = os.stat(path)
+    return f"{st.st_size}:{st.st_ino}:{st.st_ctime_ns}"
+
+
+def _changed(journal: Journal, lq_dir: str, known: dict) -> bool:
+    """Whether a journalled photo's bytes changed; an unchanged one gets its new stat recorded."""
+    from ..shards import file_sha256
+
+    path = os.path.join(lq_dir, known["key"])
+    try:
+        stat = stat_key(path)
+        if stat == known["lq_stat"]:
+            return False
+        if file_sha256(path) != known["lq_sha256"]:
+            return True
+    except OSError:
+        return False            # unreadable now: the pipeline's own read names the file
+    journal.db.execute("UPDATE pairs SET lq_stat=? WHERE key=?", (stat, known["key"]))
+    return False
 
 
 def _new_rows(journal: Journal, lq_dir: str, images: list[str], split: str, category: str | None,
-              problems: list[BadPairError]) -> Iterator[dict]:
+              problems: list[BadPairError], changed: list[str]) -> Iterator[dict]:
     for rel in images:
-        if journal.pair(rel) is not None:
-            continue
+        known = journal.pair(rel)
+        if known is not None:
+            if not _changed(journal, lq_dir, known):
+                continue
+            # a new photo under an old name: its answer and verdict were for the old bytes
+            journal.db.execute("DELETE FROM pairs WHERE key=?", (rel,))
+            changed.append(rel)
         try:
             yield _row(lq_dir, rel, split, category)
         except BadPairError as e:
@@ -103,8 +135,9 @@ def _new_rows(journal: Journal, lq_dir: str, images: list[str], split: str, cate
 
 
 def scan(journal: Journal, lq_dir: str, *, split: str = "train", category: str | None = None,
-         skip_bad: bool = False, batch: int = 500) -> list[BadPairError]:
-    """Add LQ_DIR's new images to the journal (one transaction); returns the skipped bad inputs."""
+         skip_bad: bool = False, batch: int = 500, changed: list[str] | None = None) -> list[BadPairError]:
+    """Add LQ_DIR's new (and changed) images to the journal (one transaction); returns the skipped bad
+    inputs. ``changed`` receives the keys of journalled photos whose bytes changed (re-synthesised)."""
     from ..raw_folders import walk_images
 
     if not os.path.isdir(lq_dir):
@@ -114,11 +147,12 @@ def scan(journal: Journal, lq_dir: str, *, split: str = "train", category: str |
     if not images:
         raise InputError(f"{lq_dir}: no images (expected {', '.join(sorted(MIME))} files, any depth)")
     problems: list[BadPairError] = []
+    changed = [] if changed is None else changed
     db = journal.db
     db.execute("BEGIN")
     try:
         pending: list[dict] = []
-        for row in _new_rows(journal, lq_dir, images, split, category, problems):
+        for row in _new_rows(journal, lq_dir, images, split, category, problems, changed):
             pending.append(row)
             if len(pending) >= batch:
                 _insert(journal, pending, problems)
@@ -143,9 +177,9 @@ def _insert(journal: Journal, rows: list[dict], problems: list[BadPairError]) ->
         try:
             journal.db.execute(
                 "INSERT INTO pairs (key, id, split, category, category_from, name, lq_sha256, lq_width, "
-                "lq_height, prompt_meta, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                "lq_height, prompt_meta, lq_stat, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                 (r["key"], r["id"], r["split"], r["category"], r["category_from"], r["name"],
-                 r["lq_sha256"], r["lq_width"], r["lq_height"], r["prompt_meta"]))
+                 r["lq_sha256"], r["lq_width"], r["lq_height"], r["prompt_meta"], r["lq_stat"]))
         except sqlite3.IntegrityError:
             other = journal.db.execute("SELECT key FROM pairs WHERE split=? AND id=?",
                                        (r["split"], r["id"])).fetchone()

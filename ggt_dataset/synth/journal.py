@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GGTError
-from .journal_schema import FILL_LEDGER, SCHEMA, TRIGGERS
+from .journal_schema import FILL_LEDGER, PAIR_COLUMNS, SCHEMA, TRIGGERS
 
 
 class JournalError(GGTError):
@@ -100,6 +100,11 @@ class Journal:
 
     def _migrate(self) -> None:
         """Journals made before the ledger: add the column, the triggers and fill the ledger once."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(pairs)")}
+        for name, sql_type in PAIR_COLUMNS:
+            if name not in have:
+                with contextlib.suppress(sqlite3.OperationalError):     # another process added it meanwhile
+                    self.db.execute(f"ALTER TABLE pairs ADD COLUMN {name} {sql_type}")
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(calls)")}
         def fresh() -> bool:
             return self.db.execute("SELECT 1 FROM sqlite_master WHERE name='ledger_insert'").fetchone() is None
@@ -142,6 +147,10 @@ class Journal:
         sets = ", ".join(f"{k}=?" for k in values)
         self.db.execute(f"UPDATE pairs SET {sets}, updated=? WHERE key=?",
                         (*values.values(), time.time(), key))
+
+    def set_released(self, key: str, lq_sha256: str) -> None:
+        """The release now holds its own copy of this LQ (``updated`` untouched: not a decision)."""
+        self.db.execute("UPDATE pairs SET lq_released=? WHERE key=?", (lq_sha256, key))
 
     def keys(self, states: tuple[str, ...], page: int = 500) -> Iterator[str]:
         """Keys in ``states``, sorted, read a page at a time (memory does not grow with N)."""

@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS pairs (
   state TEXT NOT NULL DEFAULT 'pending',
   prompt TEXT, prompt_meta TEXT, generator TEXT, hq_file TEXT, hq_sha256 TEXT,
   qc TEXT, reason TEXT, decided_by TEXT, updated REAL,
+  lq_stat TEXT,                    -- size:inode:ctime_ns when lq_sha256 was taken (an edit changes it)
+  lq_released TEXT,                -- the lq_sha256 whose copy is in the release (NULL: none yet)
   UNIQUE (split, id)
 );
 CREATE TABLE IF NOT EXISTS calls (
@@ -43,6 +45,9 @@ CREATE TABLE IF NOT EXISTS ledger (
   PRIMARY KEY (kind, currency)
 );
 """
+
+# Columns added to ``pairs`` after the first release: older journals get them on open.
+PAIR_COLUMNS = (("lq_stat", "TEXT"), ("lq_released", "TEXT"))
 
 # How one calls row counts in the ledger; the triggers add NEW and subtract OLD, so every
 # INSERT/UPDATE/DELETE keeps the ledger exact in the same transaction, from any process.

@@ -3,7 +3,9 @@
   metadata.jsonl            one row per accepted pair (raw_manifest's columns): lq_file_name,
                             hq_file_name, split, category, id, source, license, generator,
                             prompt and qc_<stage>_<score> numbers; sorted by split and id
-  <split>/LQ/<category>/    the LQ photos, byte for byte (hard links where possible)
+  <split>/LQ/<category>/    the LQ photos, byte for byte: the release's own copies, checked
+                            against the sha256 the targets were made from (never a link to
+                            LQ_DIR, whose files a user may edit)
   <split>/GT/<category>/    the accepted targets, as the provider sent them (or resized by QC)
   ggt-release.yaml          the card's facts: what generated the targets, which QC
   review.csv                the manual queue: fill ``decision`` with accept or reject,
@@ -18,6 +20,7 @@ lists only pairs whose files are complete, so OUT_RAW is a valid release after a
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -26,7 +29,7 @@ from collections.abc import Iterator
 
 import yaml
 
-from ..atomic import publish_file, write_json, write_text
+from ..atomic import publish_file, write_bytes, write_json, write_text
 from ..errors import GGTError
 from ..release import GGT_CITATION, RELEASE_INFO_FILE
 from .journal import Journal
@@ -40,6 +43,24 @@ _EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BMP": ".
 
 class ReviewError(GGTError):
     """review.csv cannot be applied."""
+
+
+def _copy_lq(journal: Journal, lq_dir: str, row: dict, dst: str) -> None:
+    """The release's own copy of the pair's LQ, holding exactly the bytes its target was made from."""
+    src = os.path.join(lq_dir, row["key"])
+    if (row["lq_released"] == row["lq_sha256"] and os.path.isfile(dst)
+            and not (os.path.exists(src) and os.path.samefile(src, dst))):
+        return          # copied by an earlier run (a hard link from older versions is replaced)
+    try:
+        with open(src, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise GGTError(f"{src}: cannot be read to copy into the release ({e.strerror or e})") from None
+    if hashlib.sha256(data).hexdigest() != row["lq_sha256"]:
+        raise GGTError(f"{src}: changed while ggt synth was running (its sha256 is not the one its target "
+                       f"{row['id']} was made from); run the same command again to synthesise it anew")
+    write_bytes(dst, data)
+    journal.set_released(row["key"], row["lq_sha256"])
 
 
 def _place(src: str, dst: str) -> None:
@@ -76,13 +97,14 @@ def qc_columns(qc: list[dict] | None) -> dict[str, float]:
     return dict(sorted(cols.items()))
 
 
-def manifest_row(out_raw: str, lq_dir: str, row: dict, source: str | None, license_: str | None) -> dict:
+def manifest_row(journal: Journal, out_raw: str, lq_dir: str, row: dict, source: str | None,
+                 license_: str | None) -> dict:
     """Place the pair's files in the release and return its manifest row."""
     base = f"{row['split']}/%s/{row['category']}/{row['name']}"
     lq_rel = base % "LQ" + os.path.splitext(row["key"])[1].lower()
     hq_src = os.path.join(out_raw, RESULTS, row["hq_file"])
     hq_rel = base % "GT" + _ext(hq_src)
-    _place(os.path.join(lq_dir, row["key"]), os.path.join(out_raw, lq_rel))
+    _copy_lq(journal, lq_dir, row, os.path.join(out_raw, lq_rel))
     _place(hq_src, os.path.join(out_raw, hq_rel))
     return {"id": row["id"], "split": row["split"], "category": row["category"],
             "lq_file_name": lq_rel, "hq_file_name": hq_rel,
@@ -110,10 +132,15 @@ def write_manifest(journal: Journal, out_raw: str, lq_dir: str, *, source: str |
     path = os.path.join(out_raw, "metadata.jsonl")
     tmp = f"{path}.tmp-{os.getpid()}"
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in _accepted(journal):
-            f.write(json.dumps(manifest_row(out_raw, lq_dir, row, source, license_), sort_keys=True) + "\n")
-            n += 1
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for row in _accepted(journal):
+                f.write(json.dumps(manifest_row(journal, out_raw, lq_dir, row, source, license_),
+                                   sort_keys=True) + "\n")
+                n += 1
+    except BaseException:
+        os.remove(tmp)          # the old manifest stays as it was
+        raise
     publish_file(tmp, path)
     return n
 
