@@ -12,23 +12,25 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import math
+import operator
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from ..errors import GGTError
+from .protocol_file import ProtocolError, read_merged
 
 PROTOCOL_DIR = os.path.join(os.path.dirname(__file__), "protocols")
 DEFAULT_PROTOCOL = "ggt"
 SIZE_POLICIES = ("crop", "resize", "error")
 WEIGHT_STORES = ("pyiqa", "torchvision", "clip", "timm")
-_DERIVED_FUNCS = {"max": max, "min": min, "abs": abs}
-
-
-class ProtocolError(GGTError):
-    """A protocol file is malformed, or asks for something this suite cannot do."""
+# Derived scores: name -> (function, fewest arguments); abs takes exactly one.
+_DERIVED_FUNCS = {"max": (max, 2), "min": (min, 2), "abs": (abs, 1)}
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: math.pow}    # math.pow: floats, never complex
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+MAX_EXPONENT = 16
+MAX_DERIVED_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -148,38 +150,96 @@ class Protocol:
                 "restricted_to": list(self.restricted_to) if self.restricted_to else None}
 
 
-def _expr_names(expr: str, where: str) -> set[str]:
+def _const(node: ast.AST) -> float | None:
+    """The value of a finite numeric literal (optionally signed), else None."""
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        inner = _const(node.operand)
+        return None if inner is None else _UNARY[type(node.op)](inner)
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        try:
+            value = float(node.value)
+        except OverflowError:             # an integer literal of 400 digits
+            return None
+        return value if math.isfinite(value) else None
+    return None
+
+
+def _check_node(node: ast.AST, names: set[str]) -> str | None:
+    """Why ``node`` (and what is below it) cannot be a derived score, or None; collects metric names."""
+    if isinstance(node, ast.Name):
+        names.add(node.id)
+        return None
+    if isinstance(node, (ast.Constant, ast.UnaryOp)) and _const(node) is not None:
+        return None
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _check_node(node.operand, names)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        problem = _check_node(node.left, names) or _check_node(node.right, names)
+        if problem or not isinstance(node.op, ast.Pow):
+            return problem
+        # A fixed, small exponent only ('a ** (1/3)'): '9**9**9' or 'a ** b' has no useful bound.
+        exponent = math.nan if _has_name(node.right) else _eval(node.right, {})
+        if not abs(exponent) <= MAX_EXPONENT:
+            return f"the exponent in {ast.unparse(node)!r} must be a number within ±{MAX_EXPONENT}"
+        return None
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords
+            and node.func.id in _DERIVED_FUNCS and len(node.args) >= _DERIVED_FUNCS[node.func.id][1]
+            and (node.func.id != "abs" or len(node.args) == 1)):
+        return next(filter(None, (_check_node(a, names) for a in node.args)), None)
+    return (f"{ast.unparse(node)!r} is not allowed (finite numbers, metric names, + - * / **, "
+            f"max(a, b, ...), min(a, b, ...), abs(a))")
+
+
+def _has_name(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Name) for n in ast.walk(node))
+
+
+def _derived_tree(expr: str, where: str) -> tuple[ast.Expression, set[str]]:
+    """Parse and check a whole derived expression; returns it and the metric names it reads."""
+    if len(expr) > MAX_DERIVED_CHARS:
+        raise ProtocolError(f"{where}: derived expression is longer than {MAX_DERIVED_CHARS} characters")
     try:
         tree = ast.parse(expr, mode="eval")
-    except SyntaxError as e:
-        raise ProtocolError(f"{where}: derived expression {expr!r} is not valid: {e.msg}") from None
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(_DERIVED_FUNCS)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+        raise ProtocolError(f"{where}: derived expression {expr!r} is not valid: "
+                            f"{getattr(e, 'msg', e)}") from None
+    names: set[str] = set()
+    try:
+        problem = _check_node(tree.body, names)
+    except RecursionError:
+        problem = "nested too deeply"
+    if problem:
+        raise ProtocolError(f"{where}: derived expression {expr!r}: {problem}")
+    return tree, names
 
 
-def evaluate_derived(expr: str, values: dict[str, float]) -> float:
-    """Evaluate a derived score: numbers, metric names, + - * /, max/min/abs only."""
-    def ev(node: ast.AST) -> float:
-        if isinstance(node, ast.Expression):
-            return ev(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+def _expr_names(expr: str, where: str) -> set[str]:
+    return _derived_tree(expr, where)[1]
+
+
+def _eval(node: ast.AST, values: dict[str, float]) -> float:
+    """A checked expression's value; 0/0, overflow and (-1)**0.5 give NaN, never an exception."""
+    try:
+        if isinstance(node, ast.Constant):
             return float(node.value)
         if isinstance(node, ast.Name):
             return float(values[node.id])
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -ev(node.operand)
+        if isinstance(node, ast.UnaryOp):
+            return _UNARY[type(node.op)](_eval(node.operand, values))
         if isinstance(node, ast.BinOp):
-            a, b = ev(node.left), ev(node.right)
-            ops = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}
-            if isinstance(node.op, ast.Div):
-                return a / b if b else float("nan")
-            if type(node.op) in ops:
-                return ops[type(node.op)]
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id in _DERIVED_FUNCS and not node.keywords):
-            return float(_DERIVED_FUNCS[node.func.id](*(ev(a) for a in node.args)))
-        raise ProtocolError(f"derived expression {expr!r}: {ast.dump(node)[:60]} is not allowed")
+            return float(_BINARY[type(node.op)](_eval(node.left, values), _eval(node.right, values)))
+        fn = _DERIVED_FUNCS[node.func.id][0]
+        return float(fn(*(_eval(a, values) for a in node.args)))
+    except (ArithmeticError, ValueError):
+        return math.nan
 
-    return ev(ast.parse(expr, mode="eval"))
+
+def evaluate_derived(expr: str, values: dict[str, float]) -> float:
+    """Evaluate a derived score: numbers, metric names, + - * / **, max/min/abs only.
+
+    The result may be NaN or inf (0/0, overflow): callers flag it, they never crash on it.
+    """
+    return _eval(_derived_tree(expr, "derived")[0].body, values)
 
 
 def list_protocols() -> list[str]:
@@ -194,29 +254,6 @@ def resolve_path(name_or_path: str) -> str:
         return shipped
     raise ProtocolError(f"{name_or_path}: not a protocol file, nor one of the shipped protocols "
                         f"({', '.join(list_protocols())})")
-
-
-def _read_merged(path: str, seen: tuple[str, ...] = ()) -> dict:
-    if path in seen:
-        raise ProtocolError(f"{path}: include cycle ({' -> '.join(seen + (path,))})")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ProtocolError(f"{path}: cannot read protocol ({e})") from None
-    if not isinstance(data, dict):
-        raise ProtocolError(f"{path}: a protocol is a YAML mapping")
-    parent = data.pop("include", None)
-    if parent is None:
-        return data
-    base = _read_merged(os.path.join(os.path.dirname(path), parent), seen + (path,))
-    # Child keys replace the parent's; 'inputs' and 'metadata' merge one level deep.
-    for key, value in data.items():
-        if key in ("inputs", "metadata") and isinstance(value, dict):
-            base[key] = {**base.get(key, {}), **value}
-        else:
-            base[key] = value
-    return base
 
 
 def _metric(name: str, d: Any, where: str) -> MetricSpec:
@@ -248,7 +285,7 @@ def _metric(name: str, d: Any, where: str) -> MetricSpec:
 def load(name_or_path: str = DEFAULT_PROTOCOL) -> Protocol:
     """Load a shipped protocol by name (``ggt``, ``ntire``) or a user's YAML file by path."""
     path = resolve_path(name_or_path)
-    d = _read_merged(path)
+    d = read_merged(path)
     where = path
     try:
         inputs = d.get("inputs") or {}
@@ -257,6 +294,9 @@ def load(name_or_path: str = DEFAULT_PROTOCOL) -> Protocol:
         if not isinstance(metrics, dict):
             raise ProtocolError(f"{where}: 'metrics' must map report names to metric settings")
         specs = [_metric(k, v, where) for k, v in metrics.items()]
+        derived = d.get("derived") or {}
+        if not isinstance(derived, dict):
+            raise ProtocolError(f"{where}: 'derived' must map score names to expressions")
         return Protocol(
             name=str(d["name"]), version=int((d.get("metadata") or {})["version"]),
             description=" ".join(str((d.get("metadata") or {}).get("description", "")).split()),
@@ -267,7 +307,7 @@ def load(name_or_path: str = DEFAULT_PROTOCOL) -> Protocol:
             reference_scores=bool(d.get("reference_scores", False)),
             metrics=tuple(m for m in specs if not m.optional),
             optional=tuple(m for m in specs if m.optional),
-            derived=tuple((str(k), str(v)) for k, v in (d.get("derived") or {}).items()),
+            derived=tuple((str(k), str(v)) for k, v in derived.items()),
             source=path, raw=d)
     except KeyError as e:
         raise ProtocolError(f"{where}: missing required key {e}") from None

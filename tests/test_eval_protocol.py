@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from ggt_dataset.eval import protocol as P
 
@@ -66,8 +68,10 @@ def test_user_protocol_file_and_hash_follows_content(tmp_path):
     (("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n"
      "derived: {s: 'p + q'}\n"), "unknown metrics ['q']"),
     (("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n"
-     "derived: {s: '__import__(1)'}\n"), "unknown metrics"),
+     "derived: {s: '__import__(1)'}\n"), "is not allowed"),
     ("[1, 2]\n", "YAML mapping"),
+    (("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n"
+     "derived: [p]\n"), "'derived' must map score names"),
 ])
 def test_bad_protocols_name_file_and_problem(tmp_path, body, message):
     f = tmp_path / "bad.yaml"
@@ -86,5 +90,127 @@ def test_include_cycle_is_refused(tmp_path):
 
 def test_derived_expressions_allow_arithmetic_only():
     assert P.evaluate_derived("max(0, (10 - a) / 10) + b * 2", {"a": 4.0, "b": 1.5}) == pytest.approx(3.6)
+    assert P.evaluate_derived("(a * b) ** (1 / 2) + a ** -1", {"a": 4.0, "b": 9.0}) == pytest.approx(6.25)
     with pytest.raises(P.ProtocolError, match="not allowed"):
         P.evaluate_derived("a.__class__", {"a": 1.0})
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("p.real", "'p.real' is not allowed"),
+    ("9**9**9", "exponent in '9 ** 9 ** 9' must be a number within"),
+    ("p ** p", "exponent in 'p ** p' must be a number"),
+    ("p[0]", "'p[0]' is not allowed"),
+    ("print(p)", "'print(p)' is not allowed"),
+    ("max(p)", "'max(p)' is not allowed"),
+    ("abs(p, p)", "'abs(p, p)' is not allowed"),
+    ("p if p else 1", "is not allowed"),
+    ("1e999 * p", "is not allowed"),
+    ("'a' + p", "is not allowed"),
+    ("-" * 600 + "p", "longer than 500 characters"),
+])
+def test_derived_expression_is_checked_whole_when_the_protocol_loads(tmp_path, expr, message):
+    """Before: these loaded, and failed after all the scoring, when the report was written."""
+    f = tmp_path / "derived.yaml"
+    f.write_text("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n"
+                 f"derived: {{s: {expr!r}}}\n")
+    with pytest.raises(P.ProtocolError, match="derived.yaml: derived expression") as e:
+        P.load(str(f))
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("expr, values", [
+    ("a / b", {"a": 0.0, "b": 0.0}), ("a / b", {"a": 1.0, "b": 0.0}), ("(a - 2) ** 0.5", {"a": 1.0}),
+    ("a * 1e300 * 1e300", {"a": 1.0}), ("(a * 1e300) ** 16", {"a": 1.0}), ("b ** -1", {"b": 0.0}),
+])
+def test_derived_arithmetic_errors_are_values_not_exceptions(expr, values):
+    import math
+
+    assert not math.isfinite(P.evaluate_derived(expr, values))
+
+
+_BOUNDED_LOAD = """
+import resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
+from ggt_dataset.eval import protocol as P
+t = time.perf_counter()
+try:
+    P.load(sys.argv[1]).sha256()       # sha256 serialises the whole expanded mapping
+    print("loaded")
+except P.ProtocolError as e:
+    print("refused:", e)
+print("seconds", time.perf_counter() - t)
+print("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def _load_in_child(path, memory=3 << 30, timeout=60):
+    """Load (and hash) a protocol in a child limited in memory and time: a hostile file the
+    loader fails to refuse must not take the test run, or the machine, down with it."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    try:
+        r = subprocess.run([sys.executable, "-c", _BOUNDED_LOAD, str(path), str(memory)],
+                           check=False, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"loading {path} did not finish in {timeout} s")
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+    return lines, r.stdout
+
+
+def test_billion_laughs_is_refused_fast_in_bounded_memory(tmp_path):
+    # 0.6 KB: 10^9 'lol' leaves once expanded; yaml.safe_load alone shares the aliases.
+    lines = ["name: lol", "metadata: {version: 1}", "metrics: {p: {pyiqa: psnr, kind: FR, better: higher}}",
+             "a0: &a0 [" + ", ".join(["lol"] * 10) + "]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    f = tmp_path / "lol.yaml"
+    f.write_text("\n".join(lines) + "\n")
+    assert f.stat().st_size < 1024
+    out, text = _load_in_child(f)
+    assert "lol.yaml: expands to more than" in out.get("refused:", ""), text
+    assert float(out["seconds"]) < 2 and int(out["peak_rss_mb"]) < 500, text
+
+
+def test_a_handful_of_aliases_still_loads(tmp_path):
+    f = tmp_path / "anchors.yaml"
+    f.write_text("name: x\nmetadata: {version: 1}\nmetrics:\n  p: &fr {pyiqa: psnr, kind: FR, better: higher}\n"
+                 "  q: *fr\n")
+    assert [m.pyiqa for m in P.load(str(f)).metrics] == ["psnr", "psnr"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ("a: &a [*a]\n", "refers to its own anchor"),
+    ("[" * 50000 + "]" * 50000 + "\n", "nested too deeply"),
+    ("# padding\n" * 60000, "larger than the 512 KiB"),
+])
+def test_hostile_yaml_is_refused_by_name(tmp_path, body, message):
+    f = tmp_path / "bad.yaml"
+    f.write_text(body)
+    with pytest.raises(P.ProtocolError, match="bad.yaml") as e:
+        P.load(str(f))
+    assert message in str(e.value)
+
+
+def test_include_of_a_fifo_is_refused_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "mine.yaml").write_text("include: pipe.yaml\n")
+    out, text = _load_in_child(tmp_path / "mine.yaml", timeout=30)   # the old loader blocks forever
+    assert "pipe.yaml: a protocol must be a regular file" in out.get("refused:", ""), text
+
+
+def test_include_cycle_through_differently_spelled_paths(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.yaml").write_text("include: ./sub/b.yaml\n")
+    (tmp_path / "sub" / "b.yaml").write_text("include: ../sub/../a.yaml\n")
+    with pytest.raises(P.ProtocolError, match="include cycle"):
+        P.load(str(tmp_path / "a.yaml"))
+
+
+@pytest.mark.parametrize("value", ["[ggt.yaml]", "{file: ggt.yaml}", "3", "''"])
+def test_include_must_be_one_file_name(tmp_path, value):
+    f = tmp_path / "mine.yaml"
+    f.write_text(f"include: {value}\nname: mine\n")
+    with pytest.raises(P.ProtocolError, match="mine.yaml: include must be one file name"):
+        P.load(str(f))
