@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from dataclasses import dataclass
 
 from ..errors import GGTError
@@ -73,7 +74,49 @@ def locate(w: WeightFile) -> str | None:
                        + glob.glob(os.path.join(glob.escape(repo), "snapshots", "*", "pytorch_model.bin")))
         return found[0] if found else None
     path = expected_path(w)
-    return path if os.path.isfile(path) else None
+    # lexists: a broken link or a FIFO at that path is named as wrong, not reported as absent
+    return path if os.path.lexists(path) else None
+
+
+def not_a_file(path: str) -> str | None:
+    """Why ``path`` cannot be a weight file, or None for a regular file (or a link to one).
+
+    Hashing a FIFO or /dev/zero never ends, so only regular files are ever opened.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return "is " + next((k for test, k in kinds if test(mode)), "not a regular file") + ", not a regular file"
+
+
+def _niqe_parameters(path: str) -> str | None:
+    """What is wrong with a NIQE model file, or None. Its publisher gives no hash, so the
+    content is checked instead: pyiqa's NIQE (archs/niqe_arch.py) reads the 36 means
+    ``mu_prisparam`` (raveled) and the 36x36 ``cov_prisparam`` from it with scipy's loadmat;
+    any other file of that name would fail inside pyiqa, after the work had begun."""
+    import numpy as np
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(path)
+    except Exception as e:  # noqa: BLE001 (scipy raises many types for a file that is not a .mat)
+        return f"is not a MATLAB .mat file ({type(e).__name__}: {e})"
+    for key, size, shape in (("mu_prisparam", 36, None), ("cov_prisparam", 36 * 36, (36, 36))):
+        value = np.asarray(mat.get(key, []))
+        if (value.size != size or (shape and value.shape != shape)
+                or not np.issubdtype(value.dtype, np.number) or not np.all(np.isfinite(value))):
+            return (f"holds no finite numeric {key} of {'36x36' if shape else '36'} values, "
+                    "so it is not NIQE's model parameters")
+    return None
+
+
+# Checks of content for files whose publisher gives no hash to pin (by file name).
+_CONTENT_CHECKS = {"niqe_modelparameters.mat": _niqe_parameters}
 
 
 _HASHES: dict[tuple[str, int, int], str] = {}
@@ -108,11 +151,22 @@ def resolve(spec: MetricSpec) -> tuple[list[Resolved], list[str]]:
             problems.append(f"metric {spec.name!r} ({spec.pyiqa}) needs {w.file}: put it at "
                             f"{expected_path(w)} (source: {_source(w)})")
             continue
+        wrong = not_a_file(path)
+        if wrong:
+            problems.append(f"{path}: {wrong}; metric {spec.name!r} needs the file {w.file} there "
+                            f"(source: {_source(w)})")
+            continue
         digest = file_sha256(path)
         want = w.sha256 or w.sha256_prefix
         if want and not digest.startswith(want):
             problems.append(f"{path}: sha256 {digest[:16]}... does not match the protocol's "
                             f"{want[:16]} for metric {spec.name!r}; delete it and fetch again")
+            continue
+        check = None if want else _CONTENT_CHECKS.get(os.path.basename(w.file))
+        wrong = check(path) if check else None
+        if wrong:
+            problems.append(f"{path}: {wrong} (metric {spec.name!r}); delete it and fetch again "
+                            f"(source: {_source(w)})")
             continue
         found.append(Resolved(spec.name, w, path, digest))
     return found, problems
