@@ -439,3 +439,27 @@ def test_all_interfaces_warns_and_prints_urls_that_answer(eval_set):
             assert status == 200 and info["rows"] == len(rows_of(eval_set)), u
     with ggt_view(eval_set, "--port", "0", "--no-thumb-cache") as said:
         assert "warning" not in said and len(re.findall(r"http://", said)) == 1
+
+
+def test_a_report_opens_on_its_split_worst_first(server, eval_set, tmp_path):
+    """The first view with a report: the scored split, worst first (ascending for higher-is-better PSNR,
+    descending for lower-is-better metrics); without a report, everything in dataset order."""
+    url, _ = server
+    status, info = get_json(f"{url}/api/info")
+    assert status == 200 and info["start"] == {"split": ["test"], "sort": "psnr"}
+    train = [r["id"] for r in rows_of(eval_set) if r["split"] == "train"]
+    pq.write_table(pa.table({"id": train, "lpips": [0.5] * len(train)}), tmp_path / "per_image.parquet")
+    (tmp_path / "summary.json").write_text(json.dumps({"format": "ggt-score", "metrics": {"lpips": {"better": "lower"}},
+                                                       "fingerprint": {"test_set": {"split": "train"}}}))
+    assert Viewer.open(eval_set, report=str(tmp_path)).info()["start"] == {"split": ["train"], "sort": "-lpips"}
+    assert Viewer.open(eval_set).info()["start"] == {}
+
+
+@pytest.mark.parametrize("query, param", [("where=nonsense", "where"), ("where=id>3", "where"),
+                                          ("category=rainy", "category"), ("sort=-nothing", "sort"),
+                                          ("page=two", "page")])
+def test_a_bad_query_names_its_parameter(server, query, param):
+    """The page shows the message next to that parameter's input."""
+    url, _ = server
+    status, body = get_json(f"{url}/api/rows?{query}")
+    assert status == 400 and body["param"] == param and body["error"]

@@ -67,29 +67,31 @@ def test_browse_filter_sort_open_slide_zoom(browser, site):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(site)
     page.wait_for_selector(".card img")
-    _, everything = get_json(f"{site}/api/rows")
-    assert page.locator(".card").count() == len(everything["rows"]) == min(48, everything["total"])
+    # A first visit with a report opens on the scored split, worst first, and says so in the URL.
+    assert params(page) == {"split": "test", "sort": "psnr"} and page.input_value("#sort") == "psnr"
+    _, truth = get_json(f"{site}/api/rows?split=test&sort=psnr&per=200")
+    shown = [float(re.search(r"psnr ↑ ([-\d.]+)", t).group(1))
+             for t in page.locator(".card .cap").all_inner_texts()]
+    assert len(shown) == truth["total"] == 18 and shown == sorted(shown)
+    assert shown[0] == pytest.approx(truth["rows"][0]["values"]["psnr"], abs=1e-3)
+    assert page.locator(".card >> nth=0").locator(".thumb .role").all_inner_texts() == ["LQ", "output", "HQ"]
     shot(page, "grid")
 
-    # Filter: the category chip and the split chip; the URL carries both.
+    # Filter: the category chip; the URL carries it beside the split.
     page.click("#labels .group[data-column=category] .chip[data-value=rain]")
     page.wait_for_function("document.body.dataset.loaded.includes('category=rain')")
-    page.click("#labels .group[data-column=split] .chip[data-value=test]")
-    page.wait_for_function("document.body.dataset.loaded.includes('split=test')")
     assert params(page)["category"] == "rain" and params(page)["split"] == "test"
     cats = page.locator(".card .cap").all_inner_texts()
     assert len(cats) == 3 and all("rain · test" in c for c in cats)
-
-    # Sort by a metric, worst first (PSNR: ascending), across all test pairs.
     page.click("#labels .group[data-column=category] .chip[data-value=rain]")     # category off again
     page.wait_for_function("!document.body.dataset.loaded.includes('category=')")
+
+    # The sort menu: dataset order, then worst first again.
+    page.select_option("#sort", "")
+    page.wait_for_function("!document.body.dataset.loaded.includes('sort=')")
     page.select_option("#sort", "psnr")
     page.wait_for_function("document.body.dataset.loaded.includes('sort=psnr')")
-    shown = [float(re.search(r"psnr ↑ ([-\d.]+)", t).group(1))
-             for t in page.locator(".card .cap").all_inner_texts()]
-    _, truth = get_json(f"{site}/api/rows?split=test&sort=psnr&per=200")
-    assert len(shown) == 18 and shown == sorted(shown)
-    assert shown[0] == pytest.approx(truth["rows"][0]["values"]["psnr"], abs=1e-3)
+    assert len(page.locator(".card").all()) == 18
     shot(page, "sorted")
 
     # Open the worst pair: the slider view shows the prediction against HQ.
@@ -100,6 +102,8 @@ def test_browse_filter_sort_open_slide_zoom(browser, site):
     for sel in ("#img-left", "#img-right"):
         assert page.eval_on_selector(sel, "i => i.complete && i.naturalWidth") > 0
     assert page.input_value("#left") == "pred" and page.input_value("#right") == "hq"
+    assert page.text_content("#tag-left") == "output" and page.text_content("#tag-right") == "HQ"
+    assert page.locator("#meta th").first.text_content() == "psnr ↑"      # the scores lead the table
 
     # Move the slider: the left image is clipped at the new position.
     page.fill("#slider", "20")
@@ -154,11 +158,20 @@ def test_browse_filter_sort_open_slide_zoom(browser, site):
     page.close()
 
 
-def test_bad_url_shows_the_error_on_the_page(browser, site):
+def test_bad_filter_error_is_next_to_its_input(browser, site):
     page = browser.new_page(bypass_csp=True)
     page.goto(f"{site}/?where=nonsense")
-    page.wait_for_selector("#error:not([hidden])")
-    assert "nonsense" in page.text_content("#error")
+    page.wait_for_selector(".field-error[data-for=where]:not([hidden])")
+    assert "nonsense" in page.text_content(".field-error[data-for=where]")
+    assert page.get_attribute("#where", "aria-invalid") == "true" and page.is_hidden("#error")
+    shot(page, "bad-where")
+    page.fill("#where", "psnr>0")                                  # fixed: the message goes
+    page.press("#where", "Enter")
+    page.wait_for_function("document.body.dataset.loaded.includes('where=psnr')")
+    assert page.is_hidden(".field-error[data-for=where]") and page.get_attribute("#where", "aria-invalid") is None
+    page.goto(f"{site}/?category=nowhere")
+    page.wait_for_selector(".group[data-column=category] .field-error:not([hidden])")
+    assert "nowhere" in page.text_content(".group[data-column=category] .field-error")
     page.close()
 
 

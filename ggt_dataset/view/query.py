@@ -35,7 +35,11 @@ Params = Mapping[str, "str | list[str]"]        # URL parameters; a repeated one
 
 
 class QueryError(GGTError):
-    """A query names a column the index lacks or is not well formed."""
+    """A query names a column the index lacks or is not well formed; ``param`` is the URL parameter at fault."""
+
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.param = param
 
 
 @dataclass(frozen=True)
@@ -69,20 +73,21 @@ def parse(params: Params, index: PairIndex) -> Query:
         if wanted:
             bad = [w for w in wanted if w not in col.labels]
             if bad:
-                raise QueryError(f"{name}: no value {bad[0]!r} (have: {', '.join(col.labels[:20])})")
+                raise QueryError(f"{name}: no value {bad[0]!r} (have: {', '.join(col.labels[:20])})", name)
             labels.append((name, tuple(sorted(set(wanted)))))
     for cond in _split(one(params, "where")):
         m = _COND.match(cond)
         if not m:
-            raise QueryError(f"where: cannot read {cond!r}; write e.g. lpips>0.3 or hq_width>=512")
+            raise QueryError(f"where: cannot read {cond!r}; write e.g. lpips>0.3 or hq_width>=512", "where")
         name, op, value = m.groups()
         if name not in index.columns or not index.columns[name].numeric:
-            raise QueryError(f"where: {name!r} is not a numeric column (have: {', '.join(numeric(index))})")
+            raise QueryError(f"where: {name!r} is not a numeric column (have: {', '.join(numeric(index))})",
+                             "where")
         where.append((name, op, float(value)))
     sort = one(params, "sort").strip()
     if sort and (not _SORT.match(sort) or sort.removeprefix("-") not in index.columns):
         raise QueryError(f"sort: no column {sort.removeprefix('-')!r} (have: {', '.join(index.columns)}; "
-                         "a leading - sorts descending)")
+                         "a leading - sorts descending)", "sort")
     return Query(tuple(sorted(labels)), tuple(where), one(params, "q").strip(), sort)
 
 
@@ -95,7 +100,7 @@ def page_of(params: Params) -> tuple[int, int]:
         page = max(1, int(one(params, "page", "1")))
         per = min(MAX_PER_PAGE, max(1, int(one(params, "per", str(PER_PAGE)))))
     except ValueError:
-        raise QueryError("page and per must be whole numbers") from None
+        raise QueryError("page and per must be whole numbers", "page") from None
     return page, per
 
 

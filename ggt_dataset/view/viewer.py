@@ -116,12 +116,24 @@ class Viewer:
             log(f"ggt view: {len(outputs.unmatched)} predictions are not in {target} "
                 f"(first: {outputs.unmatched[0]})")
         viewer = cls(index, outputs, rep, _version(index, predictions, report), log=log)
-        viewer.rows({})            # the default view, ready before the first visitor asks
+        viewer.rows(viewer.start())      # the first view, ready before the first visitor asks
         for name in rep.metrics if rep else []:   # and each metric's worst-first order
             better = index.columns[name].better
             if better:
                 viewer.selections.order(name if better == "higher" else f"-{name}")
         return viewer
+
+    def start(self) -> dict[str, Any]:
+        """The view a page opens on when its URL names none: with a report, the split it scored,
+        worst first by its first metric with a direction (what a first look is for)."""
+        if not self.report:
+            return {}
+        view: dict[str, Any] = {"split": [self.report.split]}
+        better = [(n, self.index.columns[n].better) for n in self.report.metrics if self.index.columns[n].better]
+        if better:
+            name, direction = better[0]
+            view["sort"] = name if direction == "higher" else f"-{name}"      # ascending PSNR: worst first
+        return view
 
     # -- answers -------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -129,7 +141,7 @@ class Viewer:
                 "columns": [c.describe() for c in self.index.columns.values()],
                 "roles": [r for r in ROLES if r != "pred" or self.outputs],
                 "report": {"label": self.report.label, "metrics": self.report.metrics} if self.report else None,
-                "per_page": q.PER_PAGE, "version": self.version}
+                "start": self.start(), "per_page": q.PER_PAGE, "version": self.version}
 
     def _values(self, row: int) -> dict[str, Any]:
         out = {}

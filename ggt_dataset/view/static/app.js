@@ -12,6 +12,7 @@ let PAIR_QUERY = "";        // what PAIR answered: a change of mode or sides alo
 let SEQ = 0;                // the latest pair request: older answers are dropped
 let OPENED_HERE = false;    // the pair was opened from this page's grid: Esc goes back in history
 const ZOOM = { scale: 1, x: 0, y: 0, fit: 1, w: 0, h: 0, key: "" };
+const ROLE_NAMES = { lq: "LQ", pred: "output", hq: "HQ" };      // what the page calls each image
 
 // ---- URL state ---------------------------------------------------------
 // Label filters are lists, written as repeated parameters (license=a&license=b): labels may hold commas.
@@ -55,13 +56,23 @@ function navigate(changes, push = true) {
 async function api(path) {
   const r = await fetch(path);
   const body = await r.json();
-  if (!r.ok) throw new Error(body.error || r.statusText);
+  if (!r.ok) throw Object.assign(new Error(body.error || r.statusText), { param: body.param });
   return body;
 }
 
 function showError(e) {
-  $("error").hidden = !e;
-  $("error").textContent = e ? String(e.message || e) : "";
+  // A bad query parameter is said next to its own input; anything else at the bottom of the page.
+  for (const el of document.querySelectorAll(".field-error")) el.hidden = true;
+  for (const el of document.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  const field = e && e.param && document.querySelector(`.field-error[data-for="${CSS.escape(e.param)}"]`);
+  if (field) {
+    field.hidden = false;
+    field.textContent = e.message;
+    const input = $(e.param);
+    if (input) input.setAttribute("aria-invalid", "true");
+  }
+  $("error").hidden = !e || !!field;
+  $("error").textContent = e && !field ? String(e.message || e) : "";
 }
 
 // v changes when the server's data does, so the browser never shows a cached image of a previous run.
@@ -88,6 +99,10 @@ function buildControls() {
       chip.addEventListener("click", (e) => { e.preventDefault(); toggleLabel(c.name, label); });
       group.appendChild(chip);
     }
+    const error = document.createElement("span");
+    Object.assign(error, { className: "field-error", hidden: true });
+    error.dataset.for = c.name;
+    group.appendChild(error);
     box.appendChild(group);
   }
   const sort = $("sort");
@@ -135,13 +150,18 @@ function card(row) {
   const thumbs = document.createElement("div");
   thumbs.className = "thumbs";
   for (const role of roles) {
+    const tile = document.createElement("div");
+    tile.className = "thumb";
     const im = new Image();
     im.loading = "lazy";
-    im.alt = `${role} ${row.id}`;
-    im.title = role;
+    im.alt = `${ROLE_NAMES[role]} ${row.id}`;
     im.dataset.role = role;
     im.src = imageURL(row.key, role, "thumb");
-    thumbs.appendChild(im);
+    const name = document.createElement("span");
+    name.className = "role";
+    name.textContent = ROLE_NAMES[role];
+    tile.append(im, name);
+    thumbs.appendChild(tile);
   }
   const cap = document.createElement("div");
   cap.className = "cap";
@@ -202,7 +222,7 @@ async function openPair(key) {
   }
   const roles = PAIR.roles;
   for (const [sel, fallback] of [["left", roles.includes("pred") ? "pred" : "lq"], ["right", "hq"]]) {
-    $(sel).innerHTML = roles.map((r) => `<option>${r}</option>`).join("");
+    $(sel).innerHTML = roles.map((r) => `<option value="${r}">${ROLE_NAMES[r]}</option>`).join("");
     $(sel).value = roles.includes(STATE[sel]) ? STATE[sel] : fallback;
   }
   await showImages(seq);
@@ -254,8 +274,8 @@ async function showImages(seq) {
   const waits = [];
   if (mode === "slider") {
     const [l, r] = [$("left").value, $("right").value];
-    $("tag-left").textContent = l;
-    $("tag-right").textContent = r;
+    $("tag-left").textContent = ROLE_NAMES[l];
+    $("tag-right").textContent = ROLE_NAMES[r];
     waits.push(loaded($("img-left"), imageURL(id, l, "full")), loaded($("img-right"), imageURL(id, r, "full")));
   } else {
     const side = $("side");
@@ -263,7 +283,7 @@ async function showImages(seq) {
     for (const role of PAIR.roles) {
       const pane = document.createElement("div");
       pane.className = "pane";
-      pane.innerHTML = `<div class="frame"><img alt="${role}"></div><span class="tag">${role}</span>`;
+      pane.innerHTML = `<div class="frame"><img alt="${role}"></div><span class="tag">${ROLE_NAMES[role]}</span>`;
       side.appendChild(pane);
       waits.push(loaded(pane.querySelector("img"), imageURL(id, role, "full")));
       attachZoom(pane);
@@ -383,9 +403,12 @@ function setSlider(value) {
 
 function drawMeta() {
   const rec = PAIR.record;
-  const rows = [["id", rec.id], ["category", rec.category], ["split", rec.split],
+  // The scores first: they are why this pair is open (a worst-first list leads here).
+  const rows = (INFO.report ? INFO.report.metrics : []).map((name) => [`${name}${arrow(column(name))}`, fmt(PAIR.values[name])]);
+  if (PAIR.note) rows.push(["note", PAIR.note]);
+  rows.push(["id", rec.id], ["category", rec.category], ["split", rec.split],
     ["LQ size", `${rec.lq_width}×${rec.lq_height}`], ["HQ size", `${rec.hq_width}×${rec.hq_height}`],
-    ["source", rec.source], ["license", rec.license], ["generator", rec.generator], ["prompt", rec.prompt]];
+    ["source", rec.source], ["license", rec.license], ["generator", rec.generator], ["prompt", rec.prompt]);
   if (PAIR.pred_size) rows.push(["prediction size", PAIR.pred_size.join("×")]);
   const aspect = (w, h) => w / h;
   const hq = aspect(rec.hq_width, rec.hq_height);
@@ -395,8 +418,6 @@ function drawMeta() {
     }
   }
   for (const qc of rec.qc_scores || []) rows.push([`qc ${qc.name}`, fmt(qc.score)]);
-  for (const name of INFO.report ? INFO.report.metrics : []) rows.push([`${name}${arrow(column(name))}`, fmt(PAIR.values[name])]);
-  if (PAIR.note) rows.push(["note", PAIR.note]);
   rows.push(["LQ sha256", rec.lq_sha256], ["HQ sha256", rec.hq_sha256]);
   const table = $("meta");
   table.textContent = "";
@@ -464,7 +485,7 @@ async function main() {
     $("sort").blur();
     navigate({ sort: $("sort").value, page: undefined, pair: undefined });
   });
-  $("reset").addEventListener("click", () => { STATE = {}; navigate({}); });
+  $("reset").addEventListener("click", () => { STATE = { ...INFO.start }; navigate({}); });
   $("prev-page").addEventListener("click", () => turnPage(-1));
   $("next-page").addEventListener("click", () => turnPage(1));
   $("prev-pair").addEventListener("click", () => PAIR && PAIR.prev && navigate({ pair: PAIR.prev }, false));
@@ -486,7 +507,10 @@ async function main() {
   document.addEventListener("keydown", keys);
   window.addEventListener("popstate", () => { OPENED_HERE = false; STATE = readURL(); render(); });
   window.addEventListener("resize", () => PAIR && fit());
-  STATE = readURL();
+  // A URL that names no view opens on the server's first one (with a report: its split, worst first),
+  // written into the URL so that it is shared like any other.
+  STATE = location.search ? readURL() : { ...INFO.start };
+  writeURL(false);
   render();
 }
 
