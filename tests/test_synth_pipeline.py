@@ -186,6 +186,21 @@ def test_bad_input_is_named_and_nothing_is_written(tmp_path, capsys):
     assert report["skipped_inputs"][0]["path"].endswith("broken.png")
 
 
+@pytest.mark.parametrize("name, why", [("a\nb.png", "contains a control character"),
+                                       ("a\\b.png", "contains a backslash")])
+def test_a_file_name_that_makes_an_unsafe_pair_id_is_bad_input(tmp_path, capsys, name, why):
+    lq = tmp_path / "lq"
+    write(str(lq / "rain" / "ok.png"), image_bytes(1, size=(48, 40)))
+    write(str(lq / "rain" / name), image_bytes(2, size=(48, 40)))
+    out = tmp_path / "out"
+    assert main(["synth", str(lq), str(out), "-q", "--review", "none"]) == 1
+    err = capsys.readouterr().err
+    assert "its pair: id 'rain/a" in err and why in err and "Traceback" not in err
+    assert not out.exists()
+    assert main(["synth", str(lq), str(out), "-q", "--review", "none", "--skip-bad"]) == 0
+    assert [r["id"] for r in _manifest(str(out))] == ["rain/ok"]
+
+
 def test_duplicate_ids_are_bad_input(tmp_path):
     lq = tmp_path / "lq"
     write(str(lq / "a.png"), image_bytes(1))

@@ -32,7 +32,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..errors import BadPairError, GGTError
+from ..errors import BadIdError, BadPairError, GGTError
+from ..ids import validate_id
 from ..schema import CATEGORIES, SPLITS, normalize_category, normalize_split
 from .journal import Journal
 
@@ -88,7 +89,12 @@ def _row(lq_dir: str, rel: str, split: str, category: str | None) -> dict:
         analysis = analyse(decode_rgb(record.data, rel))
         cat, source = analysis.category(), "analyser"
         meta = json.dumps({"analysis": asdict(analysis)})   # the adaptive prompter reuses it
-    return {"key": rel, "id": f"{cat}/{loc.name}", "split": loc.split, "category": cat,
+    pair_id = f"{cat}/{loc.name}"
+    try:        # a name with a backslash or a control character makes an id no release folder holds safely
+        validate_id(pair_id, "its pair")
+    except BadIdError as e:
+        raise BadPairError(os.path.join(lq_dir, rel), f"{e}; rename the file") from None
+    return {"key": rel, "id": pair_id, "split": loc.split, "category": cat,
             "category_from": source, "name": loc.name, "lq_sha256": record.sha256,
             "lq_width": record.width, "lq_height": record.height, "prompt_meta": meta, "lq_stat": stat}
 
