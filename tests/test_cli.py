@@ -63,3 +63,27 @@ def test_verify_exit_code_on_a_flipped_byte(built, tmp_path):
     Path(shard).write_bytes(bytes(data))
     r = ggt("verify", out)
     assert r.returncode == 1 and "FAILED" in r.stdout and "sha256 differs" in r.stdout
+
+
+def test_a_reader_that_stops_early_ends_it_quietly(tmp_path):
+    """`ggt ... | head -1`: a real pipe whose reader has gone. Exit 141 as coreutils' `yes | head -1`
+    does (killed by SIGPIPE), no 'Broken pipe' message, no traceback."""
+    read, write_end = os.pipe()
+    os.close(read)                      # the reader is gone before the first write: EPIPE every time
+    try:
+        r = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "weights", "list", "ggt",
+                            "--metrics", "psnr,ssim"], stdout=write_end,
+                           stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert (r.returncode, r.stderr) == (141, "")
+
+
+def test_head_of_an_output_in_a_shell_pipeline(tmp_path):
+    """The same through a shell pipeline into `head -1`, as the issue reports it (whether the
+    writer is still writing when head exits is up to the scheduler: 0 or 141, never an error)."""
+    r = subprocess.run(["bash", "-c", f'"{sys.executable}" -m ggt_dataset.cli.main weights list ggt '
+                        '--metrics psnr,ssim | head -1; echo "status ${PIPESTATUS[0]}"'],
+                       capture_output=True, text=True, timeout=120)
+    assert r.stdout.startswith("psnr ") and r.stdout.rstrip().endswith(("status 0", "status 141"))
+    assert r.stderr == ""

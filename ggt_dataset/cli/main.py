@@ -49,16 +49,39 @@ def _message(exc: BaseException) -> tuple[str, int]:
     return f"unexpected {type(exc).__name__}: {exc} (set GGT_DEBUG=1 for a traceback)", 1
 
 
-def main(argv: list[str] | None = None) -> int:
+# What the shell reports for a process killed by SIGPIPE (128 + 13), as for `yes | head -1`.
+EXIT_BROKEN_PIPE = 141
+
+
+def _run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args) or 0
+    except BrokenPipeError:
+        raise
     except (Exception, KeyboardInterrupt) as exc:
         if os.environ.get("GGT_DEBUG"):
             raise
         message, code = _message(exc)
         print(f"ggt {args.verb}: error: {message}", file=sys.stderr)
         return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one verb. A reader that stops early (``ggt ... | head -1``) ends it quietly with
+    141, as coreutils do: the output was cut short, so not 0, but it is no error to report."""
+    try:
+        try:
+            code = _run(argv)
+        except SystemExit:          # argparse's --help, --version and usage errors print too
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()          # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # Python's advice: point stdout at devnull so its final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":
