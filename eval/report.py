@@ -45,11 +45,16 @@ def _means(rows: list[dict], names: list[str]) -> dict:
     return {n: _mean([r[n] for r in rows]) for n in names}
 
 
-def _derived(protocol: Protocol, means: dict) -> dict:
+def _derived(protocol: Protocol, means: dict, where: str, flagged: list) -> dict:
+    """Derived scores from ``means``; a non-finite one (0/0, overflow) is None, and listed in ``flagged``."""
     out = {}
     for name, expr in protocol.usable_derived():
         vals = {k: v["mean"] for k, v in means.items()}
-        out[name] = None if any(v is None for v in vals.values()) else evaluate_derived(expr, vals)
+        value = None if any(v is None for v in vals.values()) else evaluate_derived(expr, vals)
+        if value is not None and not math.isfinite(value):
+            flagged.append({"where": where, "name": name, "value": str(value)})
+            value = None
+        out[name] = value
     return out
 
 
@@ -71,6 +76,7 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
                                                   if r["category"] == c]) for c in cats},
                        "cache": result.reference_cache.get(metric)}
     m = result.match
+    flagged: list[dict] = []
     return {
         "format": "ggt-score", "format_version": REPORT_FORMAT,
         "label": label,
@@ -98,8 +104,9 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
                  for k, v in result.sets.items()},
         "overall": overall,
         "per_category": per_cat,
-        "derived": {"overall": _derived(protocol, overall),
-                    "per_category": {c: _derived(protocol, v) for c, v in per_cat.items()}},
+        "derived": {"overall": _derived(protocol, overall, "overall", flagged),
+                    "per_category": {c: _derived(protocol, v, c, flagged) for c, v in per_cat.items()},
+                    "nonfinite": flagged},
         "reference": ref,
         "nonfinite": [{"id": r["id"], "metric": n, "value": str(r[n])}
                       for r in result.rows for n in names if not math.isfinite(r[n])],
@@ -156,6 +163,10 @@ def markdown(summary: dict) -> str:
         lines += [f"† non-finite scores left out of the mean ({len(summary['nonfinite'])}): "
                   + ", ".join(f"{x['id']} {x['metric']}={x['value']}" for x in summary["nonfinite"][:10])
                   + (" ..." if len(summary["nonfinite"]) > 10 else ""), ""]
+    if summary["derived"].get("nonfinite"):
+        lines += ["‡ derived scores that are not finite, left blank: "
+                  + ", ".join(f"{x['name']} ({x['where']}) = {x['value']}" for x in summary["derived"]["nonfinite"]),
+                  ""]
     lines += ["Means per image; overall is the mean over all pairs. "
               + " ".join(f"**{n}**: {summary['metrics'][n]['note'].rstrip('.')}." for n in names
                          if summary["metrics"][n]["note"]), ""]

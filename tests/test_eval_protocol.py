@@ -214,3 +214,23 @@ def test_include_must_be_one_file_name(tmp_path, value):
     f.write_text(f"include: {value}\nname: mine\n")
     with pytest.raises(P.ProtocolError, match="mine.yaml: include must be one file name"):
         P.load(str(f))
+
+
+def test_non_finite_derived_score_is_flagged_and_the_report_still_written(eval_set, identity_preds, tmp_path):
+    """0/0 and overflow in a derived score made summary.json's strict JSON write fail: no report."""
+    import json
+
+    from ggt_dataset.cli.main import main
+
+    f = tmp_path / "mine.yaml"
+    f.write_text(f"include: {P.resolve_path('ggt')}\nname: mine\nmetadata: {{version: 1}}\n"
+                 "derived: {zero: 'psnr / (ssim - ssim)', huge: 'psnr * 1e300 * 1e300', ok: 'ssim * 2'}\n")
+    out = tmp_path / "r"
+    assert main(["score", identity_preds, "--reference", eval_set, "--protocol", str(f), "--out", str(out),
+                 "--metrics", "psnr,ssim", "--device", "cpu", "-q"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["derived"]["overall"]["zero"] is None and s["derived"]["overall"]["huge"] is None
+    assert s["derived"]["overall"]["ok"] == pytest.approx(2 * s["overall"]["ssim"]["mean"])
+    assert {"where": "overall", "name": "zero", "value": "nan"} in s["derived"]["nonfinite"]
+    assert {"where": "rain", "name": "huge", "value": "inf"} in s["derived"]["nonfinite"]
+    assert "‡ derived scores that are not finite" in (out / "report.md").read_text()
