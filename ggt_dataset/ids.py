@@ -17,7 +17,8 @@ import unicodedata
 from .errors import BadIdError
 
 
-def _problem(pair_id: object) -> str | None:
+def id_problem(pair_id: object) -> str | None:
+    """Why ``pair_id`` is not a safe id (a phrase: "is empty"), or None when it is one."""
     if not isinstance(pair_id, str):
         return f"must be text, got {type(pair_id).__name__}"
     if not pair_id:
@@ -55,10 +56,16 @@ def validate_id(pair_id: str, where: str) -> str:
     ...
     ggt_dataset.errors.BadIdError: metadata.jsonl:3: id '../x' has a '.' or '..' part (ids must not step out of a folder)
     """
-    why = _problem(pair_id)
+    why = id_problem(pair_id)
     if why:
         raise BadIdError(f"{where}: id {pair_id!r} {why}")
     return pair_id
+
+
+def shown(name: str) -> str:
+    """``name`` for a message: as is when printable, else escaped as repr does (a newline or
+    an escape sequence in a file name must not forge or garble the lines around it)."""
+    return name if name.isprintable() else repr(name)[1:-1]
 
 
 def id_path(root: str, pair_id: str, ext: str = "", where: str | None = None) -> str:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -50,7 +52,11 @@ def read_image(path: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, decode: bool 
     """Read ``path`` and check it; raise :class:`BadPairError` naming the file if it is unusable."""
     name = shown_as or path
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise BadPairError(name, "is not a regular file (a FIFO, socket or device); "
+                                   "only files are images")
             data = f.read()
     except OSError as e:
         raise BadPairError(name, f"cannot be read ({e.strerror or e})") from None

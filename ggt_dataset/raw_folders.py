@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 
 from .errors import BadPairError, LayoutError
+from .ids import id_problem, shown
 from .release import RELEASE_INFO_FILE, RawPair, RawRelease, ReleaseInfo
 from .schema import (
     CATEGORIES,
@@ -73,25 +74,40 @@ def walk_images(root: str) -> tuple[list[str], list[str]]:
     Hidden files and folders (``.git``, ``.DS_Store``) are skipped; sorting makes
     every later step independent of the file system's listing order. Symlinked
     folders are followed (releases on shared storage link splits in), each real
-    folder once, so a link cycle cannot loop.
+    folder once, so a link cycle cannot loop. Only regular files (or links to
+    them) are images: a FIFO, socket or device named ``x.png`` would block or
+    never end a read, so it is listed with the other files, as ignored.
     """
     images, others = [], []
     visited: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
+    pending = [(root, "")]
+    while pending:
+        path, rel = pending.pop()
+        real = os.path.realpath(path)
         if real in visited:
-            dirnames[:] = []
             continue
         visited.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel = os.path.relpath(dirpath, root)
-        for fn in filenames:
-            if fn.startswith("."):
-                continue
-            relpath = fn if rel == "." else f"{rel}/{fn}".replace(os.sep, "/")
-            ext = os.path.splitext(fn)[1].lower()
-            (images if ext in IMAGE_EXTENSIONS else others).append(relpath)
+        try:
+            with os.scandir(path) as it:
+                entries = [e for e in it if not e.name.startswith(".")]
+        except OSError as e:
+            raise LayoutError(f"{shown(path)}: cannot list this folder ({e.strerror or e})") from None
+        for e in entries:
+            relpath = f"{rel}{e.name}"
+            if _is_dir(e):
+                pending.append((e.path, relpath + "/"))
+            elif e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS:
+                images.append(relpath)
+            else:
+                others.append(relpath)
     return sorted(images), sorted(others)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()    # follows symlinks; the d_type from the listing, no extra stat
+    except OSError:
+        return False
 
 
 def read(root: str, *, split: str | None = None, category: str | None = None) -> RawRelease:
@@ -121,9 +137,9 @@ def read(root: str, *, split: str | None = None, category: str | None = None) ->
             outside.append(relpath)
             continue
         in_role_folders += 1
-        problem = _missing(relpath, loc)
+        problem = _missing(relpath, loc) or _bad_id(loc)
         if problem:
-            release.problems.append(BadPairError(relpath, problem))
+            release.problems.append(BadPairError(shown(relpath), problem))
             continue
         key = (loc.split, loc.category, loc.prefix, loc.name)
         other = sides[loc.role].setdefault(key, relpath)
@@ -145,6 +161,13 @@ def _missing(relpath: str, loc: Location) -> str | None:
         return (f"no category folder in its path; expected one of {list(CATEGORIES)} or a common "
                 "spelling (general, lowlight, low-light, oldphoto, ...), or pass --category")
     return None
+
+
+def _bad_id(loc: Location) -> str | None:
+    # A file name with a backslash or a control character makes an id no folder can hold safely.
+    pair_id = f"{loc.category}/{loc.name}"
+    why = id_problem(pair_id)
+    return f"its pair id {pair_id!r} {why}; rename the file" if why else None
 
 
 def _pair_up(release: RawRelease, sides: dict[str, dict[tuple, str]]) -> None:

@@ -25,7 +25,8 @@ import posixpath
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import BadPairError, LayoutError
+from .errors import BadIdError, BadPairError, LayoutError
+from .ids import validate_id
 from .release import RawPair, RawRelease, ReleaseInfo
 from .schema import (
     CATEGORIES,
@@ -133,6 +134,10 @@ def _pair(row: dict[str, Any], root: str, where: str) -> RawPair:
         pair_id = f"{category}/{locate(lq).name}"
     elif not isinstance(pair_id, str) or not pair_id.strip():
         raise BadPairError(lq, f"id {pair_id!r} must be non-empty text ({where})")
+    try:
+        validate_id(pair_id, where)    # it becomes a file name: OUT/<id>.png in `ggt baseline`
+    except BadIdError as e:
+        raise BadPairError(lq, str(e)) from None
     meta: dict[str, Any] = {k: _text(row.get(k), where, k) for k in TEXT_METADATA}
     for value in (pair_id, lq, hq, *(v for v in meta.values() if v)):
         _check_utf8(value, where)
@@ -146,8 +151,10 @@ def _relative(value: Any, root: str, where: str, column: str) -> str:
     rel = posixpath.normpath(value.replace("\\", "/"))
     if posixpath.isabs(rel) or rel.startswith("../") or rel == "..":
         raise BadPairError(where, f"{column} {value!r} must be a path inside {root}")
-    if not os.path.isfile(os.path.join(root, rel)):
-        raise BadPairError(rel, f"listed in {where} ({column}) but no such file")
+    full = os.path.join(root, rel)
+    if not os.path.isfile(full):
+        what = "not a regular file" if os.path.exists(full) else "no such file"   # a FIFO would block a read
+        raise BadPairError(rel, f"listed in {where} ({column}) but {what}")
     return rel
 
 

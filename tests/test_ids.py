@@ -3,7 +3,7 @@ import os
 import pytest
 
 from ggt_dataset.errors import BadIdError, GGTError
-from ggt_dataset.ids import id_path, validate_id
+from ggt_dataset.ids import id_path, shown, validate_id
 
 
 @pytest.mark.parametrize("pair_id", ["rain/0001", "rain/a/b", "x", "haze/chelsea_000.v2", "snow/ a b"])
@@ -28,3 +28,8 @@ def test_id_path_stays_under_root(tmp_path):
     assert id_path(str(tmp_path), "rain/a/b", ".png") == os.path.join(str(tmp_path), "rain", "a", "b.png")
     with pytest.raises(BadIdError, match="out.*'..'"):
         id_path(str(tmp_path / "out"), "../../x", ".png")
+
+
+def test_shown_escapes_only_what_a_terminal_would_act_on():
+    assert shown("rain/ünïcode 1.png") == "rain/ünïcode 1.png"
+    assert shown("rain/a\x1b[2J\r.png") == "rain/a\\x1b[2J\\r.png"

@@ -1,4 +1,6 @@
 import io
+import os
+import signal
 import struct
 import zlib
 
@@ -8,7 +10,7 @@ from conftest import image_bytes
 from PIL import Image
 
 from ggt_dataset.errors import BadPairError
-from ggt_dataset.images import inspect_bytes
+from ggt_dataset.images import inspect_bytes, read_image
 
 
 def png_header_only(width: int, height: int) -> bytes:
@@ -124,3 +126,16 @@ def test_rotated_tiff_size_matches_what_datasets_decodes():
     rec = inspect_bytes(buf.getvalue(), "r.tif")
     decoded = datasets.Image().decode_example({"bytes": buf.getvalue(), "path": None})
     assert (rec.width, rec.height) == decoded.size
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    # The old open() blocked until something wrote to the pipe; the alarm turns a hang into a failure.
+    os.mkfifo(tmp_path / "pipe.png")
+    old = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("read_image blocked")))
+    signal.alarm(10)
+    try:
+        with pytest.raises(BadPairError, match="pipe.png: is not a regular file"):
+            read_image(str(tmp_path / "pipe.png"))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

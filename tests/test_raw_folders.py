@@ -1,4 +1,7 @@
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 from conftest import image_bytes, make_tree, write
@@ -112,3 +115,54 @@ def test_file_names_that_are_not_utf8(tmp_path):
         f.write(image_bytes(0, fmt="JPEG"))
     r = scan(str(tmp_path))
     assert ids(r) == [("train", "rain/a")] and "not valid UTF-8" in str(r.problems[0])
+
+
+def test_file_names_that_make_unsafe_ids_are_bad_pairs(tmp_path):
+    # A backslash or a control character in a file name would be stored in the id, which
+    # later names a file (ggt baseline writes OUT/<id>.png).
+    make_tree(tmp_path, [("train", "rain", "a"), ("train", "rain", "b\\..\\..\\x"), ("train", "rain", "c\x1b[2J")])
+    r = scan(str(tmp_path))
+    assert ids(r) == [("train", "rain/a")]
+    msgs = sorted(str(e) for e in r.problems)
+    assert len(msgs) == 4 and all("rename the file" in m for m in msgs)
+    assert any(m.startswith("train/LQ/rain/b\\..\\..\\x.jpg: its pair id") and "backslash" in m for m in msgs)
+    assert any(m.startswith("train/LQ/rain/c\\x1b[2J.jpg: its pair id") and "control character" in m
+               for m in msgs)
+    assert not any("\x1b" in m for m in msgs)     # escaped in messages, never raw
+
+
+def test_fifo_named_like_an_image_is_listed_as_ignored_not_read(tmp_path):
+    make_tree(tmp_path, [("train", "rain", "a")])
+    os.mkfifo(tmp_path / "train/LQ/rain/pipe.jpg")
+    os.mkfifo(tmp_path / "train/GT/rain/pipe.png")
+    r = scan(str(tmp_path))
+    assert ids(r) == [("train", "rain/a")] and not r.problems
+    assert r.ignored == ["train/GT/rain/pipe.png", "train/LQ/rain/pipe.jpg"]
+
+
+def test_build_with_a_fifo_in_the_tree_finishes(tmp_path):
+    # The bug was a hang, so the CLI runs in a subprocess with a timeout.
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    make_tree(raw, [("train", "rain", "a"), ("test", "rain", "b")])
+    os.remove(raw / "test/LQ/rain/b.jpg")
+    os.mkfifo(raw / "test/LQ/rain/b.jpg")      # its GT partner is a real file
+    cmd = [sys.executable, "-m", "ggt_dataset.cli.main", "build", str(raw), str(out), "-q"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "test/GT/rain/b.png: HQ/GT image has no LQ partner" in r.stdout + r.stderr
+    r = subprocess.run(cmd + ["--skip-bad"], capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((out / "ggt_manifest.json").read_text())
+    assert "test/LQ/rain/b.jpg" in json.dumps(manifest)
+
+
+def test_unreadable_folder_is_a_layout_error_naming_it(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root reads every folder")
+    make_tree(tmp_path, [("train", "rain", "a")])
+    os.chmod(tmp_path / "train/GT", 0)
+    try:
+        with pytest.raises(LayoutError, match="train/GT: cannot list this folder"):
+            scan(str(tmp_path))
+    finally:
+        os.chmod(tmp_path / "train/GT", 0o755)

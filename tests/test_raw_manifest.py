@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from conftest import image_bytes, write
@@ -117,3 +120,32 @@ def test_jsonl_duplicate_keys_are_refused(files):
                                    '"category": "rain"}\n')
     with pytest.raises(LayoutError, match="key 'lq' appears twice"):
         scan(str(files / "m.jsonl"))
+
+
+@pytest.mark.parametrize("pair_id,why", [
+    ("../../outside", "'..'"), ("/tmp/x", "absolute path"), ("rain\\..\\x", "backslash"),
+    ("rain/\x00x", "control character"), ("rain//x", "empty part"), ("rain/./x", "'.'")])
+def test_ids_that_could_name_a_file_outside_a_folder_are_bad_pairs(files, pair_id, why):
+    rows = [{"lq": "lq/0.jpg", "hq": "hq/0.png", "split": "test", "category": "rain", "id": pair_id},
+            {"lq": "lq/1.jpg", "hq": "hq/1.png", "split": "test", "category": "rain", "id": "rain/a/b"}]
+    r = scan(jsonl(files / "m.jsonl", rows))
+    assert [p.id for p in r.pairs] == ["rain/a/b"]          # '/' inside an id is fine
+    msg = str(r.problems[0])
+    assert msg.startswith(f"lq/0.jpg: {files / 'm.jsonl'}:1: id {pair_id!r}") and why in msg, msg
+
+
+def test_build_refuses_a_manifest_id_with_dotdot(files, tmp_path):
+    rows = [{"lq": "lq/0.jpg", "hq": "hq/0.png", "split": "test", "category": "rain", "id": "../../escape"}]
+    jsonl(files / "metadata.jsonl", rows)
+    r = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "build", str(files), str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "id '../../escape' has a '.' or '..' part" in r.stdout + r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_fifo_listed_in_a_manifest_is_named_not_read(files):
+    os.mkfifo(files / "lq/pipe.jpg")
+    rows = [{"lq": "lq/pipe.jpg", "hq": "hq/0.png", "split": "test", "category": "rain"}]
+    r = scan(jsonl(files / "m.jsonl", rows))
+    assert "lq/pipe.jpg: listed in" in str(r.problems[0]) and "but not a regular file" in str(r.problems[0])
