@@ -78,8 +78,12 @@ def read(out: str) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise VerifyError(f"{path}: not a ggt build manifest (format {found!r})")
-    if data.get("format_version", 0) > FORMAT_VERSION:
-        raise VerifyError(f"{path}: format version {data['format_version']} is newer than this "
+    version = data.get("format_version", 0)
+    if type(version) is not int:  # bool is an int subclass, and "1" > 1 would crash
+        raise VerifyError(f"{path}: 'format_version' is {version!r}, expected an integer "
+                          f"(this ggt-100k writes {FORMAT_VERSION})")
+    if version > FORMAT_VERSION:
+        raise VerifyError(f"{path}: format version {version} is newer than this "
                           f"ggt-100k ({__version__}) reads; upgrade ggt-100k")
     _check_structure(path, data)
     return data
@@ -89,11 +93,21 @@ _SHARD_KEYS = {"path": str, "split": str, "category": str, "sha256": str, "num_r
                "num_bytes": int, "arrow_bytes": int, "ids": list}
 
 
+# What card.render reads from "release" (the card is rendered again by `ggt publish`).
+_CARD_RELEASE_KEYS = ("pretty_name", "license", "description", "source_license")
+
+
 def _check_structure(path: str, data: dict[str, Any]) -> None:
     """Enough shape checking that later code can index without crashing on a damaged file."""
     for key, kind in (("shards", list), ("totals", dict), ("counts", dict), ("release", dict)):
         if not isinstance(data.get(key), kind):
             raise VerifyError(f"{path}: {key!r} missing or not a {kind.__name__}")
+    for key, names, kind in (("totals", ("pairs", "shards", "bytes"), int),
+                             ("release", _CARD_RELEASE_KEYS, str), ("built_with", ("ggt-100k",), str)):
+        part = data.get(key)
+        bad = [k for k in names if not isinstance(part, dict) or type(part.get(k)) is not kind]
+        if bad:
+            raise VerifyError(f"{path}: {key!r} lacks or mistypes {bad} (expected {kind.__name__} values)")
     for i, shard in enumerate(data["shards"]):
         bad = [k for k, kind in _SHARD_KEYS.items() if not isinstance(shard, dict)
                or not isinstance(shard.get(k), kind)]

@@ -1,22 +1,32 @@
 """``ggt publish``: upload a verified build to the Hub, or (``dry_run``) say what would go up.
 
-The upload is ``HfApi.upload_folder``: with hf-xet it commits in batches and a
-re-run of the same call resumes an interrupted upload, skipping what is there.
+Exactly the dataset's files are sent (:func:`ggt_dataset.contents.dataset_files`: the
+card, the manifest, the shards it lists and files the card links to); everything
+else in the folder is named as left out, never uploaded. The data goes up with
+``HfApi.upload_folder`` restricted to those exact paths (with hf-xet it commits in
+batches and a re-run resumes, skipping what is there). The card, rendered for the
+repo, goes up last and from memory: the local build is never modified, and the repo
+shows a card only once the files it describes are there.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 from dataclasses import dataclass, field
 
 from huggingface_hub import HfApi
-from huggingface_hub.errors import HFValidationError
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    HFValidationError,
+    OfflineModeIsEnabled,
+)
 from huggingface_hub.utils import validate_repo_id
 
 from . import card
 from . import manifest as manifest_mod
-from .atomic import write_text
 from .build import STATE_DIR
+from .contents import CARD_FILE, dataset_files, other_files, via_symlink, why_left_out
 from .errors import PublishError
 from .plan import MAX_FILES_PER_FOLDER
 from .verify import verify
@@ -26,14 +36,20 @@ from .verify import verify
 MAX_FILE_BYTES = 50 * 10**9
 WARN_FILE_BYTES = 20 * 10**9
 MAX_REPO_FILES = 100_000
-IGNORE_PATTERNS = [f"{STATE_DIR}/**", "**/.DS_Store", "**/*.partial", "**/*.tmp-*"]
+# What a failed upload raises: huggingface_hub's HTTP library's own HTTPError (httpx's in
+# 1.x; a refused connection is one) is HfHubHTTPError's base; offline mode, a missing
+# token and unreadable files are OSErrors.
+NETWORK_ERRORS = (OSError, *HfHubHTTPError.__bases__)
 
 
 @dataclass
 class PublishPlan:
     out: str
     repo_id: str
-    files: list[tuple[str, int]] = field(default_factory=list)  # (path in repo, bytes)
+    card: bytes = b""  # README.md as uploaded: its examples name repo_id
+    commit_message: str = ""
+    files: list[tuple[str, int]] = field(default_factory=list)  # (path in repo, bytes): all that is sent
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # (path in out, why it is not sent)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -42,16 +58,43 @@ class PublishPlan:
 
 
 def plan(out: str, repo_id: str) -> PublishPlan:
-    """Everything the Hub would reject, checked locally; raises PublishError listing each problem."""
+    """Everything the Hub would reject, checked locally, and the exact list of files to send.
+
+    Raises PublishError listing each problem.
+    """
+    _check_repo_id(repo_id)
+    report = verify(out)
+    if report.faults:
+        raise PublishError(f"{out}: not publishable:\n" + "\n".join(f"  {p}" for p in report.faults))
+    data = manifest_mod.read(out)
+    text = card.render(data, repo=repo_id)
+    send = dataset_files(out, data, text)
+    result = PublishPlan(out, repo_id, text.encode("utf-8"), _commit_message(data))
+    result.files = [(p, len(result.card) if p == CARD_FILE else os.path.getsize(os.path.join(out, p)))
+                    for p in send]
+    result.left_out = [(rel, why_left_out(out, rel)) for rel in other_files(out, set(send))]
+    if os.path.isdir(os.path.join(out, STATE_DIR)):
+        result.left_out.append((f"{STATE_DIR}/", "resume state of `ggt build`, never uploaded"))
+    problems = [f"{p}: a symlink or inside a symlinked folder; publish sends only regular files "
+                "(replace the link with the file)" for p in send if p != CARD_FILE and via_symlink(out, p)]
+    problems += _hub_limits(result)
+    if problems:
+        raise PublishError(f"{out}: not publishable:\n" + "\n".join(f"  {p}" for p in problems))
+    return result
+
+
+def _check_repo_id(repo_id: str) -> None:
     try:
         validate_repo_id(repo_id)
     except HFValidationError as e:
         raise PublishError(f"--repo-id {repo_id!r} is not a valid repo id ({e})") from None
     if "/" not in repo_id:
         raise PublishError(f"--repo-id {repo_id!r}: give ORG/NAME (or USER/NAME)")
-    report = verify(out)
-    problems = list(report.faults)
-    result = PublishPlan(out, repo_id, _files(out))
+
+
+def _hub_limits(result: PublishPlan) -> list[str]:
+    """Problems with the file sizes and counts (the Hub's limits); big files add warnings."""
+    problems = []
     per_folder: dict[str, int] = {}
     for path, size in result.files:
         folder = os.path.dirname(path) or "."
@@ -65,39 +108,45 @@ def plan(out: str, repo_id: str) -> PublishPlan:
                  for folder, n in per_folder.items() if n > MAX_FILES_PER_FOLDER]
     if len(result.files) > MAX_REPO_FILES:
         problems.append(f"{len(result.files)} files, over the Hub's recommended {MAX_REPO_FILES}")
-    if problems:
-        raise PublishError(f"{out}: not publishable:\n" + "\n".join(f"  {p}" for p in problems))
-    return result
+    return problems
 
 
-def _files(out: str) -> list[tuple[str, int]]:
-    files = []
-    for dirpath, dirnames, filenames in os.walk(out):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for fn in sorted(filenames):
-            if fn.startswith(".") or fn.endswith(".partial") or ".tmp-" in fn:
-                continue
-            full = os.path.join(dirpath, fn)
-            files.append((os.path.relpath(full, out).replace(os.sep, "/"), os.path.getsize(full)))
-    return files
+def _commit_message(data: dict) -> str:
+    return (f"Upload {data['release']['pretty_name']} ({data['totals']['pairs']:,} pairs) "
+            f"built with ggt-100k {data['built_with']['ggt-100k']}")
 
 
 def publish(out: str, repo_id: str, *, private: bool = False, revision: str | None = None,
-            token: str | None = None, api: HfApi | None = None) -> str:
-    """Check, then upload ``out`` as the dataset repo ``repo_id``; returns the commit URL.
+            token: str | None = None, api: HfApi | None = None,
+            checked: PublishPlan | None = None) -> str:
+    """Check, then upload ``out`` as the dataset repo ``repo_id``; returns the card's commit URL.
+
+    Args:
+        checked: the result of ``plan(out, repo_id)`` just made, to skip checking again.
 
     Re-running after an interruption resumes (files already committed are skipped).
-    The card's examples are rewritten to name ``repo_id`` before the upload.
+    Nothing in ``out`` is written.
     """
-    plan(out, repo_id)
+    result = checked or plan(out, repo_id)
     api = api or HfApi(token=token)
-    data = manifest_mod.read(out)
-    write_text(os.path.join(out, "README.md"), card.render(data, repo=repo_id))
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    info = api.upload_folder(
-        repo_id=repo_id, repo_type="dataset", folder_path=out, revision=revision,
-        ignore_patterns=IGNORE_PATTERNS,
-        commit_message=f"Upload {data['release']['pretty_name']} ({data['totals']['pairs']:,} pairs) "
-                       f"built with ggt-100k {data['built_with']['ggt-100k']}",
-    )
+    # Exact paths, escaped: fnmatch would read [ * ? in a file name as wildcards.
+    allow = [glob.escape(p) for p, _ in result.files if p != CARD_FILE]
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=out, revision=revision,
+                          allow_patterns=allow, commit_message=result.commit_message)
+        info = api.upload_file(path_or_fileobj=result.card, path_in_repo=CARD_FILE, repo_id=repo_id,
+                               repo_type="dataset", revision=revision,
+                               commit_message=f"Dataset card for {repo_id}")
+    except NETWORK_ERRORS as e:
+        raise PublishError(_failure(repo_id, e)) from None
     return str(getattr(info, "commit_url", info))
+
+
+def _failure(repo_id: str, e: BaseException) -> str:
+    if isinstance(e, OfflineModeIsEnabled):
+        return (f"cannot publish to datasets/{repo_id}: HF_HUB_OFFLINE is set, so huggingface_hub "
+                "makes no requests; unset it and run the same command again")
+    return (f"upload to datasets/{repo_id} failed: {type(e).__name__}: {e}\nNothing in the build "
+            "folder was changed; check the network and your token (`hf auth login`), then run the "
+            "same command again: files already committed are skipped")

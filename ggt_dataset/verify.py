@@ -10,6 +10,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -19,6 +20,7 @@ from huggingface_hub.repocard import metadata_load
 
 from . import manifest as manifest_mod
 from .card import configs_and_infos
+from .contents import CARD_FILE, dataset_files, other_files, why_left_out
 from .errors import BadPairError, GGTError
 from .images import decoded_size
 from .plan import DATA_DIR
@@ -32,6 +34,7 @@ VIEWER_ROW_GROUP_LIMIT = 100 * 2**20
 class VerifyReport:
     out: str
     faults: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # files beside the dataset; not published
     shards: int = 0
     rows: int = 0
     images_decoded: int = 0
@@ -121,12 +124,19 @@ def _check_card(out: str, counts: dict, report: VerifyReport) -> None:
 
 
 def _check_strays(out: str, data: dict[str, Any], report: VerifyReport) -> None:
-    listed = {s["path"] for s in data["shards"]}
-    for dirpath, _dirs, files in os.walk(os.path.join(out, DATA_DIR)):
-        for fn in files:
-            rel = os.path.relpath(os.path.join(dirpath, fn), out).replace(os.sep, "/")
-            if rel not in listed and not fn.startswith("."):  # hidden files are never uploaded
-                report.faults.append(f"{os.path.join(out, rel)}: not in the manifest (loaders would read it)")
+    """A visible file under data/ that the manifest does not list is a fault (a loader's glob
+    may read it). Anything else outside the dataset is a warning: ``ggt publish`` sends only
+    the dataset's files, so a stray .DS_Store leaves the build publishable, but people
+    should know that a .env sits next to it."""
+    card_path = Path(out, CARD_FILE)
+    card_text = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() else ""
+    for rel in other_files(out, set(dataset_files(out, data, card_text))):
+        where = os.path.join(out, rel)
+        visible = not any(part.startswith(".") for part in rel.split("/"))
+        if rel.startswith(DATA_DIR + "/") and visible and not rel.endswith("/"):
+            report.faults.append(f"{where}: not in the manifest (loaders would read it)")
+        else:
+            report.warnings.append(f"{where}: {why_left_out(out, rel)}")
 
 
 def _check_shard(out: str, shard: dict[str, Any], report: VerifyReport, full: bool) -> None:

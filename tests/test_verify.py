@@ -1,6 +1,9 @@
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,6 +105,34 @@ def test_damaged_manifest_is_a_fault_not_a_crash(built_copy, content, match):
     assert len(faults) == 1 and match in faults[0]
 
 
-def test_hidden_files_in_data_are_not_strays(built_copy):
-    Path(os.path.join(built_copy, "data/rain/.DS_Store")).write_bytes(b"x")
-    assert verify(built_copy).ok
+@pytest.mark.parametrize("edit,match", [
+    (lambda m: m["totals"].pop("pairs"), r"'totals' lacks or mistypes \['pairs'\]"),
+    (lambda m: m.update(format_version="1"), r"'format_version' is '1', expected an integer"),
+    (lambda m: m["release"].pop("pretty_name"), r"'release' lacks or mistypes \['pretty_name'\]"),
+    (lambda m: m.update(built_with=None), r"'built_with' lacks or mistypes \['ggt-100k'\]")])
+def test_manifest_fields_that_are_missing_or_mistyped_are_named(built_copy, edit, match):
+    path = os.path.join(built_copy, "ggt_manifest.json")
+    meta = json.loads(Path(path).read_text())
+    edit(meta)
+    Path(path).write_text(json.dumps(meta))
+    faults = verify(built_copy).faults
+    assert len(faults) == 1 and faults[0].startswith(path) and re.search(match, faults[0])
+    run = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "verify", built_copy, "-q"],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 1 and "unexpected" not in run.stdout + run.stderr
+    assert re.search(match, run.stdout)
+
+
+def test_files_beside_the_dataset_are_warnings_and_secrets_say_so(built_copy):
+    for rel in ("data/rain/.DS_Store", ".env", "notes.txt", "secrets.txt"):
+        Path(os.path.join(built_copy, rel)).write_bytes(b"x")
+    os.symlink("/etc/hostname", os.path.join(built_copy, "linked"))
+    report = verify(built_copy)
+    assert report.ok  # none of them is published, so the build stays publishable
+    warned = {w.split(": ", 1)[0][len(built_copy) + 1:]: w for w in report.warnings}
+    assert set(warned) == {"data/rain/.DS_Store", ".env", "notes.txt", "secrets.txt", "linked"}
+    assert "LOOKS LIKE A SECRET" in warned[".env"] and "LOOKS LIKE A SECRET" in warned["secrets.txt"]
+    assert "a symlink" in warned["linked"] and "not part of the dataset" in warned["notes.txt"]
+    run = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "verify", built_copy, "-q"],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0 and run.stdout.count("warning: ") == 5, run.stdout

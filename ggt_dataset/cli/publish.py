@@ -22,21 +22,30 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..card import human_bytes
     from ..publish import plan, publish
 
+    result = plan(args.out, args.repo_id)
+    print(describe(result, dry_run=args.dry_run))
     if args.dry_run:
-        result = plan(args.out, args.repo_id)
-        folders = sorted({f.rsplit("/", 1)[0] if "/" in f else "." for f, _ in result.files})
-        print(f"would upload {len(result.files)} files ({human_bytes(result.total_bytes)}) in "
-              f"{len(folders)} folders to datasets/{args.repo_id}; all checks passed")
-        for path, n in result.files[:20]:
-            print(f"  {path}  {human_bytes(n)}")
-        if len(result.files) > 20:
-            print(f"  ... and {len(result.files) - 20} more")
-        for w in result.warnings:
-            print(f"warning: {w}")
         return 0
-    url = publish(args.out, args.repo_id, private=args.private, revision=args.revision, token=args.token)
+    url = publish(args.out, args.repo_id, private=args.private, revision=args.revision, token=args.token,
+                  checked=result)
     print(f"published {args.out} to datasets/{args.repo_id}: {url}")
     return 0
+
+
+def describe(result, dry_run: bool) -> str:
+    """What is sent (every file, for a dry run), what is left out and why, and warnings."""
+    from ..card import human_bytes
+
+    folders = {f.rsplit("/", 1)[0] if "/" in f else "." for f, _ in result.files}
+    lines = [f"{'would upload' if dry_run else 'uploading'} {len(result.files)} files "
+             f"({human_bytes(result.total_bytes)}) in {len(folders)} folders to datasets/{result.repo_id}"
+             + ("; all checks passed" if dry_run else "")]
+    if dry_run:
+        lines += [f"  {path}  {human_bytes(n)}" for path, n in result.files]
+    if result.left_out:
+        lines.append(f"left out, not uploaded ({len(result.left_out)}):")
+        lines += [f"  {path}  {why}" for path, why in result.left_out]
+    lines += [f"warning: {w}" for w in result.warnings]
+    return "\n".join(lines)

@@ -36,6 +36,8 @@ def run(args) -> int:
         report = verify(args.out, full=args.full, on_shard=lambda shard: bar.update(shard["num_bytes"]))
     what = f"{report.shards} shards, {report.rows:,} pairs" + (
         f", {report.images_decoded:,} images decoded" if args.full else "")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
     if report.ok:
         print(f"OK {args.out}: {what}; hashes, counts, ids, schema and card match the manifest")
         return 0
