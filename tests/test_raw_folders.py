@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -166,3 +167,22 @@ def test_unreadable_folder_is_a_layout_error_naming_it(tmp_path):
             scan(str(tmp_path))
     finally:
         os.chmod(tmp_path / "train/GT", 0o755)
+
+
+def test_synth_scan_of_lq_dir_skips_a_fifo(tmp_path):
+    # ggt synth reads LQ_DIR through walk_images too; the alarm turns the old hang into a failure.
+    from ggt_dataset.synth.inputs import scan as synth_scan
+    from ggt_dataset.synth.journal import Journal
+
+    write(tmp_path / "lq/rain/a.png", image_bytes(0))
+    os.mkfifo(tmp_path / "lq/rain/pipe.png")
+    journal = Journal(str(tmp_path / "journal.sqlite"))
+    old = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(RuntimeError("scan blocked on a FIFO")))
+    signal.alarm(20)
+    try:
+        assert synth_scan(journal, str(tmp_path / "lq")) == []
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert [k for (k,) in journal.db.execute("SELECT key FROM pairs")] == ["rain/a.png"]
+    journal.close()
