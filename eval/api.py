@@ -11,8 +11,15 @@ from .references import open_references
 
 
 def load_protocol(name_or_path: str, metric_names: list[str] | None = None) -> protocol_mod.Protocol:
+    """The protocol, restricted to ``metric_names`` unless that is None (all of its metrics)."""
     proto = protocol_mod.load(name_or_path)
-    return proto.subset(metric_names) if metric_names else proto
+    if metric_names is None:
+        return proto
+    if not metric_names:        # an empty list is a mistake, never a way of saying "all"
+        raise protocol_mod.ProtocolError(
+            f"no metrics named; give some of protocol {proto.name!r}'s metrics "
+            f"({', '.join(m.name for m in proto.metrics)}), or none at all for every one")
+    return proto.subset(metric_names)
 
 
 def available_metrics(protocol: str, weights_dir: str | None = None) -> list[str]:

@@ -239,8 +239,11 @@ def _produce(ids: list[str], preds, refs, protocol, fid, pool, out: queue.Queue,
 
 def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[Scorer], *,
         allow_partial: bool = False, batch_size: int = DEFAULT_BATCH, workers: int = 2,
-        cache_dir: str | None = None, progress: bool = True) -> Result:
-    """Score ``preds`` against ``refs`` with ``scorers`` (built from ``protocol``)."""
+        cache_dir: str | None = None, progress: bool = True,
+        partial_option: str = "--allow-partial") -> Result:
+    """Score ``preds`` against ``refs`` with ``scorers`` (built from ``protocol``).
+
+    ``partial_option`` is how the caller spells ``allow_partial`` in its error messages."""
     t_start = time.perf_counter()
     m = match(preds, refs)
     if not m.scored:
@@ -248,7 +251,7 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
                          else f"{preds.source}: nothing to score")
     if not m.complete and not allow_partial:
         raise ScoreError(describe_mismatch(m, preds.source)
-                         + "\nFix the predictions, or pass --allow-partial to score what is there "
+                         + f"\nFix the predictions, or pass {partial_option} to score what is there "
                          "(the report is then marked partial).")
     fid = next((s for s in scorers if s.spec.kind == "SET"), None)
     scorers = [s for s in scorers if s.spec.kind != "SET"]
@@ -300,7 +303,7 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
         raise ScoreError(f"{len(failed)} prediction(s) cannot be scored under protocol "
                          f"{protocol.name!r}:\n  " + "\n  ".join(failed[:50])
                          + (f"\n  ... and {len(failed) - 50} more" if len(failed) > 50 else "")
-                         + "\nNothing was written. Fix them, or pass --allow-partial to skip them.")
+                         + f"\nNothing was written. Fix them, or pass {partial_option} to skip them.")
     for s in gt_nr:
         reference[s.name] = batcher.reference[s.name]
         if not failed:                # a complete set of ground-truth scores is worth keeping

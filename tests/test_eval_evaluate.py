@@ -41,3 +41,41 @@ def test_evaluate_module_rejects_unequal_lists():
     img = Image.fromarray(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError):
         metric.compute(predictions=[img, img], references=[img], metrics=["psnr"], device="cpu")
+
+
+def test_evaluate_module_refuses_an_empty_metric_list():
+    """metrics=[] used to mean every metric (learned ones included); None is the way to say all."""
+    import evaluate
+    from ggt_dataset.errors import GGTError
+
+    metric = evaluate.load(EVAL_DIR)
+    img = Image.fromarray(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(GGTError, match="no metrics named"):
+        metric.compute(predictions=[img], references=[img], metrics=[], device="cpu")
+
+
+def test_evaluate_module_names_its_own_allow_partial():
+    """A size mismatch past the protocol's limit: the message names the module's argument,
+    not the CLI's --allow-partial, and that argument scores the pairs that fit."""
+    import evaluate
+
+    metric = evaluate.load(EVAL_DIR)
+    rng = np.random.default_rng(0)
+    good = Image.fromarray((rng.random((48, 48, 3)) * 255).astype(np.uint8))
+    small = Image.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8))
+    with pytest.raises(Exception, match="pass allow_partial=True") as e:
+        metric.compute(predictions=[good, small], references=[good, good], metrics=["psnr"], device="cpu")
+    assert "--allow-partial" not in str(e.value)
+    got = metric.compute(predictions=[good, small], references=[good, good], metrics=["psnr"],
+                         device="cpu", allow_partial=True)
+    assert got["nonfinite"]["psnr"] == 1 and got["psnr"] is None        # the one scored pair is exact
+    assert len(got["failed"]) == 1 and "predictions[1]" in got["failed"][0]
+
+
+def test_cli_refuses_an_empty_metrics_option(eval_set, identity_preds, tmp_path, capsys):
+    """`--metrics ,` (say, from an empty shell variable) scored every metric; now it is refused."""
+    from ggt_dataset.cli.main import main
+
+    assert main(["score", identity_preds, "--reference", eval_set, "--out", str(tmp_path / "r"),
+                 "--metrics", ",", "-q"]) == 1
+    assert "no metrics named" in capsys.readouterr().err and not (tmp_path / "r").exists()

@@ -21,12 +21,16 @@ Args:
     predictions: list of PIL images (restored outputs).
     references: list of PIL images (ground truth), same order.
     protocol: "ggt" (default), "ntire", or a path to a protocol YAML.
-    metrics: optional subset of the protocol's metrics, e.g. ["psnr", "ssim"].
+    metrics: optional subset of the protocol's metrics, e.g. ["psnr", "ssim"]; None (default)
+        runs them all, an empty list is an error.
     categories: optional list of category names, one per pair, for per-category means.
     device: "auto" (default), "cpu" or "cuda".
+    allow_partial: score the pairs that can be scored and leave out the others (a size
+        mismatch beyond the protocol's limit, an unreadable image); default False, an error.
 Returns:
     one mean per metric (finite values only), "per_category" means, "nonfinite" counts,
-    and the protocol's name, version and sha256.
+    "failed" (the pairs left out under allow_partial, with the reason), and the protocol's
+    name, version and sha256.
 """
 
 _CITATION = """@article{kong2026ggt,
@@ -45,11 +49,12 @@ class GgtIqa(evaluate.Metric):
             reference_urls=["https://github.com/chaofengc/IQA-PyTorch"])
 
     def _compute(self, predictions, references, protocol="ggt", metrics=None, categories=None,
-                 device="auto"):
+                 device="auto", allow_partial=False):
         proto = api.load_protocol(protocol, metrics)
         scorers, files, device = api.build_scorers(proto, device)
         preds, refs = in_memory(predictions, references, categories)
-        result = engine.run(preds, refs, proto, scorers, progress=False)
+        result = engine.run(preds, refs, proto, scorers, progress=False, allow_partial=allow_partial,
+                            partial_option="allow_partial=True")
         summary = report.summarize(result, proto, refs=refs, preds=preds, device=device,
                                    weight_files=files, label="evaluate")
         out = {name: v["mean"] for name, v in summary["overall"].items()}
@@ -57,6 +62,7 @@ class GgtIqa(evaluate.Metric):
         out["per_category"] = {c: {n: v["mean"] for n, v in m.items()}
                                for c, m in summary["per_category"].items()}
         out["nonfinite"] = {n: v["nonfinite"] for n, v in summary["overall"].items()}
+        out["failed"] = summary["counts"]["failed"]        # left out under allow_partial
         out["protocol"] = proto.name
         out["protocol_version"] = proto.version
         out["protocol_sha256"] = proto.sha256()

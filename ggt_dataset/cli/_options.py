@@ -16,6 +16,12 @@ def size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size like 300MB or 1GiB") from None
 
 
+def metric_names(text: str | None) -> list[str] | None:
+    """``--metrics a,b`` -> ["a", "b"]; no option -> None (every metric). ``--metrics ""`` gives
+    [], which the protocol loader refuses rather than reading it as "all"."""
+    return None if text is None else [m.strip() for m in text.split(",") if m.strip()]
+
+
 def add_out(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", metavar="OUT", help="a folder written by `ggt build`")
 

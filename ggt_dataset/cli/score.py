@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._options import examples, size
+from ._options import examples, metric_names, size
 
 
 def register(sub) -> None:
@@ -74,7 +74,7 @@ def run(args) -> int:
     from ..eval.predictions import MAX_UNZIPPED_BYTES
     from ..eval.report import markdown
 
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    metrics = metric_names(args.metrics)
     summary = api.score(args.predictions, args.reference, out=args.out, split=args.split,
                         protocol=args.protocol, metrics=metrics, device=args.device,
                         batch_size=args.batch_size, workers=args.workers,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._options import examples
+from ._options import examples, metric_names
 
 
 def register(sub) -> None:
@@ -27,7 +27,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..eval import api, weights
 
-    metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
+    metrics = metric_names(args.metrics)
     proto = api.load_protocol(args.protocol, metrics)
     if args.weights_dir:
         weights.use_weights_dir(args.weights_dir)
