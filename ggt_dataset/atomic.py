@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from typing import Any
 
@@ -28,6 +29,10 @@ def publish_file(tmp: str, final: str) -> None:
 def _tmp(path: str) -> str:
     # pid and thread: two writers of one path, in one process or two, never share a temporary file
     return f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+
+
+# The names _tmp makes: what a writer killed mid-write leaves behind.
+TMP_NAME = re.compile(r"\.tmp-\d+-\d+$")
 
 
 def write_bytes(path: str, data: bytes, durable: bool = True) -> None:

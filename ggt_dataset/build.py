@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from . import card, manifest
-from .atomic import publish_file, write_json, write_text
+from .atomic import TMP_NAME, publish_file, write_json, write_text
 from .errors import BadPairError, BuildError
 from .leakage import find_duplicates
 from .plan import DATA_DIR, BuildOptions, Shard, plan_shards, stat_pairs
@@ -34,6 +34,7 @@ from .release import RawRelease, scan
 from .shards import ShardResult, file_sha256, load_pairs, write_shard
 
 STATE_DIR = ".ggt-build"
+SOURCE_FILE = "source.json"  # in STATE_DIR: the real path of the raw release built here
 MAX_PROBLEMS_SHOWN = 20
 
 
@@ -52,7 +53,7 @@ DEFAULT_OPTIONS = BuildOptions()   # frozen, so one shared default is safe
 def build(raw: str, out: str = "ggt-100k", *, options: BuildOptions = DEFAULT_OPTIONS,
           on_bad_pairs: str = "error", layout: str = "auto", split: str | None = None,
           category: str | None = None, workers: int | None = None,
-          progress: bool = True) -> BuildReport:
+          progress: bool = True, overwrite: bool = False) -> BuildReport:
     """Package the raw release at ``raw`` into ``out``; resume where an earlier run stopped.
 
     Args:
@@ -61,6 +62,7 @@ def build(raw: str, out: str = "ggt-100k", *, options: BuildOptions = DEFAULT_OP
         options: shard and row-group sizes, image checks.
         on_bad_pairs: ``error`` (refuse the build) or ``skip`` (leave the pair out and
             record it in the manifest's ``skipped`` list).
+        overwrite: replace a build of another raw release in ``out`` (else refused).
     """
     if on_bad_pairs not in ("error", "skip"):
         raise BuildError(f"on_bad_pairs must be 'error' or 'skip', got {on_bad_pairs!r}")
@@ -71,8 +73,10 @@ def build(raw: str, out: str = "ggt-100k", *, options: BuildOptions = DEFAULT_OP
     skipped = [{"id": e.pair_id or "", "path": e.path, "reason": e.reason} for e in release.problems]
     if not release.pairs:
         raise BuildError(f"{raw}: no usable pairs ({len(release.problems)} problems)")
-    _claim(out, raw)
+    _claim(out, raw, release.root)
     with _exclusive(out):
+        _check_source(out, raw, overwrite)
+        _remove_leftovers(out)
         return _build_locked(release, out, options, skip_bad, skipped, workers, progress)
 
 
@@ -110,15 +114,52 @@ def _problems_message(release: RawRelease) -> str:
             + "\nFix them, or pass --skip-bad to leave them out (they are recorded in the manifest).")
 
 
-def _claim(out: str, raw: str) -> None:
-    """Refuse to write into a folder that holds anything but an earlier ggt build."""
-    if os.path.abspath(out) == os.path.abspath(raw):
+def _claim(out: str, raw: str, root: str) -> None:
+    """Refuse to write into a folder that holds anything but an earlier ggt build, or that
+    overlaps the raw release (real paths: a symlink must not hide it)."""
+    real_out, real_root = os.path.realpath(out), os.path.realpath(root)
+    if real_out in (real_root, os.path.realpath(raw)):
         raise BuildError(f"{out}: the output folder must differ from the raw release")
+    if _inside(real_out, real_root):
+        raise BuildError(f"{out}: inside the raw release {root} (as {real_out}); its files would be "
+                         "read as raw files on the next run. Choose an output folder outside it")
+    if _inside(real_root, real_out):
+        raise BuildError(f"{raw}: inside the output folder {out}; choose an output folder outside "
+                         "the raw release")
     if os.path.isdir(out) and os.listdir(out) and not os.path.isdir(os.path.join(out, STATE_DIR)):
         raise BuildError(f"{out}: exists and is not a ggt build; choose an empty or new folder")
     if os.path.exists(out) and not os.path.isdir(out):
         raise BuildError(f"{out}: exists and is not a folder")
     os.makedirs(os.path.join(out, STATE_DIR, "tmp"), exist_ok=True)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _check_source(out: str, raw: str, overwrite: bool) -> None:
+    """A re-run resumes or updates the build of the same raw release; a build of another
+    one is replaced only with ``overwrite`` (a build from before this record is taken as ours)."""
+    path, real_raw = os.path.join(out, STATE_DIR, SOURCE_FILE), os.path.realpath(raw)
+    try:
+        with open(path, encoding="utf-8") as f:
+            before = json.load(f)["raw"]
+    except (OSError, ValueError, KeyError, TypeError):
+        before = None
+    if before not in (None, real_raw) and not overwrite:
+        raise BuildError(f"{out}: holds a build of {before}, not of {real_raw}; pass --overwrite "
+                         "to replace it (shards whose input did not change are kept)")
+    write_json(path, {"raw": real_raw})
+
+
+def _remove_leftovers(out: str) -> None:
+    """Temporary files of a killed run: atomic writes' *.tmp-PID-TID and unfinished shards."""
+    for dirpath, _dirs, files in os.walk(out):
+        for fn in files:
+            if TMP_NAME.search(fn):
+                os.remove(os.path.join(dirpath, fn))
+    shutil.rmtree(os.path.join(out, STATE_DIR, "tmp"), ignore_errors=True)
+    os.makedirs(os.path.join(out, STATE_DIR, "tmp"))
 
 
 def _sidecar(out: str, shard: Shard) -> str:

@@ -251,3 +251,57 @@ def test_skip_bad_shards_are_not_reused_without_skip_bad(tree, tmp_path):
     build(tree, out, progress=False, on_bad_pairs="skip")
     with pytest.raises(BuildError, match="train/GT/rain/001.png: is empty"):
         build(tree, out, progress=False)
+
+
+@pytest.mark.parametrize("via_link", [False, True])
+def test_out_inside_raw_is_refused_by_real_path(tree, tmp_path, via_link):
+    base = tree
+    if via_link:  # the same folder under another name
+        os.symlink(tree, tmp_path / "alias")
+        base = str(tmp_path / "alias")
+    with pytest.raises(BuildError, match="inside the raw release"):
+        build(tree, os.path.join(base, "out"), progress=False)
+    assert not os.path.exists(os.path.join(tree, "out"))
+    with pytest.raises(BuildError, match="must differ"):
+        build(tree, base, progress=False)
+
+
+def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tree, tmp_path):
+    out = str(tmp_path / "out")
+    build(tree, out, progress=False)
+    # What atomic.write_bytes and a shard writer leave when killed mid-write
+    leftovers = ["README.md.tmp-4242-139872", "ggt_manifest.json.tmp-4242-139872",
+                 f"{STATE_DIR}/data/rain/train-00000-of-00001.parquet.json.tmp-4242-1",
+                 f"{STATE_DIR}/tmp/data__rain__train-00000-of-00001.parquet.partial"]
+    for rel in leftovers:
+        write(os.path.join(out, rel), b"half")
+    write(os.path.join(out, "notes.tmp-kept"), b"not ours")
+    assert build(tree, out, progress=False).reused == 6
+    assert [rel for rel in leftovers if os.path.exists(os.path.join(out, rel))] == []
+    assert os.path.exists(os.path.join(out, "notes.tmp-kept"))
+
+
+def test_a_build_of_another_raw_release_is_replaced_only_with_overwrite(tree, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    other = str(tmp_path / "other")
+    shutil.copytree(tree, other)
+    os.remove(os.path.join(other, "test/LQ/rain/001.jpg"))
+    os.remove(os.path.join(other, "test/GT/rain/001.png"))
+    out = str(tmp_path / "out")
+    build(tree, out, progress=False)
+    before = Path(os.path.join(out, "ggt_manifest.json")).read_bytes()
+    os.symlink(tree, tmp_path / "alias")
+    assert build(str(tmp_path / "alias"), out, progress=False).reused == 6  # the same release
+    r = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "build", other, out, "-q"],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"holds a build of {os.path.realpath(tree)}, not of {os.path.realpath(other)}; pass --overwrite" in r.stderr
+    assert Path(os.path.join(out, "ggt_manifest.json")).read_bytes() == before
+    r = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "build", other, out, "-q", "--overwrite"],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(Path(os.path.join(out, "ggt_manifest.json")).read_text())["totals"]["pairs"] == 14
+    assert build(other, out, progress=False).reused == 6  # now it is the build of `other`

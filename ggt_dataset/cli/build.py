@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--decode", action="store_true", help="fully decode every image (default: "
                    "structural checks, full decode only where they fail)")
     p.add_argument("--workers", type=int, help="reader threads (default: one per core, at most 8)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a build of another raw release in OUT (default: refuse)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -48,7 +50,7 @@ def run(args) -> int:
                            decode=args.decode)
     report = build(args.raw, args.out, options=options, layout=args.layout, split=args.split,
                    category=args.category, on_bad_pairs="skip" if args.skip_bad else "error",
-                   workers=args.workers, progress=not args.quiet)
+                   workers=args.workers, progress=not args.quiet, overwrite=args.overwrite)
     from .. import manifest
 
     print(summary(manifest.read(args.out), report.reused))
