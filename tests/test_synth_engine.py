@@ -225,10 +225,14 @@ def test_budget_holds_at_concurrency_8_with_no_estimate(double, lq, tmp_path, mo
         return await fast_edit(self, request)
 
     monkeypatch.setattr(ScriptedBackend, "edit", slow_edit)
-    with pytest.raises(BudgetReached):
+    with pytest.raises(BudgetReached) as stop:
         synthesize(lq, str(tmp_path / "out"), replace(double, budget=2.5, concurrency=8))
     j = _journal(str(tmp_path / "out"))
     assert len(ScriptedBackend.sent) == 2 and j.spent("USD") == 2.0      # within the 2.5
+    # the refusal came while the second call was in flight: the message reports the final spend
+    assert "budget of 2.5 USD reached: 2.0000 USD spent in all" in str(stop.value)
+    report = json.loads(Path(tmp_path, "out", "synth-report.json").read_text())
+    assert report["spent"] == 2.0 and report["calls"] == {"edit": {"ok": 2}}
 
 
 def test_reservations_are_shared_between_journal_connections(tmp_path):
@@ -361,6 +365,49 @@ def test_a_run_that_loses_the_lock_race_leaves_the_winners_out_raw(double, lq, t
             synthesize(lq, str(out), double)
         assert (out / "winner-writing.png").read_bytes() == b"in progress"
     assert ScriptedBackend.sent == []
+
+
+def test_a_huge_concurrency_starts_no_more_workers_than_pairs(double, lq, tmp_path):
+    """--concurrency 20000000 on six photos: eight workers, not twenty million (which ran out of memory)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    report = synthesize(lq, str(tmp_path / "out"), replace(double, concurrency=20_000_000))
+    assert report["pairs"] == {"accepted": 6} and len(ScriptedBackend.sent) == 6
+    assert time.monotonic() - started < 30
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000       # KiB: under 0.5 GB more
+
+
+def test_out_of_memory_advice_names_synths_own_options(double, lq, tmp_path, capsys, monkeypatch):
+    from ggt_dataset.cli.main import main
+    from ggt_dataset.synth import engine
+
+    def out_of_memory(*args, **kwargs):         # fault injection: this machine's memory is not the point
+        raise MemoryError
+
+    monkeypatch.setattr(engine, "synthesize", out_of_memory)
+    assert main(["synth", lq, str(tmp_path / "out"), "--backend", "double", "--concurrency", "64", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "out of memory with --concurrency 64; lower them" in err and "--shard-size" not in err
+
+
+@pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+@pytest.mark.parametrize("provider", ["gemini", "openai"])
+def test_a_wrong_api_key_stops_the_run_after_the_first_call(lq, tmp_path, monkeypatch, capsys, provider):
+    pytest.importorskip("google.genai" if provider == "gemini" else "openai")
+    from ggt_dataset.cli.main import main
+    from ggt_dataset.synth.fake_server import FakeAPIServer
+
+    monkeypatch.setenv("GEMINI_API_KEY", "wrong-key")
+    monkeypatch.setenv("OPENAI_API_KEY", "wrong-key")
+    with FakeAPIServer(api_key="right-key") as srv:
+        assert main(["synth", lq, str(tmp_path / "out"), "--backend", provider, "--base-url", srv.base_url, "-q",
+                     "--prompter", "fixed", "--category", "rain", "--review", "none", "--concurrency", "1"]) == 4
+        assert len(srv.requests) == 1                   # not one per photo
+    err = capsys.readouterr().err
+    assert "stopped: the provider refused the credentials" in err and "_API_KEY" in err
+    assert _journal(str(tmp_path / "out")).counts() == {"failed": 1, "pending": 5}
 
 
 def test_out_raw_inside_lq_dir_through_a_symlink_is_refused(double, lq, tmp_path):

@@ -201,6 +201,28 @@ def test_a_file_name_that_makes_an_unsafe_pair_id_is_bad_input(tmp_path, capsys,
     assert [r["id"] for r in _manifest(str(out))] == ["rain/ok"]
 
 
+def test_a_header_promising_more_pixels_than_the_data_holds_is_bad_input_at_scan(tmp_path, capsys):
+    """A 9000x9000 PNG header over a tiny IDAT passes the header and CRC checks; it is refused at scan,
+    once, not failed on every run."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    lq = tmp_path / "lq"
+    write(str(lq / "rain" / "ok.png"), image_bytes(1, size=(48, 40)))
+    write(str(lq / "rain" / "huge.png"), b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 9000, 9000, 8, 2, 0, 0, 0))
+          + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    out = tmp_path / "out"
+    assert main(["synth", str(lq), str(out), "-q", "--review", "none"]) == 1
+    err = capsys.readouterr().err
+    assert "huge.png: its header and chunks are sound but its pixels do not decode" in err
+    assert "Traceback" not in err and not out.exists()
+    assert main(["synth", str(lq), str(out), "-q", "--review", "none", "--skip-bad"]) == 0
+    assert main(["synth", str(lq), str(out), "-q", "--review", "none", "--skip-bad"]) == 0   # and stays out
+
+
 def test_duplicate_ids_are_bad_input(tmp_path):
     lq = tmp_path / "lq"
     write(str(lq / "a.png"), image_bytes(1))

@@ -134,9 +134,17 @@ def run(args) -> int:
         return run_compare(args)
     if len(args.paths) != 2:
         args.parser.error("expected LQ_DIR OUT_RAW (or: compare PROBE_DIR --out DIR)")
+    from ..errors import GGTError
     from ..synth.engine import synthesize
 
-    report = synthesize(args.paths[0], args.paths[1], config(args), progress=not args.quiet and sys.stderr.isatty())
+    try:
+        report = synthesize(args.paths[0], args.paths[1], config(args),
+                            progress=not args.quiet and sys.stderr.isatty())
+    except MemoryError:     # the generic advice names build's options, which synth does not have
+        raise GGTError(f"out of memory with --concurrency {args.concurrency}"
+                       + (f" and --ray-actors {args.ray_actors}" if args.engine == "ray" else "")
+                       + "; lower them (each call in flight holds its photo and the answer), then run the "
+                         "same command to resume") from None
     print(summary(report))
     if report["stopped"]:
         print(f"stopped: {report['stopped']}; run the same command to go on", file=sys.stderr)

@@ -66,6 +66,11 @@ class BackendError(GGTError):
         self.cost, self.currency = cost, currency
 
 
+class AuthError(BackendError):
+    """The provider refused the credentials (a wrong or revoked API key): every later call would
+    fail the same way, so the run stops sending after the first."""
+
+
 class TransientError(Exception):
     """A failure that may pass: HTTP 429, 5xx, a timeout, a dropped connection."""
 

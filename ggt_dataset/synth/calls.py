@@ -22,7 +22,8 @@
    the call up for this run (recorded). After ``stop_after`` (20) transient
    failures in a row (all calls together) the run stops sending: the provider is down or
    throttling. Backoff sleeps end at once when the run stops (Ctrl-C). A refusal is
-   final; :class:`BackendError` (and anything unexpected) is recorded and not retried.
+   final; :class:`BackendError` (and anything unexpected) is recorded and not retried; an
+   :class:`AuthError` (a wrong API key) also stops the run: every call would fail alike.
 The concurrency limit is a semaphore around the request (and the shared back-off wait);
 a call's own backoff sleep is outside it.
 """
@@ -40,7 +41,7 @@ from typing import Any
 from ..atomic import write_bytes
 from ..errors import GGTError
 from ..shards import file_sha256
-from .backend import BackendError, TransientError
+from .backend import AuthError, BackendError, TransientError
 from .journal import Journal, PaidCall, fingerprint, result_rel
 
 
@@ -142,9 +143,8 @@ class Caller:
         reserve = max(estimate or 0.0, self.journal.max_cost(kind, self.currency))
         call_id = self.journal.start_call(key, kind, fp, provider, model, request, currency=self.currency,
                                           reserve=reserve, budget=self.budget)
-        if call_id is None:
-            spent = self.journal.spent(self.currency)
-            self.stop(f"budget of {self.budget:g} {self.currency} reached ({spent:.4f} spent)")
+        if call_id is None:     # the spend is reported at the end, once calls in flight have answered
+            self.stop(f"budget of {self.budget:g} {self.currency} reached")
             raise Stopped(self.stop_reason)
         return call_id
 
@@ -195,6 +195,8 @@ class Caller:
             kind = "" if isinstance(e, BackendError) else f"{type(e).__name__}: "
             self.journal.end_call(call_id, "error", detail=f"{kind}{e}"[:1000], cost=float(getattr(e, "cost", 0.0)),
                                   currency=getattr(e, "currency", None) or self.currency)
+            if isinstance(e, AuthError):        # every other call would be refused the same way
+                self.stop(f"the provider refused the credentials: {e}; fix the API key")
             raise PairFailed(f"{kind}{e}") from None
 
     async def _record(self, call_id: int, fp: str, result: Any) -> Answer:

@@ -123,7 +123,10 @@ async def run_local(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journa
                 fatal.append(e)
                 parts.caller.stop(f"stopped after an error: {type(e).__name__}: {e}")
 
-    workers = cfg.concurrency + 2           # a few more than call slots: CPU stages overlap calls
+    # a few more than call slots (CPU stages overlap calls), but never more than there are pairs:
+    # --concurrency 20000000 must not start twenty million workers for six photos
+    counts = journal.counts()
+    workers = min(cfg.concurrency, counts.get("pending", 0) + counts.get("failed", 0)) + 2
     try:
         await asyncio.gather(feed(), *(work() for _ in range(workers)))
     finally:
@@ -305,7 +308,8 @@ def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped:
                      {"lost_calls": lost, "recovered_calls": recovered, "failed_this_run": failed,
                       "review_applied": reviewed, "reopened_for_qc": reopened, "changed_inputs": changed})
     if stopped and stopped.startswith("budget"):
-        raise BudgetReached(f"{stopped}; {report['pairs'].get('pending', 0)} pair(s) left pending. "
+        raise BudgetReached(f"{stopped}: {report['spent']:.4f} {report['currency']} spent in all (calls that "
+                            f"were in flight included); {report['pairs'].get('pending', 0)} pair(s) left pending. "
                             f"The release holds the {report['released']} accepted so far; raise --budget "
                             "and run the same command to go on")
     return report

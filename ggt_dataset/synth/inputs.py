@@ -12,7 +12,7 @@ skipped, sorted), folder names are read as ``ggt build`` reads a raw tree:
 
 The pair id is ``<category>/<name>``, name being the path below the recognised folders
 without extension, as in a raw release. Two files with one id, an unreadable or
-corrupt image, an image smaller than :data:`MIN_SIDE` (32 px) on a side (QC's 32- and
+corrupt image (each new photo is decoded once at scan, as the pipeline will), an image smaller than :data:`MIN_SIDE` (32 px) on a side (QC's 32- and
 64-px comparisons and the providers need at least that much picture), or a path that
 names two categories, are bad inputs: all are listed at
 once and nothing is sent, unless ``--skip-bad`` leaves them out (listed in the report).
@@ -80,13 +80,20 @@ def _row(lq_dir: str, rel: str, split: str, category: str | None) -> dict:
         raise BadPairError(os.path.join(lq_dir, rel), f"is {record.width}x{record.height} px; ggt synth needs at "
                            f"least {MIN_SIDE} px on each side")
     cat, source = (loc.category, "folder") if loc.category else (category, "option")
+    # decoded once here, as the pipeline will: a header that promises more pixels than the data
+    # holds (9000x9000 over a tiny IDAT) passes the header and CRC checks but fails every run
+    try:
+        rgb = decode_rgb(record.data, rel)
+    except GGTError as e:
+        raise BadPairError(os.path.join(lq_dir, rel), "its header and chunks are sound but its pixels do not "
+                           f"decode: {str(e).removeprefix(rel + ': ')}") from None
     meta = None
     if cat is None:
         from dataclasses import asdict
 
         from .prompts import analyse
 
-        analysis = analyse(decode_rgb(record.data, rel))
+        analysis = analyse(rgb)
         cat, source = analysis.category(), "analyser"
         meta = json.dumps({"analysis": asdict(analysis)})   # the adaptive prompter reuses it
     pair_id = f"{cat}/{loc.name}"

@@ -25,7 +25,7 @@ import math
 import time
 from typing import Any
 
-from ..backend import BackendError, EditRequest, EditResult, TransientError
+from ..backend import AuthError, BackendError, EditRequest, EditResult, TransientError
 from ._common import (
     Price,
     Priced,
@@ -106,9 +106,10 @@ def map_error(e: BaseException, model: str) -> BaseException:
         what = f"Gemini {model}: HTTP {code} {e.status or ''} {e.message or ''}".strip()
         if code in _TRANSIENT_CODES or code >= 500:
             return TransientError(what, retry_after=_retry_after(e), status=code)
-        hint = ("check GEMINI_API_KEY" if code in (400, 401, 403) and "key" in str(e.message).lower()
-                else "the request was rejected; it will not be retried")
-        return BackendError(f"{what} ({hint})")
+        # a wrong key is 400 API_KEY_INVALID on the Gemini API, 401/403 behind proxies
+        if code in (401, 403) or (code == 400 and "key" in str(e.message).lower()):
+            return AuthError(f"{what} (check GEMINI_API_KEY)")
+        return BackendError(f"{what} (the request was rejected; it will not be retried)")
     if isinstance(e, transport_errors()):
         return TransientError(f"Gemini {model}: {type(e).__name__}: {e or 'timed out'}")
     return e

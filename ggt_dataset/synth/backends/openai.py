@@ -24,7 +24,7 @@ import mimetypes
 import time
 from typing import Any
 
-from ..backend import BackendError, EditRequest, EditResult, TransientError
+from ..backend import AuthError, BackendError, EditRequest, EditResult, TransientError
 from ._common import (
     Price,
     Priced,
@@ -98,8 +98,9 @@ def map_error(e: BaseException, model: str) -> BaseException:
     what = f"OpenAI {model}: HTTP {status} {e.code or ''} {_message(e)}".strip()
     if isinstance(e, openai.RateLimitError) or status in (408, 409) or status >= 500:
         return TransientError(what, retry_after=parse_retry_after(e.response.headers), status=status)
-    hint = "check OPENAI_API_KEY" if status in (401, 403) else "the request was rejected; it will not be retried"
-    return BackendError(f"{what} ({hint})")
+    if status in (401, 403):
+        return AuthError(f"{what} (check OPENAI_API_KEY)")
+    return BackendError(f"{what} (the request was rejected; it will not be retried)")
 
 
 def refusal_reason(e: BaseException) -> str | None:
