@@ -36,6 +36,7 @@ from .shards import ShardResult, file_sha256, load_pairs, write_shard
 STATE_DIR = ".ggt-build"
 SOURCE_FILE = "source.json"  # in STATE_DIR: the real path of the raw release built here
 MAX_PROBLEMS_SHOWN = 20
+ON_BAD_PAIRS = ("error", "skip")  # refuse the build, or leave bad pairs out and record them
 
 
 @dataclass
@@ -64,8 +65,8 @@ def build(raw: str, out: str = "ggt-100k", *, options: BuildOptions = DEFAULT_OP
             record it in the manifest's ``skipped`` list).
         overwrite: replace a build of another raw release in ``out`` (else refused).
     """
-    if on_bad_pairs not in ("error", "skip"):
-        raise BuildError(f"on_bad_pairs must be 'error' or 'skip', got {on_bad_pairs!r}")
+    if on_bad_pairs not in ON_BAD_PAIRS:
+        raise BuildError(f"on_bad_pairs must be one of {list(ON_BAD_PAIRS)}, got {on_bad_pairs!r}")
     skip_bad = on_bad_pairs == "skip"
     release = scan(raw, layout=layout, split=split, category=category)
     if release.problems and not skip_bad:

@@ -19,6 +19,7 @@ from .schema import CATEGORIES, SPLITS
 
 RELEASE_INFO_FILE = "ggt-release.yaml"
 MANIFEST_NAMES = ("metadata.jsonl", "metadata.csv", "manifest.jsonl", "manifest.csv")
+LAYOUTS = ("auto", "folders", "manifest")  # how scan() reads a raw release
 
 GGT_CITATION = """@article{kong2026ggt100k,
   title   = {GGT-100K: Generative Ground Truth for Generalizable Real-World Image Restoration},
@@ -122,6 +123,8 @@ def scan(raw: str, *, layout: str = "auto", split: str | None = None,
     """
     from . import raw_folders, raw_manifest
 
+    if layout not in LAYOUTS:
+        raise LayoutError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
     if not os.path.exists(raw):
         raise LayoutError(f"{raw}: no such file or directory")
     manifest = raw if os.path.isfile(raw) else None

@@ -10,9 +10,11 @@ from typing import Any
 
 import datasets
 
+from ggt_dataset.build import ON_BAD_PAIRS
+from ggt_dataset.errors import BuildError
 from ggt_dataset.plan import BuildOptions, PlannedPair, stat_pairs
-from ggt_dataset.release import ReleaseInfo, scan
-from ggt_dataset.schema import CATEGORIES, FEATURES
+from ggt_dataset.release import LAYOUTS, RawRelease, ReleaseInfo, scan
+from ggt_dataset.schema import CATEGORIES, FEATURES, normalize_category
 from ggt_dataset.shards import load_pairs, row
 
 logger = logging.getLogger(__name__)
@@ -23,7 +25,7 @@ class GGTConfig(datasets.BuilderConfig):
     """Which categories to build, and how to read and check the raw release.
 
     Args:
-        categories: categories to keep; ``None`` keeps all six.
+        categories: categories to keep (names or spellings such as ``low-light``); ``None`` keeps all six.
         layout: ``auto``, ``folders`` or ``manifest`` (see ``ggt_dataset.release.scan``).
         on_bad_pairs: ``error`` or ``skip`` (skipped pairs are logged).
         decode: fully decode every image while checking it.
@@ -33,6 +35,35 @@ class GGTConfig(datasets.BuilderConfig):
     layout: str = "auto"
     on_bad_pairs: str = "error"
     decode: bool = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Checked on every assignment, not only in __post_init__: datasets applies
+        # GGT100K(..., layout=...) with setattr on a copy of a predefined config.
+        check = _CHECKS.get(name)
+        super().__setattr__(name, check(value) if check else value)
+
+
+def _choice(name: str, valid: tuple[str, ...]):
+    def check(value: Any) -> str:
+        if value not in valid:
+            raise BuildError(f"GGTConfig {name} must be one of {list(valid)}, got {value!r}")
+        return value
+    return check
+
+
+def _categories(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = (value,) if isinstance(value, str) else tuple(value)
+    unknown = [n for n in names if not isinstance(n, str) or normalize_category(n) is None]
+    if unknown or not names:
+        raise BuildError(f"GGTConfig categories must be some of {list(CATEGORIES)}, got {value!r}"
+                         + (f" ({unknown} unknown)" if unknown else ""))
+    return tuple(dict.fromkeys(normalize_category(n) for n in names))
+
+
+_CHECKS = {"layout": _choice("layout", LAYOUTS), "on_bad_pairs": _choice("on_bad_pairs", ON_BAD_PAIRS),
+           "categories": _categories}
 
 
 class GGT100K(datasets.GeneratorBasedBuilder):
@@ -48,16 +79,18 @@ class GGT100K(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         if not self.config.data_dir:
-            raise ValueError("GGT100K needs the raw release: GGT100K(data_dir='/path/to/raw')")
+            raise BuildError("GGT100K needs the raw release: GGT100K(data_dir='/path/to/raw')")
         release = scan(self.config.data_dir, layout=self.config.layout)
         if release.problems:
             if self.config.on_bad_pairs != "skip":
-                raise ValueError(f"{len(release.problems)} bad pair(s), e.g. {release.problems[0]}; "
+                raise BuildError(f"{len(release.problems)} bad pair(s), e.g. {release.problems[0]}; "
                                  "pass on_bad_pairs='skip' to leave them out")
             for e in release.problems:
                 logger.warning("skipping %s", e)
         keep = set(self.config.categories or CATEGORIES)
         planned = [pp for pp in stat_pairs(release) if pp.pair.category in keep]
+        if not planned:
+            raise BuildError(_nothing_to_build(self.config.data_dir, release, keep))
         splits = sorted({pp.pair.split for pp in planned})
         return [datasets.SplitGenerator(name=s, gen_kwargs={
             "root": release.root, "pairs": [pp for pp in planned if pp.pair.split == s]}) for s in splits]
@@ -71,3 +104,12 @@ class GGT100K(datasets.GeneratorBasedBuilder):
                 logger.warning("skipping %s", item.error)
                 continue
             yield item.planned.pair.id, row(item)
+
+
+def _nothing_to_build(data_dir: str, release: RawRelease, keep: set[str]) -> str:
+    """Why no pair is left: all were bad (and skipped), or none is in the chosen categories."""
+    found = sorted({p.category for p in release.pairs}, key=CATEGORIES.index)
+    why = [f"none in categories {sorted(keep, key=CATEGORIES.index)}; it has {found}"] if found else []
+    if release.problems:
+        why.append(f"{len(release.problems)} bad pair(s) were skipped, e.g. {release.problems[0]}")
+    return f"{data_dir}: no pairs to build ({'; '.join(why) or 'the release is empty'})"

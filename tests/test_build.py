@@ -305,3 +305,11 @@ def test_a_build_of_another_raw_release_is_replaced_only_with_overwrite(tree, tm
     assert r.returncode == 0, r.stderr
     assert json.loads(Path(os.path.join(out, "ggt_manifest.json")).read_text())["totals"]["pairs"] == 14
     assert build(other, out, progress=False).reused == 6  # now it is the build of `other`
+
+
+def test_an_unknown_layout_is_refused_not_read_as_folders(tree, tmp_path):
+    from ggt_dataset.errors import LayoutError
+
+    with pytest.raises(LayoutError, match=r"layout must be one of \['auto', 'folders', 'manifest'\], got 'bogus'"):
+        build(tree, str(tmp_path / "out"), layout="bogus", progress=False)
+    assert not (tmp_path / "out").exists()

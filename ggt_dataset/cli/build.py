@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..release import LAYOUTS
 from ._options import examples, size
 
 
@@ -23,7 +24,7 @@ def register(sub) -> None:
                    help="output folder (default ./ggt-100k, so load_dataset('ggt-100k') works)")
     p.add_argument("--skip-bad", action="store_true",
                    help="leave bad pairs out (recorded in the manifest) instead of refusing the build")
-    p.add_argument("--layout", choices=["auto", "folders", "manifest"], default="auto",
+    p.add_argument("--layout", choices=LAYOUTS, default="auto",
                    help="how to read RAW (default: a manifest if RAW has one, else folders)")
     p.add_argument("--split", help="split for a folder tree whose paths name none")
     p.add_argument("--category", help="category for a folder tree whose paths name none")
