@@ -44,3 +44,30 @@ def test_plain_load_dataset_of_the_default_out_name(built, monkeypatch):
     # `ggt build RAW` writes ./ggt-100k so that the line in the README works as written.
     monkeypatch.chdir(os.path.dirname(built))
     assert len(datasets.load_dataset("ggt-100k", split="train")) == 12
+
+
+STREAM_AND_EXIT = """
+import sys
+import ggt_dataset
+pair = next(iter(ggt_dataset.load(sys.argv[1], "rain", split="train", streaming=True)))
+print(pair["id"])
+"""
+
+
+@pytest.mark.slow
+def test_a_partly_read_stream_exits_cleanly(tmp_path):
+    """pyarrow >= 25 aborted about half of such exits (SIGABRT after the right output)."""
+    import subprocess
+    import sys
+
+    from conftest import make_tree
+    from ggt_dataset.build import build
+    from ggt_dataset.plan import BuildOptions
+
+    raw = make_tree(tmp_path / "raw", [("train", "rain", f"{i:04d}") for i in range(400)])
+    out = str(tmp_path / "built")
+    build(raw, out, options=BuildOptions(row_group_rows=2), progress=False)  # 200 row groups
+    for _ in range(6):
+        r = subprocess.run([sys.executable, "-c", STREAM_AND_EXIT, out], capture_output=True, text=True,
+                           timeout=120, check=False)
+        assert (r.returncode, r.stdout.strip()) == (0, "rain/0000"), r.stderr[-2000:]
