@@ -134,6 +134,75 @@ def test_review_decisions_are_applied_on_the_next_run(lq_dir, tmp_path):
         synthesize(lq_dir, out, cfg)
 
 
+def test_rejected_photos_are_listed_with_their_reasons_and_nothing_says_package_it(tmp_path, capsys):
+    lq = tmp_path / "lq"
+    for i in range(3):
+        write(str(lq / "rain" / f"{i}.png"), image_bytes(i, size=(48, 40)))
+    qc = tmp_path / "strict.yaml"
+    qc.write_text("stages:\n  - validity: {min_std: 1000}\n  - review\n")
+    out = tmp_path / "raw"
+    assert main(["synth", str(lq), str(out), "-q", "--qc", str(qc), "--review", "none"]) == 0
+    printed = capsys.readouterr().out
+    assert f"3 photo(s) left out ({out}/rejections.csv):" in printed
+    lines = printed.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split() == ["id", "category", "verdict", "reason"])
+    assert [line.split()[:3] for line in lines[header + 1: header + 4]] == [
+        ["rain/0", "rain", "rejected"], ["rain/1", "rain", "rejected"], ["rain/2", "rain", "rejected"]]
+    assert "validity" in lines[header + 1] and "package it" not in printed
+    assert "nothing to package yet: no pair is accepted" in printed
+    rows = list(csv.DictReader((out / "rejections.csv").read_text().splitlines()))
+    assert [(r["id"], r["verdict"]) for r in rows] == [("rain/0", "rejected"), ("rain/1", "rejected"),
+                                                       ("rain/2", "rejected")]
+    assert all(r["reason"].startswith("validity") and r["lq_file"].endswith(".png") for r in rows)
+
+
+def test_review_all_on_a_rerun_keeps_accepted_pairs_until_a_person_rejects_one(tmp_path):
+    """--review all after an accepting run: the pairs go to review.csv but stay in the release."""
+    from PIL import Image
+
+    lq = tmp_path / "lq"
+    for i in range(3):
+        write(str(lq / "rain" / f"{i}.png"), image_bytes(i, size=(48, 40)))
+    out = str(tmp_path / "raw")
+    first = synthesize(str(lq), out, SynthConfig(qc=QCConfig((("validity", Validity()), ("review", Review("none"))))))
+    assert first["released"] == 3
+    review_all = SynthConfig(qc=QCConfig((("validity", Validity()), ("review", Review("all")))))
+    report = synthesize(str(lq), out, review_all)
+    assert report["released"] == 3 and len(_manifest(out)) == 3 and report["review_queue"] == 3
+    rows = list(csv.DictReader(Path(out, "review.csv").read_text().splitlines()))
+    for r in rows:                          # candidates a viewer opens: named by id, with an extension
+        assert r["hq_candidate"] == f"review/train/{r['id']}.png"
+        with Image.open(Path(out, r["hq_candidate"])) as im:
+            assert im.size == (48, 40)
+    rows[0]["decision"] = "reject"
+    with open(Path(out, "review.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    report = synthesize(str(lq), out, review_all)
+    assert report["review_applied"] == {"accepted": 0, "rejected": 1} and report["released"] == 2
+    assert [r["id"] for r in _manifest(out)] == ["rain/1", "rain/2"] and report["review_queue"] == 2
+    assert not Path(out, "review", "train", "rain", "0.png").exists()     # decided: no longer a candidate
+
+
+def test_split_auto_reads_lq_dirs_own_path(tmp_path, capsys):
+    """The demo's `ggt synth sample-raw/test/LQ ...` wrote test photos into the train split."""
+    lq = tmp_path / "sample-raw" / "test" / "LQ"
+    write(str(lq / "rain" / "0.png"), image_bytes(0, size=(48, 40)))
+    args = ["-q", "--review", "none", "--qc", str(tmp_path / "qc.yaml")]
+    (tmp_path / "qc.yaml").write_text("stages: [validity]\n")
+    assert main(["synth", str(lq), str(tmp_path / "auto"), *args]) == 0
+    assert [(r["split"], r["lq_file_name"]) for r in _manifest(str(tmp_path / "auto"))] == [("test", "test/LQ/rain/0.png")]
+    assert main(["synth", str(lq), str(tmp_path / "train"), "--split", "train", *args]) == 0
+    assert [r["split"] for r in _manifest(str(tmp_path / "train"))] == ["train"]
+    assert main(["synth", str(lq), str(tmp_path / "bad"), "--split", "val", *args]) == 1
+    assert "--split 'val' is not one of ['train', 'test'] or 'auto'" in capsys.readouterr().err
+    from ggt_dataset.synth.inputs import split_of
+
+    assert split_of(str(tmp_path / "sample-raw" / "Test")) == "test"
+    assert split_of(str(tmp_path / "test" / "photos")) == "train"       # only LQ_DIR and role/split folders
+
+
 def test_changed_qc_reruns_qc_without_new_calls(lq_dir, tmp_path):
     out = str(tmp_path / "raw")
     synthesize(lq_dir, out, SynthConfig(qc=QCConfig((("validity", Validity()),))))

@@ -69,7 +69,8 @@ def register(sub) -> None:
     p.add_argument("--stop-after-failures", type=int, default=20, metavar="N",
                    help="stop the run after N transient failures in a row, all calls together: the provider "
                    "is down or throttling (default 20)")
-    p.add_argument("--split", default="train", help="split for photos no folder names (default train)")
+    p.add_argument("--split", default="auto", help="split for photos no folder inside LQ_DIR names: train, "
+                   "test, or auto (default): the split LQ_DIR's own path names (.../test/LQ), else train")
     p.add_argument("--category", default="auto", help="category for photos no folder names; auto "
                    "(default): the analyser decides")
     p.add_argument("--skip-bad", action="store_true", help="leave unreadable LQ files out instead of refusing")
@@ -162,14 +163,36 @@ def summary(report: dict) -> str:
     lines = [(f"{report['released']} pair(s) released to {report['out_raw']} ({states}); "
               f"spent {report['spent']:g} {report['currency']}"),
              f"calls: {json.dumps(report['calls'], sort_keys=True)}"]
+    if report["left_out"]:
+        lines += left_out_table(report)
     if report["review_queue"]:
         lines.append(f"{report['review_queue']} pair(s) await review: fill 'decision' in "
                      f"{report['out_raw']}/review.csv and run again")
     if report.get("quality_metric", {}).get("not_used"):
         lines.append("quality metric: " + report["quality_metric"]["used"] + " (not used: "
                      + "; ".join(report["quality_metric"]["not_used"]) + ")")
-    lines.append(f"package it: ggt build {report['out_raw']} OUT")
+    if report["released"]:
+        lines.append(f"package it: ggt build {report['out_raw']} OUT")
+    else:       # `ggt build` of an empty release fails: say what to do instead
+        lines.append("nothing to package yet: no pair is accepted"
+                     + (" (decide the review queue first)" if report["review_queue"] else
+                        " (see why above; try another --backend, or --qc with other thresholds)"))
     return "\n".join(lines)
+
+
+def left_out_table(report: dict, width: int = 90) -> list[str]:
+    """The photos the release leaves out and why: the first rows, then where the rest are."""
+    rows = report["left_out_first"]
+    id_w = max(len("id"), *(len(r["id"]) for r in rows))
+    cat_w = max(len("category"), *(len(r["category"] or "") for r in rows))
+    lines = [f"{report['left_out']} photo(s) left out ({report['out_raw']}/{report['left_out_file']}):",
+             f"  {'id':<{id_w}}  {'category':<{cat_w}}  {'verdict':<8}  reason"]
+    for r in rows:
+        reason = r["reason"] if len(r["reason"]) <= width else r["reason"][:width - 3] + "..."
+        lines.append(f"  {r['id']:<{id_w}}  {r['category'] or '':<{cat_w}}  {r['verdict']:<8}  {reason}")
+    if report["left_out"] > len(rows):
+        lines.append(f"  ... and {report['left_out'] - len(rows)} more in {report['left_out_file']}")
+    return lines
 
 
 def run_compare(args) -> int:

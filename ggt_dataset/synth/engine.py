@@ -30,7 +30,7 @@ from typing import Any
 from ..errors import GGTError
 from . import qc as qc_mod
 from .calls import BudgetReached, Caller, RetryPolicy
-from .journal import Journal
+from .journal import KEPT, WAS_ACCEPTED, Journal
 from .pipeline import Parts, Pipeline, generator_label
 from .release import RESULTS, STATE_DIR
 
@@ -48,7 +48,7 @@ class SynthConfig:
     concurrency: int = 8
     budget: float | None = None
     retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 (frozen, so one shared default is safe)
-    split: str = "train"
+    split: str = "auto"                     # photos no folder names: LQ_DIR's path, else train (inputs.py)
     category: str | None = None             # None or "auto": folders, else the analyser
     qc: qc_mod.QCConfig = qc_mod.QCConfig()  # noqa: RUF009 (frozen)
     skip_bad: bool = False
@@ -178,8 +178,9 @@ def _reopen_for_qc(journal: Journal, qc: qc_mod.QCConfig) -> int:
     if journal.get_meta("qc") in (None, fp):
         journal.set_meta("qc", fp)
         return 0
-    cur = journal.db.execute("UPDATE pairs SET state='pending' WHERE decided_by='qc' AND state IN "
-                             "('accepted','rejected','review')")
+    cur = journal.db.execute("UPDATE pairs SET state='pending', decided_by=CASE WHEN state='accepted' THEN ? "
+                             "ELSE decided_by END WHERE decided_by IN ('qc', ?) AND state IN "
+                             "('accepted','rejected','review')", (WAS_ACCEPTED, KEPT))
     journal.set_meta("qc", fp)
     return cur.rowcount
 
@@ -333,6 +334,7 @@ def _finish(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipp
     backend = make_backend(cfg.backend, cfg.model, **cfg.options.get("backend", {}))
     released = release.write_manifest(journal, out_raw, lq_dir, source=cfg.source, license_=cfg.license)
     queued = release.write_review(journal, out_raw, lq_dir)
+    left_out, first_left_out = release.write_rejections(journal, out_raw, lq_dir)
     release.write_release_info(out_raw, generator=generator_label(backend, backend.model),
                                foundation=backend.foundation_model, prompter=cfg.prompter,
                                stages=[n for n, _ in cfg.qc.stages], license_=cfg.license, name=cfg.name)
@@ -341,7 +343,8 @@ def _finish(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipp
     report = {"lq_dir": lq_dir, "out_raw": out_raw, "settings": cfg.settings(), "engine": cfg.engine,
               "concurrency": cfg.concurrency, "budget": cfg.budget, "currency": currency,
               "spent": round(journal.spent(currency), 6), "pairs": journal.counts(), "released": released,
-              "review_queue": queued, "calls": journal.call_counts(), "stopped": stopped,
+              "review_queue": queued, "left_out": left_out, "left_out_file": release.REJECTIONS_FILE,
+              "left_out_first": first_left_out, "calls": journal.call_counts(), "stopped": stopped,
               "qc": cfg.qc.describe(), "retry": asdict(cfg.retry),
               "skipped_inputs": [{"path": p.path, "reason": p.reason} for p in skipped], **extra}
     quality = cfg.qc.stage("quality")

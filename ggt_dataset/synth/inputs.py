@@ -7,7 +7,9 @@ skipped, sorted), folder names are read as ``ggt build`` reads a raw tree:
 * otherwise ``--category NAME`` sets it; with ``--category auto`` (the default) the
   heuristic analyser decides from the pixels (low_light, haze, old_photo or mixed;
   it cannot tell rain or snow, so put those in a folder or name them);
-* a folder naming a split sets the split, else ``--split`` (default train);
+* a folder naming a split sets the split, else ``--split``; with ``--split auto`` (the
+  default) LQ_DIR's own path names it when LQ_DIR is a split or role folder inside one
+  (``sample-raw/test/LQ`` is test), else train;
 * role folders (``LQ``, ``input``) are allowed and ignored.
 
 The pair id is ``<category>/<name>``, name being the path below the recognised folders
@@ -48,12 +50,27 @@ class InputError(GGTError):
     """LQ_DIR or the options that describe it cannot be used."""
 
 
-def check_options(split: str, category: str | None) -> tuple[str, str | None]:
-    if normalize_split(split) is None:
-        raise InputError(f"--split {split!r} is not one of {list(SPLITS)}")
+def check_options(split: str | None, category: str | None) -> tuple[str | None, str | None]:
+    """The split and category options, normalised; None for ``auto`` (decided per photo / per LQ_DIR)."""
+    if split not in (None, "auto") and normalize_split(split) is None:
+        raise InputError(f"--split {split!r} is not one of {list(SPLITS)} or 'auto'")
     if category not in (None, "auto") and normalize_category(category) is None:
         raise InputError(f"--category {category!r} is not one of {list(CATEGORIES)} or 'auto'")
-    return normalize_split(split), (None if category in (None, "auto") else normalize_category(category))
+    return (None if split in (None, "auto") else normalize_split(split),
+            None if category in (None, "auto") else normalize_category(category))
+
+
+def split_of(lq_dir: str) -> str:
+    """The split LQ_DIR's own path names (``.../test/LQ``: test), else train. Only LQ_DIR and the
+    role or split folders right above it count, so ``/home/test/photos`` stays train."""
+    from ..schema import normalize_role
+
+    for part in reversed(os.path.abspath(lq_dir).split(os.sep)):
+        if normalize_split(part):
+            return normalize_split(part)
+        if not normalize_role(part):
+            break
+    return "train"
 
 
 def decode_rgb(data: bytes, name: str) -> np.ndarray:
@@ -147,7 +164,7 @@ def _new_rows(journal: Journal, lq_dir: str, images: list[str], split: str, cate
             problems.append(BadPairError(rel, str(e)))
 
 
-def scan(journal: Journal, lq_dir: str, *, split: str = "train", category: str | None = None,
+def scan(journal: Journal, lq_dir: str, *, split: str | None = "auto", category: str | None = None,
          skip_bad: bool = False, batch: int = 500, changed: list[str] | None = None) -> list[BadPairError]:
     """Add LQ_DIR's new (and changed) images to the journal (one transaction); returns the skipped bad
     inputs. ``changed`` receives the keys of journalled photos whose bytes changed (re-synthesised)."""
@@ -156,6 +173,7 @@ def scan(journal: Journal, lq_dir: str, *, split: str = "train", category: str |
     if not os.path.isdir(lq_dir):
         raise InputError(f"{lq_dir}: not a folder of LQ images")
     split, category = check_options(split, category)
+    split = split or split_of(lq_dir)
     images, _ = walk_images(lq_dir)
     if not images:
         raise InputError(f"{lq_dir}: no images (expected {', '.join(sorted(MIME))} files, any depth)")

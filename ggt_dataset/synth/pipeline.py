@@ -22,7 +22,7 @@ from ..errors import GGTError
 from . import qc as qc_mod
 from .backend import EditRequest
 from .calls import Answer, Caller, PairFailed
-from .journal import Journal, fingerprint
+from .journal import KEPT, WAS_ACCEPTED, Journal, fingerprint
 from .prompts import PromptInput
 
 
@@ -88,10 +88,14 @@ class Pipeline:
             return "refused"
         hq_bytes = await asyncio.to_thread(_read_result, self.p.caller.results_dir, answer.result_file)
         results, hq_file = await self._qc(row, rgb, hq_bytes, answer)
-        state = qc_mod.final_verdict(results)
+        state, decided_by = qc_mod.final_verdict(results), "qc"
         reason = "; ".join(r.summary() for r in results if r.verdict in ("fail", "review"))
+        if state == "review" and row["decided_by"] in (WAS_ACCEPTED, KEPT):
+            # accepted before: a review flag lists it in review.csv but leaves it in the release
+            state, decided_by = "accepted", KEPT
+            reason = f"accepted before, now flagged for review ({reason}); reject it in review.csv to drop it"
         j.update_pair(key, state=state, generator=generator, hq_file=hq_file[0], hq_sha256=hq_file[1],
-                      qc=[r.as_dict() for r in results], reason=reason or None, decided_by="qc")
+                      qc=[r.as_dict() for r in results], reason=reason or None, decided_by=decided_by)
         return state
 
     def _edit_key(self, row: dict, prompt: str) -> tuple[tuple, int]:

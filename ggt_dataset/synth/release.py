@@ -10,6 +10,9 @@
   ggt-release.yaml          the card's facts: what generated the targets, which QC
   review.csv                the manual queue: fill ``decision`` with accept or reject,
                             then run the same command again to apply it
+  review/<split>/<id>.png   the generated image of each pair in the queue (not packaged)
+  rejections.csv            every photo left out and why: id, split, category, verdict
+                            (rejected by QC, refused by the provider, failed), reason
   synth-report.json         counts, money spent, calls by status, settings
   .ggt-synth/               journal.sqlite and results/ (every paid answer; hidden, not built)
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -32,12 +36,16 @@ import yaml
 from ..atomic import publish_file, write_bytes, write_json, write_text
 from ..errors import GGTError
 from ..release import GGT_CITATION, RELEASE_INFO_FILE
-from .journal import Journal
+from .journal import KEPT, Journal
 
 STATE_DIR = ".ggt-synth"
 RESULTS = os.path.join(STATE_DIR, "results")       # every paid answer, by call fingerprint
 REVIEW_FILE = "review.csv"
 REVIEW_COLUMNS = ("id", "split", "decision", "note", "lq_file", "hq_candidate", "flagged_by", "scores")
+REVIEW_DIR = "review"               # review/<split>/<id>.<ext>: the candidates review.csv names
+REJECTIONS_FILE = "rejections.csv"
+REJECTION_COLUMNS = ("id", "split", "category", "verdict", "reason", "lq_file")
+LEFT_OUT = ("rejected", "refused", "failed")        # the states of photos the release does not hold
 _EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 
 
@@ -167,16 +175,61 @@ def write_review(journal: Journal, out_raw: str, lq_dir: str) -> int:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(REVIEW_COLUMNS)
-    n = 0
-    for row in journal.rows(("review",)):
+    n, candidates = 0, set()
+    for row in itertools.chain(journal.rows(("review",)), _kept(journal)):
         qc = json.loads(row["qc"] or "[]")
         flagged = [s["stage"] for s in qc if s["verdict"] == "review" and s["stage"] != "review"]
-        w.writerow([row["id"], row["split"], "", "", os.path.join(lq_dir, row["key"]),
-                    os.path.join(RESULTS, row["hq_file"] or ""), " ".join(flagged),
-                    json.dumps(qc_columns(qc), sort_keys=True)])
+        candidate = _candidate(out_raw, row) if row["hq_file"] else ""
+        candidates.add(candidate)
+        w.writerow([row["id"], row["split"], "", "", os.path.join(lq_dir, row["key"]), candidate,
+                    " ".join(flagged), json.dumps(qc_columns(qc), sort_keys=True)])
         n += 1
     write_text(os.path.join(out_raw, REVIEW_FILE), buf.getvalue())
+    _prune(out_raw, REVIEW_DIR, candidates)
     return n
+
+
+def _candidate(out_raw: str, row: dict) -> str:
+    """The generated image under review/, named by split and id with its format's extension (a saved
+    answer under .ggt-synth/results has none, so no viewer opened it); returns its path in OUT_RAW."""
+    src = os.path.join(out_raw, RESULTS, row["hq_file"])
+    rel = "/".join((REVIEW_DIR, row["split"], row["id"])) + _ext(src)
+    _place(src, os.path.join(out_raw, rel))
+    return rel
+
+
+def _prune(out_raw: str, folder: str, keep: set[str]) -> None:
+    """Remove files under OUT_RAW/folder that are not in ``keep`` (pairs decided since the last run)."""
+    for dirpath, _, files in os.walk(os.path.join(out_raw, folder)):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if os.path.relpath(path, out_raw).replace(os.sep, "/") not in keep:
+                os.remove(path)
+
+
+def write_rejections(journal: Journal, out_raw: str, lq_dir: str, shown: int = 20) -> tuple[int, list[dict]]:
+    """rejections.csv: every photo left out and why (the reasons were only in the journal);
+    returns the count and the first ``shown`` rows, for the run's summary."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=REJECTION_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    n, first = 0, []
+    for row in journal.rows(LEFT_OUT):
+        out = {"id": row["id"], "split": row["split"], "category": row["category"], "verdict": row["state"],
+               "reason": row["reason"] or "", "lq_file": os.path.join(lq_dir, row["key"])}
+        w.writerow(out)
+        n += 1
+        if len(first) < shown:
+            first.append(out)
+    write_text(os.path.join(out_raw, REJECTIONS_FILE), buf.getvalue())
+    return n, first
+
+
+def _kept(journal: Journal) -> Iterator[dict]:
+    """Accepted pairs that later QC flagged for review: in the release until a person rejects them."""
+    keys = [k for (k,) in journal.db.execute("SELECT key FROM pairs WHERE state='accepted' AND decided_by=? "
+                                             "ORDER BY key", (KEPT,))]
+    return (journal.pair(k) for k in keys)
 
 
 def apply_review(journal: Journal, out_raw: str) -> dict[str, int]:
@@ -210,7 +263,7 @@ def apply_review(journal: Journal, out_raw: str) -> dict[str, int]:
             if pair is None or pair[1] is None:
                 raise ReviewError(f"{path}:{line}: no generated pair {r['split']}/{r['id']} in this run's journal "
                                   "(no decision in the file was applied)")
-            if pair[2] != "review" and pair[3] != "manual":
+            if pair[2] != "review" and pair[3] not in ("manual", KEPT):
                 raise ReviewError(f"{path}:{line}: {r['split']}/{r['id']} is {pair[2]} (decided by {pair[3]}), "
                                   "not waiting for review; only pairs listed by the last run can be decided "
                                   "(no decision in the file was applied)")
