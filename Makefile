@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(GGT) score $(DEMO)/preds/identity --reference $(DEMO)/ggt-100k-sample --metrics available --out $(DEMO)/reports/identity -q
 	$(GGT) score $(DEMO)/preds/classical --reference $(DEMO)/ggt-100k-sample --metrics available --out $(DEMO)/reports/classical -q
 	$(GGT) score --compare $(DEMO)/reports/identity $(DEMO)/reports/classical --out $(DEMO)/reports/comparison
-	$(GGT) synth $(DEMO)/sample-raw/test/LQ $(DEMO)/synth-raw -q
+	$(GGT) synth $(DEMO)/sample-raw/test/LQ $(DEMO)/synth-raw --split test -q
 	$(GGT) build $(DEMO)/synth-raw $(DEMO)/ggt-synth
 	$(GGT) verify $(DEMO)/ggt-synth --full
 	@echo
