@@ -138,7 +138,12 @@ def _prepare(pair_id: str, category: str, gt_bytes: bytes, preds: Predictions,
     # FID sees each whole image, before the size policy crops the pair.
     fid_pred = clean_resize(raw_pred) if fid[0] else None
     fid_gt = clean_resize(gt) if fid[1] else None
-    return Pair(pair_id, category, _align(raw_pred, gt, protocol, name), gt, fid_pred, fid_gt)
+    pred = _align(raw_pred, gt, protocol, name)
+    # Per pair, before any metric: one image too small for a metric failed its whole batch, unnamed.
+    problem = protocol.size_problem(*pred.pixels.shape[:2])
+    if problem:
+        raise ImageDecodeError(f"{name}: {problem}")
+    return Pair(pair_id, category, pred, gt, fid_pred, fid_gt)
 
 
 def _tensor(arrays: list[Decoded], dtype, border: int = 0):

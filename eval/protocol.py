@@ -30,6 +30,12 @@ _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.Pow: math.pow}    # math.pow: floats, never complex
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 MAX_EXPONENT = 16
+# The smallest side, in px, a pyiqa metric can score, where it has one (pyiqa 0.1.16, measured on
+# random images): ssim's 11x11 window has no padding, lpips' AlexNet pools to nothing below 31
+# and niqe needs one 96x96 block. Below that they raise mid-batch, which ended the whole run.
+# psnr, dists and musiq score 1 px; maniqa upscales what is smaller than its 224 px crop;
+# clipiqa and topiq_nr were not measured (building them needs their weights).
+MIN_SIDE = {"ssim": 11, "lpips": 31, "niqe": 96}
 MAX_DERIVED_CHARS = 500
 
 
@@ -130,6 +136,25 @@ class Protocol:
         """Derived scores whose inputs are all among the metrics being run."""
         have = {m.name for m in self.metrics}
         return [(n, e) for n, e in self.derived if _expr_names(e, n) <= have]
+
+    def min_side(self) -> tuple[int, str]:
+        """The smallest height and width the metrics that run can score, and the metric that sets it.
+
+        Full-reference metrics see each image after ``crop_border`` px went from every side.
+        """
+        need = [(MIN_SIDE.get(m.pyiqa, 1) + (2 * self.crop_border if m.kind == "FR" else 0), m.name)
+                for m in self.metrics if m.kind != "SET"]
+        return max(need, default=(1, ""))
+
+    def size_problem(self, height: int, width: int) -> str | None:
+        """Why a pair of this size cannot be scored under this protocol, or None."""
+        side, metric = self.min_side()
+        if min(height, width) >= side:
+            return None
+        own = MIN_SIDE.get(self.metric(metric).pyiqa, 1)
+        crop = f" after a {self.crop_border} px border crop" if side > own else ""
+        return (f"{width}x{height} px, smaller than the {side}x{side} px protocol {self.name!r} needs "
+                f"({metric} needs {own}x{own} px{crop})")
 
     def sha256(self) -> str:
         """Hash of the resolved protocol: what every report and cache key carries."""

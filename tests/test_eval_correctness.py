@@ -152,3 +152,51 @@ def test_waiting_pairs_stay_bounded_with_many_distinct_sizes():
     b.flush()
     assert len(b.rows) == 40 and peak <= 2 * engine.BATCH_PIXELS["cpu"]
     assert all(r["psnr"] == float("inf") for r in b.rows)
+
+
+@pytest.fixture(scope="module")
+def tiny_pair_set(tmp_path_factory):
+    """A built test split with a 64 px pair and an 8x8 one (the build accepts it), LQ as predictions."""
+    import shutil
+
+    from conftest import image_bytes, write
+
+    from ggt_dataset.cli.main import main
+
+    base = tmp_path_factory.mktemp("tiny")
+    for name, size in (("big", (64, 64)), ("tiny", (8, 8))):
+        for role, seed in (("LQ", 0), ("GT", 1)):
+            write(str(base / "raw" / "test" / role / "rain" / f"{name}.png"), image_bytes(seed, size=size))
+    assert main(["build", str(base / "raw"), str(base / "built")]) == 0
+    shutil.copytree(base / "raw" / "test" / "LQ", base / "preds")
+    return str(base / "built"), str(base / "preds")
+
+
+def _score_cli(capsys, tiny_pair_set, out, *args) -> tuple[int, str]:
+    from ggt_dataset.cli.main import main
+
+    built, preds = tiny_pair_set
+    capsys.readouterr()
+    code = main(["score", preds, "--reference", built, "--out", str(out), "--device", "cpu", "-q", *args])
+    return code, capsys.readouterr().err
+
+
+def test_pair_smaller_than_a_metric_needs_is_named_not_a_crash(tiny_pair_set, tmp_path, capsys):
+    """SSIM's 11x11 window on an 8x8 pair ended the whole run ('Kernel size can't be greater than
+    actual input size', unnamed, nothing written); it is now a per-pair failure like an unreadable file."""
+    import json
+
+    code, err = _score_cli(capsys, tiny_pair_set, tmp_path / "r", "--metrics", "psnr,ssim")
+    assert code == 1 and "unexpected" not in err and "1 prediction(s) cannot be scored" in err
+    assert "rain/tiny.png: 8x8 px, smaller than the 11x11 px protocol 'ggt' needs (ssim needs 11x11 px)" in err
+    assert "--allow-partial" in err and not (tmp_path / "r" / "summary.json").exists()
+
+    code, err = _score_cli(capsys, tiny_pair_set, tmp_path / "p", "--metrics", "psnr,ssim", "--allow-partial")
+    assert code == 0, err
+    s = json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert s["partial"] and s["counts"]["scored"] == 1 and "rain/tiny.png: 8x8 px" in s["counts"]["failed"][0]
+
+    # The minimum follows the protocol: psnr alone takes 8x8; ntire crops 4 px first, leaving nothing.
+    assert _score_cli(capsys, tiny_pair_set, tmp_path / "q", "--metrics", "psnr")[0] == 0
+    code, err = _score_cli(capsys, tiny_pair_set, tmp_path / "n", "--metrics", "psnr", "--protocol", "ntire")
+    assert code == 1 and "(psnr needs 1x1 px after a 4 px border crop)" in err

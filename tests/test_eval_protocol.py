@@ -234,3 +234,12 @@ def test_non_finite_derived_score_is_flagged_and_the_report_still_written(eval_s
     assert {"where": "overall", "name": "zero", "value": "nan"} in s["derived"]["nonfinite"]
     assert {"where": "rain", "name": "huge", "value": "inf"} in s["derived"]["nonfinite"]
     assert "‡ derived scores that are not finite" in (out / "report.md").read_text()
+
+
+def test_minimum_pair_size_follows_the_metrics_and_border_crop():
+    assert P.load("ggt").min_side() == (96, "niqe")           # one 96x96 NIQE block
+    assert P.load("ggt").subset(["psnr", "ssim"]).min_side() == (11, "ssim")
+    assert P.load("ntire").subset(["psnr", "ssim"]).min_side() == (19, "ssim")   # 11 + 2 * 4
+    assert P.load("ggt").subset(["psnr", "musiq"]).min_side() == (1, "psnr")
+    assert P.load("ggt").subset(["ssim"]).size_problem(11, 11) is None
+    assert "10x11 px, smaller than the 11x11 px" in P.load("ggt").subset(["ssim"]).size_problem(11, 10)
