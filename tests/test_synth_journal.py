@@ -91,6 +91,26 @@ def test_a_journal_made_before_the_ledger_gets_the_same_ledger(tmp_path):
     assert j.committed("USD") == pytest.approx(j.spent("USD") + 12 * 0.5 + 0.25)
 
 
+def test_a_release_made_before_lq_copies_is_upgraded_without_new_calls(lq, tmp_path):
+    """Older journals lack pairs.lq_stat/lq_released and their releases hard-linked LQ_DIR's photos:
+    the next run adds the columns, hashes each photo once and replaces each link with a copy."""
+    out = str(tmp_path / "out")
+    synthesize(lq, out, FAST)
+    j = _journal(out)
+    for column in ("lq_stat", "lq_released"):
+        j.db.execute(f"ALTER TABLE pairs DROP COLUMN {column}")
+    j.close()
+    released = [Path(out, "train", "LQ", "rain", f"{i:02d}.png") for i in range(6)]
+    for i, path in enumerate(released):             # what the old release held: links to LQ_DIR
+        path.unlink()
+        os.link(os.path.join(lq, f"{i:02d}.png"), path)
+    report = synthesize(lq, out, FAST)
+    assert report["released"] == 6 and report["calls"] == {"edit": {"ok": 6}} and report["changed_inputs"] == []
+    assert not any(p.samefile(os.path.join(lq, p.name)) for p in released)
+    assert all(p.read_bytes() == Path(lq, p.name).read_bytes() for p in released)
+    assert all(r["lq_stat"] and r["lq_released"] == r["lq_sha256"] for r in _journal(out).rows(("accepted",)))
+
+
 def test_a_saved_answer_cut_off_before_it_was_journalled_is_not_paid_again(lq, tmp_path):
     out = str(tmp_path / "out")
     synthesize(lq, out, FAST)
