@@ -2,18 +2,19 @@
 
   identity    the LQ image itself, byte for byte (any model should beat it)
   classical   ggt_dataset.restore: OpenCV denoise + dehaze + brighten + contrast
-Written as ``OUT/<id>.png``, one file per pair, each renamed into place when complete.
+Written as ``OUT/<id>.png``, one file per pair, each renamed into place when complete
+(``ids.id_path``: an id that would land outside OUT is refused).
 """
 
 from __future__ import annotations
 
 import io
-import os
 
 from PIL import Image
 
 from ..atomic import write_bytes
 from ..errors import GGTError
+from ..ids import id_path
 from .references import open_references
 
 BASELINES = ("identity", "classical")
@@ -40,6 +41,6 @@ def run_baseline(name: str, dataset: str, out: str, split: str = "test", progres
             ext, body = "." + {"JPEG": "jpg"}.get(fmt, fmt.lower()), data
         else:
             ext, body = ".png", _classical(data, f"{dataset} (lq {pair_id})")
-        write_bytes(os.path.join(out, pair_id + ext), body, durable=False)
+        write_bytes(id_path(out, pair_id, ext, where=f"{dataset} split {split}"), body, durable=False)
         n += 1
     return n

@@ -10,8 +10,13 @@ predictions and ground truth:
   Pillow's conversion to RGB (CMYK without an ICC profile).
 - Alpha (RGBA, LA, PA) is dropped, not composited, as OpenCV's imread does.
 - 16-bit images (PNG or TIFF, gray or RGB) keep their precision: they are read at
-  16 bits and scaled by 1/65535, never truncated to 8 bits.
+  16 bits and scaled by 1/65535, never truncated to 8 bits. Pillow reads 48- and 64-bit
+  PNG and TIFF at 8 bits, so those go through OpenCV. Any other TIFF with more than 8
+  bits per sample (CMYK, signed, float, ...) is refused rather than read at 8 bits.
 - 32-bit float or integer images are refused: they have no agreed [0, 1] range.
+- Only PNG, JPEG, WebP, BMP and TIFF content is read (as ``ggt build`` accepts), and only
+  one frame: a GIF named ``.png`` or an animated PNG/WebP/multi-page TIFF is refused,
+  not scored on its first frame.
 - More pixels than Pillow's decompression-bomb limit (89,478,485) is refused.
 Every conversion other than plain 8-bit RGB is recorded in the per-image report.
 """
@@ -26,10 +31,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import GGTError
-from ..images import DEFAULT_MAX_PIXELS, png_orientation
+from ..images import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, png_orientation
 
 # Bump when a rule above changes what pixels a metric sees: it keys the reference cache.
-DECODE_RULES_VERSION = 1
+DECODE_RULES_VERSION = 2     # 2: 48/64-bit TIFF and 16-bit gray+alpha PNG read at 16 bits
 
 
 class ImageDecodeError(GGTError):
@@ -75,12 +80,34 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
     if w * h > max_pixels:
         raise ImageDecodeError(f"{name}: refused, {w}x{h} = {w * h:,} pixels is more than the "
                                f"decompression-bomb limit of {max_pixels:,}")
+    if im.format not in ALLOWED_FORMATS:
+        raise ImageDecodeError(f"{name}: is {im.format} content, expected one of "
+                               f"{', '.join(sorted(ALLOWED_FORMATS))}; save predictions as PNG")
+    # MPO (a camera JPEG with a preview picture) shows its first frame, as every viewer does.
+    if im.format != "MPO" and getattr(im, "n_frames", 1) > 1:
+        raise ImageDecodeError(f"{name}: has {im.n_frames} frames (animated or multi-page); "
+                               "save one still image per prediction")
     return im
 
 
-def _sixteen_bit_rgb(data: bytes) -> bool:
-    # Pillow reads 48-bit PNGs as 8-bit RGB; the IHDR bit depth tells us to go around it.
-    return data[:8] == b"\x89PNG\r\n\x1a\n" and data[24] == 16 and data[25] in (2, 6)
+def _sixteen_bit_rgb(data: bytes, im: Image.Image, name: str) -> bool:
+    """Whether Pillow would read this image at 8 bits though it has 16 (48/64-bit PNG or TIFF)."""
+    if im.format == "PNG":    # the IHDR bit depth; colour types 2 (RGB), 4 (gray+alpha), 6 (RGBA)
+        return data[24] == 16 and data[25] in (2, 4, 6)
+    if im.format != "TIFF":
+        return False
+    bits = im.tag_v2.get(258, (8,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    if not 8 < max(bits) <= 16 or im.mode in _SIXTEEN:
+        return False          # 32-bit samples meet the mode rule below (I and F are refused)
+    # Unsigned 16-bit RGB(A) only: OpenCV's libtiff returns any other layout in its own way.
+    formats = im.tag_v2.get(339, (1,))
+    if (set(bits) == {16} and im.tag_v2.get(262) == 2 and len(bits) in (3, 4)
+            and set(formats if isinstance(formats, tuple) else (formats,)) == {1}):
+        return True
+    raise ImageDecodeError(f"{name}: a TIFF with {'/'.join(map(str, bits))} bits per sample in mode "
+                           f"{im.mode} cannot be read at its full precision; save it as 8- or 16-bit RGB "
+                           "PNG or TIFF")
 
 
 def _decode_16(data: bytes, name: str, orientation: int) -> Decoded:
@@ -101,11 +128,32 @@ def _decode_16(data: bytes, name: str, orientation: int) -> Decoded:
     return Decoded(np.ascontiguousarray(arr), 65535.0, note)
 
 
+def _decode_16_tiff(data: bytes, im: Image.Image, name: str) -> Decoded:
+    """A 48/64-bit TIFF through OpenCV, checked against Pillow's 8-bit reading of it.
+
+    OpenCV 5's libtiff reader applies the Orientation tag itself (unlike its PNG reader);
+    other versions may not. Pillow's 8-bit samples are the top bytes of the 16-bit ones,
+    so they say which reading is upright, and that channels are in RGB order.
+    """
+    orientation = im.getexif().get(0x0112, 1)
+    upright = _decode_16(data, name, 1)
+    eight = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    for d in (upright, _decode_16(data, name, orientation)):
+        if d.pixels.shape == eight.shape and np.array_equal(d.pixels >> 8, eight):
+            if orientation in _ORIENT and "EXIF rotated" not in d.note:
+                d.note += ", EXIF rotated"           # OpenCV turned it already
+            return d
+    raise ImageDecodeError(f"{name}: this 16-bit TIFF reads differently in OpenCV and Pillow; "
+                           "save it as 16-bit PNG")
+
+
 def decode(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
     """Decode ``data`` (the file named ``name``, for messages) by the rules above."""
     im = _open(data, name, max_pixels)
     try:
-        if _sixteen_bit_rgb(data):
+        if _sixteen_bit_rgb(data, im, name):
+            if im.format == "TIFF":
+                return _decode_16_tiff(data, im, name)
             # Pillow's getexif() on a PNG would decode every pixel (at 8 bits) to find eXIf.
             return _decode_16(data, name, png_orientation(im, data) or 1)
         im.load()

@@ -14,11 +14,14 @@ import glob
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..errors import GGTError
+from ..ids import shown
 from ..schema import IMAGE_EXTENSIONS
+from .decode import ImageDecodeError
 
 # Caps against zip bombs: a 500-image test set at 4K in 16-bit PNG is under 40 GB.
 MAX_UNZIPPED_BYTES = 64 * 1024**3
@@ -70,32 +73,55 @@ def _is_image(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
+def _hidden(relpath: str) -> bool:
+    """Hidden files and macOS Finder's ``__MACOSX/`` and ``._x.png`` resource forks: not predictions."""
+    parts = relpath.replace("\\", "/").split("/")
+    return parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts)
+
+
 def _group(entries: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """(id, shown name) pairs -> id -> name for unique ids, and the ids given several times."""
+    """(id, name) pairs -> id -> name for unique ids, and the ids given several times.
+
+    An id with control characters is kept escaped (``shown``): no test id has them (the
+    readers refuse them), so it can only be an extra, and every message then shows it safely.
+    """
     by_id: dict[str, list[str]] = {}
-    for pair_id, shown in entries:
-        by_id.setdefault(pair_id, []).append(shown)
+    for pair_id, name in entries:
+        by_id.setdefault(shown(pair_id), []).append(name)
     return ({k: v[0] for k, v in by_id.items() if len(v) == 1},
             {k: v for k, v in by_id.items() if len(v) > 1})
 
 
 def _collect(entries: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """(relative path, shown name) pairs: the id is the path without extension."""
-    return _group([(os.path.splitext(rel)[0].replace(os.sep, "/"), shown) for rel, shown in sorted(entries)])
+    """(relative path, where to read it) pairs -> id -> where, and the ids given several times.
+
+    The id is the path without extension. Callers show names through ``shown``: a file
+    name may hold control characters that must not reach a terminal raw.
+    """
+    return _group([(os.path.splitext(rel)[0].replace(os.sep, "/"), where) for rel, where in sorted(entries)])
+
+
+def _shown(names: dict[str, str], dups: dict[str, list[str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    return {k: shown(v) for k, v in names.items()}, {k: [shown(v) for v in vs] for k, vs in dups.items()}
 
 
 def _folder(root: str) -> Predictions:
     entries = []
+    # glob skips hidden files; isfile (not a FIFO or device, whose read would block) follows links.
     for path in glob.glob(os.path.join(glob.escape(root), "**", "*"), recursive=True):
-        if os.path.isfile(path) and _is_image(path):
-            entries.append((os.path.relpath(path, root), path))
-    names, dups = _collect(entries)
+        rel = os.path.relpath(path, root)
+        if _is_image(path) and not _hidden(rel) and os.path.isfile(path):
+            entries.append((rel, path))
+    paths, dups = _collect(entries)
 
     def read(pair_id: str) -> bytes:
-        with open(names[pair_id], "rb") as f:
-            return f.read()
+        try:
+            with open(paths[pair_id], "rb") as f:
+                return f.read()
+        except OSError as e:    # gone or unreadable since the listing: this image fails, not the run
+            raise ImageDecodeError(f"{shown(paths[pair_id])}: cannot be read ({e.strerror or e})") from None
 
-    return Predictions(root, "folder", names, dups, read)
+    return Predictions(root, "folder", *_shown(paths, dups), read)
 
 
 def _check_member(zpath: str, info: zipfile.ZipInfo) -> str | None:
@@ -123,27 +149,32 @@ def _zip(path: str, max_bytes: int) -> Predictions:
     for info in infos:
         why = _check_member(path, info)
         if why:
-            refused.append(f"{path}!{info.filename}: {why}")
+            refused.append(f"{shown(path)}!{shown(info.filename)}: {why}")
             continue
-        if info.is_dir() or not _is_image(info.filename):
+        if info.is_dir() or not _is_image(info.filename) or _hidden(info.filename):
             continue
         total += info.file_size
-        entries.append((info.filename, f"{path}!{info.filename}"))
+        entries.append((info.filename, info.filename))
     if refused:
         raise PredictionsError("refused unsafe zip members:\n  " + "\n  ".join(refused[:20])
                                + (f"\n  ... and {len(refused) - 20} more" if len(refused) > 20 else ""))
     if total > max_bytes:
         raise PredictionsError(f"{path}: {total:,} bytes uncompressed is above the cap of "
                                f"{max_bytes:,} (zip bomb?); raise it with --max-unzipped if this is real")
-    names, dups = _collect(entries)
-    member = {k: v.split("!", 1)[1] for k, v in names.items()}
+    member, dups = _collect(entries)
+    names, dups = _shown({k: f"{path}!{m}" for k, m in member.items()},
+                         {k: [f"{path}!{m}" for m in ms] for k, ms in dups.items()})
 
     def read(pair_id: str) -> bytes:
+        # A damaged member fails its own image (recorded like an undecodable one), not the run.
         info = zf.getinfo(member[pair_id])
-        with zf.open(info) as f:
-            data = f.read(info.file_size + 1)    # zipfile also checks the CRC and size
+        try:
+            with zf.open(info) as f:
+                data = f.read(info.file_size + 1)    # zipfile also checks the CRC and size
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as e:
+            raise ImageDecodeError(f"{names[pair_id]}: damaged zip member ({shown(str(e))})") from None
         if len(data) > info.file_size:
-            raise PredictionsError(f"{names[pair_id]}: more data than the header declares")
+            raise ImageDecodeError(f"{names[pair_id]}: more data than the header declares")
         return data
 
     return Predictions(path, "zip", names, dups, read)
@@ -160,8 +191,9 @@ def _image_bytes(value, where: str) -> bytes:
 def _parquet(path: str) -> Predictions:
     import pyarrow.parquet as pq
 
-    files = [path] if os.path.isfile(path) else sorted(
-        glob.glob(os.path.join(glob.escape(path), "**", "*.parquet"), recursive=True))
+    files = [path] if os.path.isfile(path) else sorted(   # isfile: opening a FIFO would block
+        f for f in glob.glob(os.path.join(glob.escape(path), "**", "*.parquet"), recursive=True)
+        if os.path.isfile(f))
     where: dict[str, tuple[str, int, int]] = {}
     entries, column = [], None
     for f in files:
@@ -177,9 +209,9 @@ def _parquet(path: str) -> Predictions:
         column = col
         for rg in range(pf.num_row_groups):
             for i, pair_id in enumerate(pf.read_row_group(rg, columns=["id"]).column(0).to_pylist()):
-                shown = f"{f} (id {pair_id})"
-                entries.append((str(pair_id), shown))
-                where[shown] = (f, rg, i)
+                label = shown(f"{f} (id {pair_id})")
+                entries.append((str(pair_id), label))
+                where[label] = (f, rg, i)
     names, dups = _group(entries)            # ids from a column: no extension to strip
 
     @functools.lru_cache(maxsize=2)        # one row group at a time, in reference order
@@ -205,8 +237,8 @@ def _saved_dataset(path: str) -> Predictions:
                                f"{', '.join(IMAGE_COLUMNS)}; found {', '.join(ds.column_names)}")
     ds = ds.cast_column(col, datasets.Image(decode=False))
     ids = [str(i) for i in ds["id"]]
-    names, dups = _group([(pair_id, f"{path} row {i} (id {pair_id})") for i, pair_id in enumerate(ids)])
-    row = {pair_id: i for i, pair_id in enumerate(ids)}
+    names, dups = _group([(pair_id, shown(f"{path} row {i} (id {pair_id})")) for i, pair_id in enumerate(ids)])
+    row = {shown(pair_id): i for i, pair_id in enumerate(ids)}
     return Predictions(path, "dataset", names, dups,
                        lambda pair_id: _image_bytes(ds[row[pair_id]][col], names[pair_id]))
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..errors import GGTError
+from ..ids import validate_id
 from ..manifest import MANIFEST_FILE
 
 
@@ -106,12 +107,45 @@ def _from_datasets(target: str, split: str) -> References:
                       fingerprint(rows), iter_images)
 
 
+def _is_raw_release(folder: str, depth: int = 3, max_folders: int = 1000) -> bool:
+    """A raw release (what ``ggt build`` reads): a manifest at the top, or a role folder
+    (LQ, GT, input, ...) within ``depth`` levels. Looked at breadth first, a bounded number
+    of folders, so a large unrelated folder costs little."""
+    from ..release import MANIFEST_NAMES
+    from ..schema import normalize_role
+
+    if any(os.path.isfile(os.path.join(folder, n)) for n in MANIFEST_NAMES):
+        return True
+    level, seen = [folder], 0
+    for _ in range(depth):
+        below = []
+        for d in level:
+            try:
+                with os.scandir(d) as it:
+                    subs = [e for e in it if not e.name.startswith(".") and e.is_dir()]
+            except OSError:
+                continue
+            if any(normalize_role(e.name) for e in subs):
+                return True
+            below += [e.path for e in subs]
+        seen += len(below)
+        if seen > max_folders:
+            return False
+        level = below
+    return False
+
+
 def open_references(target: str, split: str = "test") -> References:
     """Open ``split`` of ``target``: a ``ggt build`` output folder, or anything ``ggt_dataset.load`` takes."""
     if os.path.isfile(os.path.join(target, MANIFEST_FILE)):
         refs = _from_build(target, split)
+    elif os.path.isdir(target) and _is_raw_release(target):
+        raise ReferenceError(f"{target}: a raw release (image folders or a manifest), not a built "
+                             f"dataset; run `ggt build {target} OUT` first and pass OUT as the reference")
     else:
         refs = _from_datasets(target, split)
+    for pair_id in refs.ids:   # a Hub dataset's ids are its author's text; they name prediction files
+        validate_id(pair_id, f"{target} split {split!r}")
     if len(set(refs.ids)) != len(refs.ids):
         raise ReferenceError(f"{target}: split {split!r} repeats ids; rebuild it with `ggt build`")
     return refs

@@ -340,3 +340,169 @@ def test_metrics_available_names_what_it_leaves_out(eval_set, identity_preds, tm
     import json
 
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["restricted_to"] == ["psnr", "ssim"]
+
+
+def _zip_folder(folder, z, extra=()):
+    """Zip ``folder`` (ids as member paths), plus (member name, bytes) ``extra``."""
+    with zipfile.ZipFile(z, "w") as zf:
+        for root, _, files in os.walk(folder):
+            for f in sorted(files):
+                zf.write(os.path.join(root, f), os.path.relpath(os.path.join(root, f), folder))
+        for name, data in extra:
+            zf.writestr(name, data)
+    return z
+
+
+def test_corrupt_zip_member_fails_that_image_only(eval_set, identity_preds, tmp_path, capsys):
+    z = _zip_folder(identity_preds, tmp_path / "preds.zip")
+    ids = _ids(identity_preds)
+    bad = os.path.relpath(open_predictions(identity_preds).names[ids[0]], identity_preds)
+    with zipfile.ZipFile(z) as zf:                 # stored members: flip a byte of one member's data
+        info = zf.getinfo(bad)
+    raw = bytearray(z.read_bytes())
+    raw[info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + 100] ^= 0xFF
+    z.write_bytes(bytes(raw))
+    _fail(capsys, z, eval_set, tmp_path, "1 prediction(s) cannot be scored", f"{z}!{bad}", "Bad CRC-32")
+    rc, text = _score(capsys, z, eval_set, tmp_path / "p", "--allow-partial")
+    assert rc == 0, text
+    import json
+
+    s = json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert s["partial"] and s["counts"]["scored"] == 17
+    assert len(s["counts"]["failed"]) == 1 and f"{z}!{bad}: damaged zip member" in s["counts"]["failed"][0]
+
+
+def test_macos_finder_zip_extras_are_ignored(eval_set, identity_preds, tmp_path, capsys):
+    ids = _ids(identity_preds)
+    fork = b"\0\5\26\7" + b"\0" * 60            # AppleDouble resource fork, not an image
+    z = _zip_folder(identity_preds, tmp_path / "finder.zip",
+                    [(f"__MACOSX/{ids[0]}.png", fork), (f"__MACOSX/{os.path.dirname(ids[0])}/._x.png", fork),
+                     (f"{os.path.dirname(ids[0])}/._{os.path.basename(ids[0])}.png", fork), (".DS_Store", b"x")])
+    assert _ids(z) == ids
+    assert _score(capsys, z, eval_set, tmp_path / "r")[0] == 0
+
+
+def test_control_characters_in_member_names_are_escaped(eval_set, identity_preds, tmp_path, capsys):
+    z = _zip_folder(identity_preds, tmp_path / "ctl.zip", [("rain/evil\x1b[2J\r.png", _png(np.zeros((96, 96, 3), np.uint8)))])
+    text = _fail(capsys, z, eval_set, tmp_path, "1 extra", "rain/evil\\x1b[2J\\r")
+    assert "\x1b" not in text and "\r" not in text
+
+
+def test_animated_gif_named_png_is_refused(eval_set, preds, tmp_path, capsys):
+    pair = _ids(preds)[0]
+    frames = [Image.fromarray(np.full((96, 96, 3), v, np.uint8)) for v in (0, 255)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    _replace(preds, pair, buf.getvalue())
+    _fail(capsys, preds, eval_set, tmp_path, pair + ".png", "is GIF content")
+
+
+def test_animated_png_is_refused_not_scored_on_its_first_frame():
+    from ggt_dataset.eval.decode import ImageDecodeError, decode
+
+    frames = [Image.fromarray(np.full((32, 32, 3), v, np.uint8)) for v in (0, 255)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="PNG", save_all=True, append_images=frames[1:])
+    with pytest.raises(ImageDecodeError, match="a.png: has 2 frames"):
+        decode(buf.getvalue(), "a.png")
+
+
+def test_reference_that_is_a_raw_release_says_build_it_first(identity_preds, sample_raw, tmp_path, capsys):
+    text = _fail(capsys, identity_preds, sample_raw, tmp_path, f"{sample_raw}: a raw release",
+                 f"ggt build {sample_raw}")
+    assert "unexpected" not in text.lower()
+
+
+def _tiff(arr, **kw) -> bytes:
+    tifffile = pytest.importorskip("tifffile")
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, arr, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 7])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_48_and_64_bit_tiff_are_read_at_16_bits(orientation, channels):
+    from ggt_dataset.eval.decode import _ORIENT, decode
+
+    arr = np.random.default_rng(orientation).integers(0, 65536, (20, 30, channels), dtype=np.uint16)
+    data = _tiff(arr, photometric="rgb", extrasamples=[2] if channels == 4 else None,
+                 compression="zlib", extratags=[(274, 3, 1, orientation, True)])
+    d = decode(data, "a.tif")
+    want = _ORIENT.get(orientation, lambda a: a)(arr[:, :, :3])
+    assert d.scale == 65535.0 and d.pixels.dtype == np.uint16 and np.array_equal(d.pixels, want)
+    assert d.note.startswith("16-bit->float") and ("EXIF rotated" in d.note) == (orientation != 1)
+
+
+@pytest.mark.parametrize("kw", [{"photometric": "rgb", "dtype": np.int16}, {"photometric": "separated"},
+                                {"photometric": "rgb", "dtype": np.float16}])
+def test_16_bit_tiff_that_cannot_be_read_exactly_is_refused(kw):
+    from ggt_dataset.eval.decode import ImageDecodeError, decode
+
+    dtype = kw.pop("dtype", np.uint16)
+    channels = 4 if kw["photometric"] == "separated" else 3
+    arr = np.random.default_rng(0).integers(0, 30000, (20, 30, channels)).astype(dtype)
+    with pytest.raises(ImageDecodeError, match="a.tif: "):
+        decode(_tiff(arr, **kw), "a.tif")
+
+
+def test_48_bit_tiff_prediction_scores_like_the_same_16_bit_png(eval_set, preds, tmp_path, capsys):
+    import cv2
+    import pyarrow.parquet as pq
+
+    pair = _ids(preds)[0]
+    png16 = cv2.imread(str(next((preds / os.path.dirname(pair)).glob(os.path.basename(pair) + ".*"))),
+                       cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.uint16) * 257
+    png16 += np.random.default_rng(0).integers(0, 257, png16.shape, dtype=np.uint16)   # below 8 bits
+    _replace(preds, pair, cv2.imencode(".png", png16[:, :, ::-1])[1].tobytes())
+    assert _score(capsys, preds, eval_set, tmp_path / "png")[0] == 0
+    _replace(preds, pair, _tiff(png16, photometric="rgb"), ext=".tif")
+    assert _score(capsys, preds, eval_set, tmp_path / "tif")[0] == 0
+    a, b = ({r["id"]: r for r in pq.read_table(tmp_path / d / "per_image.parquet").to_pylist()}[pair]
+            for d in ("png", "tif"))
+    assert a["psnr"] == b["psnr"] and a["ssim"] == b["ssim"] and b["note"] == "16-bit->float"
+
+
+def test_a_fifo_in_a_predictions_folder_is_not_opened(identity_preds, tmp_path):
+    # The bug was a hang (pyarrow opening the FIFO), so the reader runs in a subprocess with a timeout.
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = open_predictions(identity_preds).names
+    ids = sorted(names)
+    folder = tmp_path / "parquet"
+    folder.mkdir()
+    pq.write_table(pa.table({"id": ids, "prediction": [Path(names[i]).read_bytes() for i in ids]}),
+                   folder / "a.parquet")
+    os.mkfifo(folder / "b.parquet")
+    images = tmp_path / "images"
+    shutil.copytree(identity_preds, images)
+    os.mkfifo(images / (ids[0] + ".tif"))        # beside the real PNG: not a duplicate, not read
+    code = "import sys; from ggt_dataset.eval.predictions import open_predictions as o; print(len(o(sys.argv[1]).names))"
+    for path in (folder, images):
+        r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+                           check=False)
+        assert r.returncode == 0 and r.stdout.strip() == str(len(ids)), r.stderr
+
+
+def test_16_bit_gray_alpha_png_is_read_at_16_bits():
+    # Pillow opens it as 8-bit RGBA; OpenCV keeps the 16 bits (gray replicated, alpha dropped).
+    import struct
+    import zlib
+
+    from ggt_dataset.eval.decode import decode
+
+    a = np.random.default_rng(0).integers(0, 65536, (4, 5, 2), dtype=np.uint16)
+    raw = b"".join(b"\0" + row.astype(">u2").tobytes() for row in a)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 5, 4, 16, 4, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    d = decode(data, "la.png")
+    assert d.scale == 65535.0 and np.array_equal(d.pixels, np.repeat(a[:, :, :1], 3, axis=2))
+    assert "alpha dropped" in d.note
