@@ -132,13 +132,13 @@ _BOUNDED_LOAD = """
 import resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
 from ggt_dataset.eval import protocol as P
-t = time.perf_counter()
+t = time.process_time()      # CPU time: the work done, whatever else the machine runs
 try:
     P.load(sys.argv[1]).sha256()       # sha256 serialises the whole expanded mapping
     print("loaded")
 except P.ProtocolError as e:
     print("refused:", e)
-print("seconds", time.perf_counter() - t)
+print("cpu_seconds", time.process_time() - t)
 print("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
 
@@ -170,7 +170,7 @@ def test_billion_laughs_is_refused_fast_in_bounded_memory(tmp_path):
     assert f.stat().st_size < 1024
     out, text = _load_in_child(f)
     assert "lol.yaml: expands to more than" in out.get("refused:", ""), text
-    assert float(out["seconds"]) < 2 and int(out["peak_rss_mb"]) < 500, text
+    assert float(out["cpu_seconds"]) < 2 and int(out["peak_rss_mb"]) < 1024, text   # old: MemoryError at 3 GiB
 
 
 def test_a_handful_of_aliases_still_loads(tmp_path):
