@@ -139,9 +139,13 @@ def open_references(target: str, split: str = "test") -> References:
     """Open ``split`` of ``target``: a ``ggt build`` output folder, or anything ``ggt_dataset.load`` takes."""
     if os.path.isfile(os.path.join(target, MANIFEST_FILE)):
         refs = _from_build(target, split)
-    elif os.path.isdir(target) and _is_raw_release(target):
+    elif os.path.isdir(target) and _is_raw_release(target) or (
+            os.path.isfile(target) and target.lower().endswith((".csv", ".jsonl"))):
         raise ReferenceError(f"{target}: a raw release (image folders or a manifest), not a built "
                              f"dataset; run `ggt build {target} OUT` first and pass OUT as the reference")
+    elif os.path.isfile(target):      # else it would be tried as a Hub id, with network retries
+        raise ReferenceError(f"{target}: a file; the reference is a folder written by `ggt build` "
+                             "or a Hub dataset id")
     else:
         refs = _from_datasets(target, split)
     for pair_id in refs.ids:   # a Hub dataset's ids are its author's text; they name prediction files

@@ -411,6 +411,10 @@ def test_reference_that_is_a_raw_release_says_build_it_first(identity_preds, sam
     text = _fail(capsys, identity_preds, sample_raw, tmp_path, f"{sample_raw}: a raw release",
                  f"ggt build {sample_raw}")
     assert "unexpected" not in text.lower()
+    manifest = os.path.join(sample_raw, "metadata.jsonl")
+    _fail(capsys, identity_preds, manifest, tmp_path, f"{manifest}: a raw release", f"ggt build {manifest}")
+    (tmp_path / "scores.parquet").write_bytes(b"PAR1")
+    _fail(capsys, identity_preds, str(tmp_path / "scores.parquet"), tmp_path, "scores.parquet: a file")
 
 
 def _tiff(arr, **kw) -> bytes:
