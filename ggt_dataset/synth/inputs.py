@@ -44,6 +44,7 @@ MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg", "WEBP": "
 
 
 MIN_SIDE = 32     # px, both sides: fidelity compares at 32/64 px; smaller is not a photo to restore
+SCAN_THREADS = min(8, os.cpu_count() or 1)      # new photos read and decoded at once during a scan
 
 
 class InputError(GGTError):
@@ -91,25 +92,27 @@ def _row(lq_dir: str, rel: str, split: str, category: str | None) -> dict:
     from ..raw_folders import locate
 
     loc = locate(rel, split=split)
-    stat = stat_key(os.path.join(lq_dir, rel))      # before reading: a later edit changes it
-    record = read_image(os.path.join(lq_dir, rel), shown_as=os.path.join(lq_dir, rel))
-    if min(record.width, record.height) < MIN_SIDE:
-        raise BadPairError(os.path.join(lq_dir, rel), f"is {record.width}x{record.height} px; ggt synth needs at "
-                           f"least {MIN_SIDE} px on each side")
+    path = os.path.join(lq_dir, rel)
     cat, source = (loc.category, "folder") if loc.category else (category, "option")
-    # decoded once here, as the pipeline will: a header that promises more pixels than the data
-    # holds (9000x9000 over a tiny IDAT) passes the header and CRC checks but fails every run
-    try:
-        rgb = decode_rgb(record.data, rel)
-    except GGTError as e:
-        raise BadPairError(os.path.join(lq_dir, rel), "its header and chunks are sound but its pixels do not "
-                           f"decode: {str(e).removeprefix(rel + ': ')}") from None
+    stat = stat_key(path)      # before reading: a later edit changes it
+    # Every new photo is decoded once here, as the pipeline will decode it: a header that promises
+    # more pixels than the data holds (9000x9000 over a tiny IDAT) passes the header and CRC checks
+    # but would fail on every run. Pillow's plain decode (2-3x cheaper than decode_rgb's conversions),
+    # unless the analyser decodes it anyway.
+    record = read_image(path, shown_as=path, decode=cat is not None)
+    if min(record.width, record.height) < MIN_SIDE:
+        raise BadPairError(path, f"is {record.width}x{record.height} px; ggt synth needs at "
+                           f"least {MIN_SIDE} px on each side")
     meta = None
     if cat is None:
         from dataclasses import asdict
 
         from .prompts import analyse
 
+        try:
+            rgb = decode_rgb(record.data, rel)
+        except GGTError as e:
+            raise BadPairError(path, f"does not decode: {str(e).removeprefix(rel + ': ')}") from None
         analysis = analyse(rgb)
         cat, source = analysis.category(), "analyser"
         meta = json.dumps({"analysis": asdict(analysis)})   # the adaptive prompter reuses it
@@ -146,22 +149,42 @@ def _changed(journal: Journal, lq_dir: str, known: dict) -> bool:
     return False
 
 
+def _is_new(journal: Journal, lq_dir: str, rel: str, changed: list[str]) -> bool:
+    known = journal.pair(rel)
+    if known is None:
+        return True
+    if not _changed(journal, lq_dir, known):
+        return False
+    # a new photo under an old name: its answer and verdict were for the old bytes
+    journal.db.execute("DELETE FROM pairs WHERE key=?", (rel,))
+    changed.append(rel)
+    return True
+
+
+def _try_row(lq_dir: str, rel: str, split: str, category: str | None) -> dict | BadPairError:
+    try:
+        return _row(lq_dir, rel, split, category)
+    except BadPairError as e:
+        return e
+    except GGTError as e:
+        return BadPairError(rel, str(e))
+
+
 def _new_rows(journal: Journal, lq_dir: str, images: list[str], split: str, category: str | None,
               problems: list[BadPairError], changed: list[str]) -> Iterator[dict]:
-    for rel in images:
-        known = journal.pair(rel)
-        if known is not None:
-            if not _changed(journal, lq_dir, known):
-                continue
-            # a new photo under an old name: its answer and verdict were for the old bytes
-            journal.db.execute("DELETE FROM pairs WHERE key=?", (rel,))
-            changed.append(rel)
-        try:
-            yield _row(lq_dir, rel, split, category)
-        except BadPairError as e:
-            problems.append(e)
-        except GGTError as e:  # decode errors from the analyser
-            problems.append(BadPairError(rel, str(e)))
+    """Rows for the new photos, in ``images``' order. The journal is read on this thread only;
+    reading and decoding (Pillow and numpy release the GIL) run on SCAN_THREADS threads."""
+    from concurrent.futures import ThreadPoolExecutor
+    from itertools import islice
+
+    todo = (rel for rel in images if _is_new(journal, lq_dir, rel, changed))
+    with ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="ggt-scan") as pool:
+        while chunk := list(islice(todo, 4 * SCAN_THREADS)):       # bounded: memory does not grow with N
+            for result in pool.map(lambda rel: _try_row(lq_dir, rel, split, category), chunk):
+                if isinstance(result, BadPairError):
+                    problems.append(result)
+                else:
+                    yield result
 
 
 def scan(journal: Journal, lq_dir: str, *, split: str | None = "auto", category: str | None = None,
