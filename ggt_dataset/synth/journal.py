@@ -50,7 +50,6 @@ from typing import Any
 from ..errors import GGTError
 from .journal_schema import FILL_LEDGER, PAIR_COLUMNS, SCHEMA, TRIGGERS
 
-
 # pairs.decided_by beside 'qc' and 'manual': a pair QC accepted that new QC settings flag for
 # review stays accepted (a review never removes accepted work without a person's decision) and
 # is listed in review.csv as KEPT; WAS_ACCEPTED marks it while its QC runs again.
