@@ -1,6 +1,8 @@
-"""Baseline predictions for a split: what a submission looks like, and a floor to beat.
+"""Baseline predictions for a split: what a submission looks like, and references to compare with.
 
-  identity    the LQ image itself, byte for byte (any model should beat it)
+  identity    the LQ image itself, byte for byte: the score of doing nothing. Not a floor on
+              fidelity metrics (PSNR, SSIM): a restorer that gets tone or detail wrong can fall
+              below it; a restorer should beat it on the perceptual and no-reference metrics
   classical   ggt_dataset.restore: OpenCV denoise + dehaze + brighten + contrast
 Written as ``OUT/<id>.png``, one file per pair, each renamed into place when complete
 (``ids.id_path``: an id that would land outside OUT is refused).

@@ -1,8 +1,12 @@
 """ggt baseline {identity,classical} DATASET --out DIR: baseline predictions for a split.
 
-identity copies each LQ image (the floor any model must beat); classical runs an
-OpenCV denoise + dehaze + brighten + contrast restorer (a baseline, not a
-foundation model). Files are named by pair id, ready for `ggt score`.
+identity copies each LQ image: the score of doing nothing. On fidelity metrics
+(PSNR, SSIM) it is a strong reference, not a floor: a restorer that changes tone
+or smooths detail the wrong way scores below it. classical runs a blind OpenCV
+denoise + dehaze + brighten + contrast restorer (a baseline, not a foundation
+model): it gains where the degradation is global (haze, low light) and loses
+where it is local (rain streaks, snow), which it does not model. Files are named
+by pair id, ready for `ggt score`.
 """
 
 from __future__ import annotations
