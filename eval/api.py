@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from . import engine, metrics, report, weights
+from . import engine, metrics, report, report_folder, weights
 from . import protocol as protocol_mod
 from .predictions import MAX_UNZIPPED_BYTES, open_predictions
 from .references import open_references
@@ -69,8 +69,8 @@ def device_label(device: str) -> str:
 def score(predictions: str, reference: str, *, out: str | None = None, split: str = "test",
           protocol: str = protocol_mod.DEFAULT_PROTOCOL, metrics: list[str] | None = None,
           device: str = "auto", batch_size: int = engine.DEFAULT_BATCH, workers: int | None = None,
-          allow_partial: bool = False, weights_dir: str | None = None, cache_dir: str | None = None,
-          label: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES,
+          allow_partial: bool = False, overwrite: bool = False, weights_dir: str | None = None,
+          cache_dir: str | None = None, label: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES,
           fid: bool = False, progress: bool = False) -> dict:
     """Score a submission and (with ``out``) write its report. Returns the summary dict.
 
@@ -78,12 +78,17 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
         predictions: a folder of images, a .zip, Parquet file(s) or a saved ``datasets`` dataset;
             each image is named by its pair id (``rain/chelsea_000.png``).
         reference: a ``ggt build`` output folder or a Hub dataset id.
-        out: the report folder; None scores without writing.
+        out: the report folder; None scores without writing. It is checked before any work:
+            a new or empty folder, or an earlier report (replaced whole at the end).
+        overwrite: let ``out`` replace a folder that is not a report (never the inputs).
         protocol: a shipped protocol name (``ggt``, ``ntire``) or a YAML path.
         metrics: restrict the protocol to these metrics (the report says so); ["available"]
             keeps those whose weight files are in place.
         fid: also compute the protocol's optional set metric (FID).
     """
+    if out:
+        report_folder.check_out(out, overwrite=overwrite,
+                                inputs={"reference dataset": reference, "predictions": predictions})
     if metrics == ["available"]:
         metrics = available_metrics(protocol, weights_dir)
     proto = load_protocol(protocol, metrics)

@@ -7,38 +7,36 @@ A report folder holds
   report.md                           the table to paste into a paper
   plots/per_category.png, plots/distribution.png
 Non-finite scores (NaN, inf) are never averaged silently: means use the finite
-values only, and the count and the ids of the others are reported next to them.
-Files are written into OUT/.tmp first and renamed into place at the end.
+values only, and the count (by kind) and the ids of the others are reported next to them.
+The folder is written whole beside OUT and swapped in (report_folder.py).
+Side-by-side comparisons are in compare.py; reading summary.json is summary.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import platform
-import shutil
 from datetime import datetime, timezone
 
 from .. import __version__
-from ..atomic import write_bytes
-from ..errors import GGTError
 from ..schema import CATEGORIES
 from .protocol import Protocol, evaluate_derived
+from .report_folder import write_folder
+from .summary import REPORT_FORMAT, ReportError, read_summary  # noqa: F401 (read_summary: one reader, re-exported)
 
-REPORT_FORMAT = 1
 ARROW = {"higher": "↑", "lower": "↓"}
-
-
-class ReportError(GGTError):
-    """A report cannot be written or compared."""
 
 
 def _mean(values: list[float]) -> dict:
     finite = [v for v in values if math.isfinite(v)]
+    # the kinds of the others: +inf PSNR is an exact prediction, NaN is a failed score (compare.py)
     return {"mean": (math.fsum(finite) / len(finite)) if finite else None,
-            "n": len(finite), "nonfinite": len(values) - len(finite)}
+            "n": len(finite), "nonfinite": len(values) - len(finite),
+            "posinf": sum(1 for v in values if v == math.inf),
+            "neginf": sum(1 for v in values if v == -math.inf),
+            "nan": sum(1 for v in values if math.isnan(v))}
 
 
 def _means(rows: list[dict], names: list[str]) -> dict:
@@ -121,6 +119,19 @@ def _fmt(v, digits: int = 4) -> str:
     return f"{v:.{digits}f}"
 
 
+def cell(v: dict | None) -> str:
+    """One mean as every table shows it: the mean of the finite values, and †k when k
+    per-image scores were not finite (all of them +inf: "inf †k")."""
+    if not v:
+        return "—"
+    k = v.get("nonfinite", 0)
+    text = _fmt(v.get("mean"))
+    if v.get("mean") is None and k:
+        text = next((name for name in ("posinf", "neginf") if v.get(name) == k), None) or "—"
+        text = {"posinf": "inf", "neginf": "-inf"}.get(text, text)
+    return text + (f" †{k}" if k else "")
+
+
 def markdown(summary: dict) -> str:
     names = list(summary["metrics"])
     better = {n: summary["metrics"][n]["better"] for n in names}
@@ -140,11 +151,7 @@ def markdown(summary: dict) -> str:
 
     def row(label: str, means: dict, der: dict) -> str:
         n = max((v["n"] + v["nonfinite"] for v in means.values()), default=0)
-        cells = []
-        for k in names:
-            v = means[k]
-            cell = _fmt(v["mean"])
-            cells.append(cell + (f" †{v['nonfinite']}" if v["nonfinite"] else ""))
+        cells = [cell(means[k]) for k in names]
         return "| " + " | ".join([label, str(n)] + cells + [_fmt(der.get(d)) for d in derived]) + " |"
 
     for cat, means in summary["per_category"].items():
@@ -210,7 +217,7 @@ def _plots(summary: dict, rows: list[dict], folder: str) -> None:
 
 
 def write(out: str, summary: dict, rows: list[dict], unweighted: list[str] = ()) -> None:
-    """Write the whole report into ``out``; each file appears complete or not at all."""
+    """Write the whole report as the folder ``out``: the old one stays until the new one is whole."""
     if unweighted:
         raise ReportError(f"metrics {', '.join(unweighted)} ran without their pretrained weights; "
                           "their numbers are meaningless and never go into a report")
@@ -218,125 +225,20 @@ def write(out: str, summary: dict, rows: list[dict], unweighted: list[str] = ())
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    os.makedirs(out, exist_ok=True)
-    tmp = os.path.join(out, ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(os.path.join(tmp, "plots"))
-    try:
+    def fill(folder: str) -> None:
         names = list(summary["metrics"])
         cols = {"id": pa.array([r["id"] for r in rows], pa.string()),
                 "category": pa.array([r["category"] for r in rows], pa.string())}
         cols.update({n: pa.array([r[n] for r in rows], pa.float64()) for n in names})
         cols["note"] = pa.array([r["note"] for r in rows], pa.string())
         table = pa.table(cols)
-        pq.write_table(table, os.path.join(tmp, "per_image.parquet"))
-        pacsv.write_csv(table, os.path.join(tmp, "per_image.csv"))
-        with open(os.path.join(tmp, "summary.json"), "w", encoding="utf-8") as f:
+        pq.write_table(table, os.path.join(folder, "per_image.parquet"))
+        pacsv.write_csv(table, os.path.join(folder, "per_image.csv"))
+        with open(os.path.join(folder, "summary.json"), "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=1, allow_nan=False, default=str)
-        with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as f:
+        with open(os.path.join(folder, "report.md"), "w", encoding="utf-8") as f:
             f.write(markdown(summary))
-        _plots(summary, rows, os.path.join(tmp, "plots"))
-        for root, _, files in os.walk(tmp):
-            for name in files:
-                src = os.path.join(root, name)
-                dst = os.path.join(out, os.path.relpath(src, tmp))
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                os.replace(src, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(os.path.join(folder, "plots"))
+        _plots(summary, rows, os.path.join(folder, "plots"))
 
-
-def read_summary(path: str) -> dict:
-    if os.path.isdir(path):
-        path = os.path.join(path, "summary.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ReportError(f"{path}: cannot read a ggt score summary ({e})") from None
-    if not isinstance(data, dict) or data.get("format") != "ggt-score":
-        raise ReportError(f"{path}: not a ggt score summary.json")
-    data["_path"] = path
-    return data
-
-
-def _with_sets(s: dict) -> dict:
-    """A copy of a summary with its set metrics (FID) among the overall numbers, for comparing."""
-    sets = s.get("sets", {})
-    return {**s, "metrics": {**s["metrics"], **{k: {"better": v["better"]} for k, v in sets.items()}},
-            "overall": {**s["overall"], **{k: {"mean": v["value"]} for k, v in sets.items()}}}
-
-
-def compare(summaries: list[dict]) -> str:
-    """Submissions side by side; refuses ones scored under different protocols or test sets."""
-    if len(summaries) < 2:
-        raise ReportError("--compare needs at least two summary.json files")
-    first = summaries[0]["fingerprint"]
-    for s in summaries[1:]:
-        fp = s["fingerprint"]
-        for key, what in (("protocol_sha256", "protocol"), ("test_set", "test set")):
-            a, b = first[key], fp[key]
-            if (a["sha256"] if key == "test_set" else a) != (b["sha256"] if key == "test_set" else b):
-                raise ReportError(f"{s['_path']}: scored under a different {what} than "
-                                  f"{summaries[0]['_path']}; the numbers are not comparable")
-    summaries = [_with_sets(s) for s in summaries]
-    names = list(dict.fromkeys(n for s in summaries for n in s["metrics"]))
-    better = {n: s["metrics"][n]["better"] for s in summaries for n in s["metrics"]}
-    derived = list(dict.fromkeys(d for s in summaries for d in s["derived"]["overall"]))
-    head = ["submission", "pairs"] + [f"{n} {ARROW[better[n]]}" for n in names] + derived
-    lines = [(f"Protocol `{first['protocol']}` v{first['protocol_version']}, test set "
-             f"`{first['test_set']['sha256'][:16]}`; best per column in bold."), "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    best = {}
-    for n in names:
-        vals = [s["overall"][n]["mean"] for s in summaries if n in s["overall"]
-                and s["overall"][n]["mean"] is not None]
-        if vals:
-            best[n] = max(vals) if better[n] == "higher" else min(vals)
-    for s in summaries:
-        cells = []
-        for n in names:
-            v = s["overall"].get(n, {}).get("mean")
-            cell = _fmt(v)
-            cells.append(f"**{cell}**" if v is not None and v == best.get(n) else cell)
-        cells += [_fmt(s["derived"]["overall"].get(d)) for d in derived]
-        label = s["label"] + (" (PARTIAL)" if s["partial"] else "")
-        lines.append("| " + " | ".join([label, str(s["counts"]["scored"])] + cells) + " |")
-    return "\n".join(lines + _compare_by_category(summaries, better)) + "\n"
-
-
-def _compare_by_category(summaries: list[dict], better: dict) -> list[str]:
-    """Per metric, categories down and submissions across: where each one wins."""
-    cats = list(dict.fromkeys(c for s in summaries for c in s["per_category"]))
-    lines = []
-    for n in (n for n in better if any(n in s["per_category"].get(c, {}) for s in summaries for c in cats)):
-        lines += ["", f"**{n}** {ARROW[better[n]]} per category", "",
-                  "| category | " + " | ".join(s["label"] for s in summaries) + " |",
-                  "|" + "---|" * (len(summaries) + 1)]
-        for c in cats:
-            vals = [s["per_category"].get(c, {}).get(n, {}).get("mean") for s in summaries]
-            known = [v for v in vals if v is not None]
-            top = (max(known) if better[n] == "higher" else min(known)) if known else None
-            cells = [f"**{_fmt(v)}**" if v is not None and v == top and len(known) > 1 else _fmt(v)
-                     for v in vals]
-            lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def compare_plot(summaries: list[dict], path: str) -> None:
-    from matplotlib import colormaps
-
-    summaries = [_with_sets(s) for s in summaries]
-    names = list(dict.fromkeys(n for s in summaries for n in s["metrics"]))
-    fig, axes = _figure(len(names))
-    colours = colormaps["tab10"].colors[:len(summaries)]
-    for ax, n in zip(axes, names):
-        vals = [s["overall"].get(n, {}).get("mean") or 0.0 for s in summaries]
-        ax.bar(range(len(summaries)), vals, color=colours)
-        ax.set_xticks(range(len(summaries)), [s["label"] for s in summaries], rotation=30, ha="right")
-        better = next(s["metrics"][n]["better"] for s in summaries if n in s["metrics"])
-        ax.set_title(f"{n} {ARROW[better]}")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    write_bytes(path, buf.getvalue(), durable=False)
+    write_folder(out, fill)

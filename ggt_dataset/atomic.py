@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import threading
 from typing import Any
 
@@ -55,3 +56,45 @@ def write_text(path: str, text: str) -> None:
 
 def write_json(path: str, data: Any) -> None:
     write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):          # not Linux, or a libc without it
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):   # this filesystem cannot exchange
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
+def replace_dir(new: str, final: str) -> None:
+    """Put the folder ``new`` at ``final`` (same parent), replacing any folder there.
+
+    Readers see the old folder or the new one, whole: on Linux the two are exchanged in one
+    step; elsewhere the old one is renamed aside first (a moment with none), and put back if
+    the second rename fails. The old folder is then deleted.
+    """
+    if not os.path.lexists(final):
+        os.rename(new, final)
+        return
+    if _exchange(new, final):
+        old = new                               # the exchange left the old folder at ``new``
+    else:
+        old = f"{new}.old"
+        os.rename(final, old)
+        try:
+            os.rename(new, final)
+        except BaseException:
+            os.rename(old, final)
+            raise
+    fsync_dir(os.path.dirname(final) or ".")
+    shutil.rmtree(old, ignore_errors=True)

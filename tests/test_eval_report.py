@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 
 import pytest
@@ -78,3 +79,169 @@ def test_unweighted_scores_never_reach_a_report(tmp_path):
     with pytest.raises(report.ReportError, match="without their pretrained weights"):
         report.write(str(tmp_path / "r"), {"metrics": {}}, [], unweighted=["musiq"])
     assert not (tmp_path / "r").exists()
+
+
+# --- --out: checked before any work, never someone else's folder, replaced whole ------------------
+
+def _run(capsys, *args):
+    rc = main(list(args))
+    return rc, capsys.readouterr().err
+
+
+def test_out_that_is_a_file_fails_before_any_work(eval_set, identity_preds, tmp_path, capsys):
+    """Before the weight check, the first step that could fail: lpips has no weights here."""
+    out = tmp_path / "report.txt"
+    out.write_text("mine")
+    rc, err = _run(capsys, "score", identity_preds, "--reference", eval_set, "--out", str(out),
+                   "--metrics", "psnr,lpips", "--device", "cpu", "-q")
+    assert rc == 1 and f"{out}: exists and is not a folder" in err and out.read_text() == "mine"
+
+
+def test_out_refuses_a_folder_that_is_not_a_report(eval_set, identity_preds, tmp_path, capsys):
+    out = tmp_path / "r"
+    (out / ".tmp").mkdir(parents=True)
+    (out / ".tmp" / "keep.txt").write_text("someone's")
+    (out / "summary.json").write_text('{"mine": true}')
+    rc, err = _run(capsys, "score", identity_preds, "--reference", eval_set, "--out", str(out),
+                   "--metrics", "psnr", "--device", "cpu", "-q")
+    assert rc == 1 and f"{out}: a folder that is not a `ggt score` report" in err and "--overwrite" in err
+    assert (out / ".tmp" / "keep.txt").read_text() == "someone's"
+    assert (out / "summary.json").read_text() == '{"mine": true}'
+    _score(tmp_path, identity_preds, eval_set, "r", "--overwrite")
+    assert sorted(os.listdir(out)) == ["per_image.csv", "per_image.parquet", "plots", "report.md",
+                                       "summary.json"]
+
+
+def test_out_never_replaces_the_reference_dataset(eval_set, identity_preds, tmp_path, capsys):
+    ref = shutil.copytree(eval_set, tmp_path / "ggt")
+    before = sorted(p.name for p in ref.rglob("*"))
+    for extra in ((), ("--overwrite",)):
+        rc, err = _run(capsys, "score", identity_preds, "--reference", str(ref), "--out", str(ref),
+                       "--metrics", "psnr", "--device", "cpu", "-q", *extra)
+        assert rc == 1 and "holds the reference dataset" in err
+    assert sorted(p.name for p in ref.rglob("*")) == before
+
+
+def test_an_earlier_report_is_replaced_whole(eval_set, identity_preds, tmp_path):
+    _score(tmp_path, identity_preds, eval_set, "r", "--label", "first")
+    _score(tmp_path, identity_preds, eval_set, "r", "--label", "second")
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["label"] == "second"
+    assert os.listdir(tmp_path) == ["r"]          # no temporary folder left beside it
+
+
+def test_a_failed_write_leaves_the_earlier_report(tmp_path):
+    from ggt_dataset.eval.report_folder import write_folder
+
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "summary.json").write_text("old")
+
+    def fill(folder):
+        (tmp_path / "seen").write_text(folder)
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_folder(str(out), fill)
+    assert (out / "summary.json").read_text() == "old" and sorted(os.listdir(tmp_path)) == ["r", "seen"]
+
+
+# --- --compare: non-finite values visible and ranked by the mean over all pairs -----------------
+
+@pytest.fixture(scope="module")
+def near_perfect(eval_set, identity_preds, tmp_path_factory):
+    """Exact on every pair but one (PSNR inf on 17 of 18), and the identity baseline: reports of both."""
+    from ggt_dataset.eval.references import open_references
+
+    base = tmp_path_factory.mktemp("nearperfect")
+    refs = open_references(eval_set)
+    keep = min(refs.ids)
+    names = open_predictions(identity_preds).names
+    for pair, gt in refs.iter_hq(set(refs.ids) - {keep}):
+        (base / "exact" / pair).parent.mkdir(parents=True, exist_ok=True)
+        (base / "exact" / (pair + ".png")).write_bytes(gt)
+    shutil.copy(names[keep], base / "exact" / (keep + os.path.splitext(names[keep])[1]))
+    for preds, label in ((base / "exact", "exact"), (identity_preds, "identity")):
+        assert main(["score", str(preds), "--reference", eval_set, "--out", str(base / "reports" / label),
+                     "--metrics", "psnr,ssim", "--device", "cpu", "-q", "--label", label]) == 0
+    return base / "reports"
+
+
+def _row(text, label):
+    return next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
+
+
+def test_compare_ranks_a_near_perfect_submission_first(near_perfect, capsys):
+    assert main(["score", "--compare", str(near_perfect / "identity"), str(near_perfect / "exact")]) == 0
+    text = capsys.readouterr().out
+    exact, identity = _row(text, "exact"), _row(text, "identity")
+    assert exact.split(" | ")[2].startswith("**") and " †17**" in exact      # psnr: best, marked
+    assert not identity.split(" | ")[2].startswith("**")
+    assert "exact psnr: 17 +inf" in text
+    by_cat = [line.split(" | ") for line in text.split("**psnr** ↑ per category")[1].split("**ssim**")[0]
+              .splitlines() if line.startswith("| ") and "category" not in line]
+    assert len(by_cat) == 6 and all(exact_cell.startswith("**") and "†" in exact_cell
+                                    for _, _, exact_cell in by_cat if exact_cell.startswith(("**", "inf")))
+    assert sum("inf †3" in exact_cell for *_, exact_cell in by_cat) >= 5     # all 3 pairs exact there
+    md = (near_perfect / "exact" / "report.md").read_text()
+    assert "†17" in md
+
+
+DELETE = object()
+
+
+def _edited(src, dst, **changes):
+    """A copy of a real summary.json with fields changed by hand (a__b is a["b"]), as a user might."""
+    s = json.loads((src / "summary.json").read_text())
+    for dotted, value in changes.items():
+        *keys, last = dotted.split("__")
+        node = s
+        for k in keys:
+            node = node[k]
+        if value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    dst.mkdir()
+    (dst / "summary.json").write_text(json.dumps(s))
+    return dst
+
+
+def test_compare_never_bolds_nan_or_partial(near_perfect, tmp_path, capsys):
+    a = near_perfect / "identity"
+    mean = json.loads((a / "summary.json").read_text())["overall"]["psnr"]["mean"]
+    nan = _edited(a, tmp_path / "nan", label="withnan", overall__psnr={
+        "mean": mean + 5, "n": 17, "nonfinite": 1, "posinf": 0, "neginf": 0, "nan": 1})
+    part = _edited(a, tmp_path / "part", label="part", partial=True,
+                   overall__psnr={"mean": mean + 9, "n": 18, "nonfinite": 0})
+    worse = _edited(a, tmp_path / "worse", label="worse", overall__psnr={"mean": mean - 1, "n": 18, "nonfinite": 0})
+    assert main(["score", "--compare", str(a), str(nan), str(part), str(worse)]) == 0
+    text = capsys.readouterr().out
+    assert f"**{mean:.4f}**" in _row(text, "identity")
+    assert "**" not in _row(text, "withnan").split(" | ")[2] and "†1" in _row(text, "withnan")
+    assert "**" not in _row(text, "part (PARTIAL)").split(" | ")[2]
+    assert "withnan psnr: 1 NaN" in text
+
+
+@pytest.mark.parametrize("edit, field", [
+    ({"overall__psnr__mean": "abc"}, "overall.psnr.mean must be a finite number or null, found 'abc'"),
+    ({"overall__psnr__mean": math.inf}, "overall.psnr.mean must be a finite number or null, found inf"),
+    ({"overall__psnr__mean": math.nan}, "overall.psnr.mean must be a finite number or null, found nan"),
+    ({"metrics__psnr__better": "up"}, "metrics.psnr.better must be 'higher' or 'lower'"),
+    ({"counts__scored": "18"}, "counts.scored must be a count"),
+    ({"fingerprint": DELETE}, "fingerprint must be present, found nothing"),
+    ({"per_category": []}, "per_category must be an object"),
+    ({"derived__overall__x": "1"}, "derived.overall.x must be a finite number or null"),
+    ({"format_version": 2}, "format_version 2 is newer than this ggt-100k reads (1)"),
+    ({"label": None}, "label must be a string"),
+])
+def test_compare_names_the_file_and_field_of_a_malformed_summary(near_perfect, tmp_path, capsys, edit, field):
+    bad = _edited(near_perfect / "identity", tmp_path / "bad", **edit)
+    rc, err = _run(capsys, "score", "--compare", str(near_perfect / "exact"), str(bad))
+    assert rc == 1 and f"{bad / 'summary.json'}: {field}" in err, err
+    assert "unexpected" not in err and "Traceback" not in err
+
+
+def test_compare_refuses_a_deeply_nested_summary(near_perfect, tmp_path, capsys):
+    (tmp_path / "deep.json").write_text('{"format": "ggt-score", "x": ' + "[" * 100000 + "]" * 100000 + "}")
+    rc, err = _run(capsys, "score", "--compare", str(near_perfect / "exact"), str(tmp_path / "deep.json"))
+    assert rc == 1 and "deep.json: nested too deeply" in err and "unexpected" not in err

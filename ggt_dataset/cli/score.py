@@ -28,7 +28,10 @@ def register(sub) -> None:
     p.add_argument("--protocol", default="ggt", help="ggt (default), ntire, or a YAML file")
     p.add_argument("--metrics", help="comma-separated subset of the protocol's metrics, or 'available' "
                    "for those whose weights are in place (the others are named)")
-    p.add_argument("--out", metavar="REPORT_DIR", help="where the report goes")
+    p.add_argument("--out", metavar="REPORT_DIR", help="where the report goes: a new or empty folder, or "
+                   "an earlier report, which is replaced whole once the new one is written")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a folder that is not a ggt score report (all of its contents)")
     p.add_argument("--fid", action="store_true",
                    help="also compute FID over the two image sets (the protocol's optional set metric)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
@@ -50,15 +53,15 @@ def _compare(args) -> int:
     import os
 
     from ..atomic import write_text
-    from ..eval import report
+    from ..eval import compare
 
-    summaries = [report.read_summary(p) for p in args.compare]
-    table = report.compare(summaries)
+    summaries = compare.read(args.compare)
+    table = compare.compare(summaries)
     print(table, end="")
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         write_text(os.path.join(args.out, "comparison.md"), table)
-        report.compare_plot(summaries, os.path.join(args.out, "comparison.png"))
+        compare.plot(summaries, os.path.join(args.out, "comparison.png"))
         print(f"wrote {args.out}/comparison.md and comparison.png")
     return 0
 
@@ -78,7 +81,8 @@ def run(args) -> int:
     summary = api.score(args.predictions, args.reference, out=args.out, split=args.split,
                         protocol=args.protocol, metrics=metrics, device=args.device,
                         batch_size=args.batch_size, workers=args.workers,
-                        allow_partial=args.allow_partial, weights_dir=args.weights_dir,
+                        allow_partial=args.allow_partial, overwrite=args.overwrite,
+                        weights_dir=args.weights_dir,
                         cache_dir=args.cache_dir, label=args.label,
                         max_unzipped=args.max_unzipped or MAX_UNZIPPED_BYTES, fid=args.fid,
                         progress=not args.quiet and sys.stderr.isatty())
