@@ -46,6 +46,7 @@ def test_evaluate_module_rejects_unequal_lists():
 def test_evaluate_module_refuses_an_empty_metric_list():
     """metrics=[] used to mean every metric (learned ones included); None is the way to say all."""
     import evaluate
+
     from ggt_dataset.errors import GGTError
 
     metric = evaluate.load(EVAL_DIR)
