@@ -9,6 +9,8 @@ from typing import Any
 
 import datasets
 
+from . import hub
+
 # The authors' repo holds the raw image folders; a Parquet build published there (or
 # to your own repo, named by GGT_REPO_ID or repo_id=) is what this loads.
 DEFAULT_REPO_ID = "VCLab-PolyU/GGT-100K"
@@ -43,5 +45,25 @@ def load(path_or_repo: str | None = None, name: str | None = None, **kwargs: Any
     """
     target = path_or_repo or default_repo_id()
     if os.path.isdir(target):
-        target = os.path.abspath(target)
-    return datasets.load_dataset(target, name, **kwargs)
+        return datasets.load_dataset(os.path.abspath(target), name, **kwargs)
+    if not hub.offline():      # offline, a repo loaded before still loads from the cache
+        _ask_hub(target, kwargs.get("revision"), kwargs.get("token"))
+    try:
+        return datasets.load_dataset(target, name, **kwargs)
+    except Exception as e:
+        if hub.unreachable(e):
+            raise hub.HubUnreachableError(hub.unreachable_message(f"cannot load {target}", e)) from None
+        raise
+
+
+def _ask_hub(repo_id: str, revision: str | None, token: str | bool | None) -> None:
+    """One request, no retries: datasets retries a refused connection for ~25 s and then names
+    neither the endpoint nor what to do. Other answers (no such repo, no access) are left to
+    datasets, whose messages say so."""
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi(token=token).dataset_info(repo_id, revision=revision, timeout=10)
+    except Exception as e:  # noqa: BLE001 (only an unreachable Hub is ours to report)
+        if hub.unreachable(e):
+            raise hub.HubUnreachableError(hub.unreachable_message(f"cannot load {repo_id}", e)) from None

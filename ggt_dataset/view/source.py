@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from .. import hub
 from ..errors import GGTError
 from ..plan import DATA_DIR
 from ..schema import CATEGORIES, SPLITS
@@ -82,6 +83,8 @@ def _hub(repo_id: str, revision: str | None) -> Source:
     try:
         paths = fs.glob(f"{root}/{DATA_DIR}/*/*.parquet")
     except Exception as e:  # noqa: BLE001 (offline, auth, 404: all told to the user with the repo id)
+        if hub.unreachable(e):
+            raise SourceError(hub.unreachable_message(f"cannot list {repo_id}", e)) from None
         raise SourceError(f"{repo_id}: cannot list the Hub repo ({type(e).__name__}: {e})") from None
     return Source(repo_id, _shards(paths, repo_id), fs)
 
