@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 
 from ..atomic import write_bytes
-from .report import ARROW, _figure, _fmt, cell
+from .report import ARROW, _figure, _fmt, bars, cell
 from .summary import COMPARE_FIELDS, ReportError, read_summary
 
 
@@ -130,19 +130,35 @@ def _footnote(summaries: list[dict]) -> list[str]:
 
 
 def plot(summaries: list[dict], path: str) -> None:
+    buf = io.BytesIO()
+    figure(summaries).savefig(buf, format="png", dpi=110)
+    write_bytes(path, buf.getvalue(), durable=False)
+
+
+def figure(summaries: list[dict]):
+    """Per metric, each category and the overall mean, one bar per submission."""
     from matplotlib import colormaps
 
     summaries = [_with_sets(s) for s in summaries]
     names = list(dict.fromkeys(n for s in summaries for n in s["metrics"]))
-    fig, axes = _figure(len(names))
-    colours = colormaps["tab10"].colors[:len(summaries)]
+    cats = list(dict.fromkeys(c for s in summaries for c in s["per_category"]))
+    fig, axes = _figure(len(names), width=0.6 * (len(cats) + 1) * max(1.0, len(summaries) / 2) + 1.5)
+    colours = colormaps["tab10"].colors
+    width = 0.8 / len(summaries)
     for ax, n in zip(axes, names):
-        vals = [(s["overall"].get(n) or {}).get("mean") or 0.0 for s in summaries]
-        ax.bar(range(len(summaries)), vals, color=colours)
-        ax.set_xticks(range(len(summaries)), [s["label"] for s in summaries], rotation=30, ha="right")
+        groups = [c for c in cats if any(n in s["per_category"].get(c, {}) for s in summaries)] + ["overall"]
+        for k, s in enumerate(summaries):
+            means = [s["per_category"].get(c, {}).get(n) for c in groups[:-1]] + [s["overall"].get(n)]
+            bars(ax, [g + (k - (len(summaries) - 1) / 2) * width for g in range(len(groups))], means,
+                 width, color=colours[k % len(colours)], label=s["label"])
+        ax.set_xticks(range(len(groups)), groups, rotation=45, ha="right", fontsize=8)
+        ax.axvline(len(groups) - 1.5, color="#999999", lw=0.5)      # categories | overall
         better = next(s["metrics"][n]["better"] for s in summaries if n in s["metrics"])
+        ax.set_ylabel(f"mean {n} per image", fontsize=8)
+        ax.set_xlabel("bars: mean of the finite scores; † non-finite, left out (see the table)", fontsize=7)
+        ax.margins(y=0.35)
         ax.set_title(f"{n} {ARROW[better]}")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    write_bytes(path, buf.getvalue(), durable=False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="upper center", ncol=len(summaries), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))      # the legend above the plots, over no bar
+    return fig

@@ -185,12 +185,22 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _figure(n: int):
+def _figure(n: int, width: float = 3.2):
     # The object API, not pyplot: no global state, and half a second less import per report.
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(3.2 * n, 3.2))
+    fig = Figure(figsize=(width * n, 3.6))
     return fig, fig.subplots(1, n, squeeze=False)[0]
+
+
+def bars(ax, x: list[float], means: list[dict | None], width: float = 0.8, **style) -> None:
+    """Bars of the finite means, each labelled as the tables show it (value, †k, "inf")."""
+    heights = [(v or {}).get("mean") for v in means]
+    ax.bar(x, [h if h is not None else 0.0 for h in heights], width, **style)
+    for xi, h, v in zip(x, heights, means):
+        # a bar of height 0 for "every pair +inf" would read as the worst score: say it in text
+        ax.annotate(cell(v), (xi, h if h is not None else 0.0), ha="center", va="bottom", fontsize=6,
+                    rotation=90, xytext=(0, 2), textcoords="offset points")
 
 
 def _plots(summary: dict, rows: list[dict], folder: str) -> None:
@@ -198,19 +208,29 @@ def _plots(summary: dict, rows: list[dict], folder: str) -> None:
     cats = list(summary["per_category"])
     fig, axes = _figure(len(names))
     for ax, n in zip(axes, names):
-        vals = [summary["per_category"][c][n]["mean"] or 0.0 for c in cats]
-        ax.bar(range(len(cats)), vals, color="#4C72B0")
-        ax.axhline(summary["overall"][n]["mean"] or 0.0, color="#C44E52", lw=1, label="overall")
+        bars(ax, list(range(len(cats))), [summary["per_category"][c][n] for c in cats], color="#4C72B0")
+        overall = summary["overall"][n]
+        if overall["mean"] is not None:
+            ax.axhline(overall["mean"], color="#C44E52", lw=1, label=f"overall mean {cell(overall)}")
+            # above the axes, where it covers no bar and no label
+            ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
         ax.set_xticks(range(len(cats)), cats, rotation=45, ha="right", fontsize=8)
-        ax.set_title(f"{n} {ARROW[summary['metrics'][n]['better']]}")
+        ax.set_xlabel("category († non-finite scores, left out of the mean)", fontsize=7)
+        ax.set_ylabel(f"mean {n} per image", fontsize=8)
+        ax.margins(y=0.35)              # room for the labels above the bars
+        ax.set_title(f"{n} {ARROW[summary['metrics'][n]['better']]}", pad=16)
     fig.suptitle(f"{summary['label']} — per category ({summary['fingerprint']['protocol']})")
     fig.tight_layout()
     fig.savefig(os.path.join(folder, "per_category.png"), dpi=110)
     fig, axes = _figure(len(names))
     for ax, n in zip(axes, names):
         data = [[r[n] for r in rows if r["category"] == c and math.isfinite(r[n])] for c in cats]
-        ax.boxplot(data, showfliers=True)
-        ax.set_xticks(range(1, len(cats) + 1), cats, rotation=45, ha="right", fontsize=8)
+        ax.boxplot([d or [math.nan] for d in data], showfliers=True)
+        left = [summary["per_category"][c][n]["nonfinite"] for c in cats]
+        ticks = [f"{c}\nn={len(d)}" + (f" †{k}" if k else "") for c, d, k in zip(cats, data, left)]
+        ax.set_xticks(range(1, len(cats) + 1), ticks, rotation=45, ha="right", fontsize=7)
+        ax.set_xlabel("category (n finite scores; † non-finite, not drawn)", fontsize=7)
+        ax.set_ylabel(f"{n} per image", fontsize=8)
         ax.set_title(f"{n} {ARROW[summary['metrics'][n]['better']]} per image")
     fig.tight_layout()
     fig.savefig(os.path.join(folder, "distribution.png"), dpi=110)

@@ -245,3 +245,28 @@ def test_compare_refuses_a_deeply_nested_summary(near_perfect, tmp_path, capsys)
     (tmp_path / "deep.json").write_text('{"format": "ggt-score", "x": ' + "[" * 100000 + "]" * 100000 + "}")
     rc, err = _run(capsys, "score", "--compare", str(near_perfect / "exact"), str(tmp_path / "deep.json"))
     assert rc == 1 and "deep.json: nested too deeply" in err and "unexpected" not in err
+
+
+def test_plot_bars_say_what_the_tables_say():
+    """A category whose pairs are all exact has no finite mean: its bar is labelled "inf †3", not
+    drawn as a bar of 0 that reads as the worst score; other bars carry their value and †."""
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    report.bars(ax, [0, 1, 2], [{"mean": None, "n": 0, "nonfinite": 3, "posinf": 3, "neginf": 0, "nan": 0},
+                                {"mean": 12.5, "n": 1, "nonfinite": 2, "posinf": 2, "neginf": 0, "nan": 0},
+                                {"mean": 0.25, "n": 3, "nonfinite": 0}])
+    assert [t.get_text() for t in ax.texts] == ["inf †3", "12.5000 †2", "0.2500"]
+
+
+def test_comparison_plot_shows_every_category(near_perfect, tmp_path):
+    from ggt_dataset.eval import compare
+
+    summaries = compare.read([str(near_perfect / "identity"), str(near_perfect / "exact")])
+    psnr, _ = compare.figure(summaries).axes
+    groups = ["mixed", "rain", "haze", "snow", "low_light", "old_photo", "overall"]
+    assert [t.get_text() for t in psnr.get_xticklabels()] == groups
+    labels = [t.get_text() for t in psnr.texts]          # identity's 7 bars, then exact's
+    assert len(labels) == 14 and labels[7:].count("inf †3") == 5 and labels[-1].endswith("†17")
+    compare.plot(summaries, str(tmp_path / "c.png"))
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
