@@ -13,6 +13,8 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -66,8 +68,8 @@ def ggt(hub: HubServer, hf_home, *args, **kw) -> subprocess.CompletedProcess:
     return client(hub, hf_home, "-m", "ggt_dataset.cli.main", *args, **kw)
 
 
-def digest(hub: HubServer, hf_home, target: str, configs: list[str], **kwargs) -> dict:
-    r = client(hub, hf_home, "-c", DIGEST, target, json.dumps(configs), json.dumps(kwargs))
+def digest(hub: HubServer, hf_home, target: str, configs: list[str], extra_env=None, **kwargs) -> dict:
+    r = client(hub, hf_home, "-c", DIGEST, target, json.dumps(configs), json.dumps(kwargs), extra_env=extra_env)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)
 
@@ -301,6 +303,16 @@ def test_a_revision_pins_what_is_viewed(hub, built, pinned, tmp_path):
     assert_no_gaps(hub)
 
 
+@pytest.mark.slow
+def test_offline_load_still_reads_a_repo_loaded_before(hub, published, tmp_path):
+    """load() asks the Hub first only when online: offline, the cache answers as before."""
+    online = digest(hub, tmp_path / "hf", published, ["rain"])
+    assert digest(hub, tmp_path / "hf", published, ["rain"], extra_env={"HF_HUB_OFFLINE": "1"}) == online
+    r = client(hub, tmp_path / "hf", "-m", "ggt_dataset.cli.main", "info", published, "--config", "rain",
+               extra_env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr
+
+
 @pytest.mark.xfail(strict=True, reason="ggt score has no --revision, and summary.json's fingerprint.test_set "
                    "records the reference's name but not the Hub revision (commit) it scored against")
 def test_a_revision_pins_what_is_scored_and_the_report_records_it(hub, pinned, identity, tmp_path):
@@ -343,3 +355,40 @@ def test_no_hub_is_one_line_naming_the_endpoint_and_what_to_do(hub, built, ident
     assert r.returncode == 1 and len(lines) == 1, r.stderr
     assert endpoint in lines[0] and "run the same command again" in lines[0], lines[0]
     assert ("HF_HUB_OFFLINE" in lines[0]) == offline, lines[0]
+
+
+PR_CLIENT = r"""
+import sys
+from huggingface_hub import HfApi, hf_hub_download
+api, repo = HfApi(), sys.argv[1]
+api.create_repo(repo, repo_type="dataset")
+pr = api.upload_file(path_or_fileobj=b"v2", path_in_repo="notes/a.txt", repo_id=repo, repo_type="dataset",
+                     create_pr=True, commit_message="a PR")
+assert pr.pr_num == 1 and pr.pr_revision == "refs/pr/1", pr
+assert open(hf_hub_download(repo, "notes/a.txt", repo_type="dataset", revision="refs/pr/1"), "rb").read() == b"v2"
+assert not api.file_exists(repo, "notes/a.txt", repo_type="dataset")
+api.merge_pull_request(repo, 1, repo_type="dataset")
+assert [f.path for f in api.list_repo_tree(repo, "notes", repo_type="dataset")] == ["notes/a.txt"]
+api.create_tag(repo, tag="v1", repo_type="dataset")
+assert [t.name for t in api.list_repo_refs(repo, repo_type="dataset").tags] == ["v1"]
+print("ok")
+"""
+
+
+def test_pull_requests_merge_and_tags_with_the_real_client(tmp_path):
+    with HubServer() as server:
+        r = client(server, tmp_path, "-c", PR_CLIENT, "org/prs", timeout=120)
+        assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+        assert server.gaps == []
+
+
+def test_unknown_routes_answer_501_and_are_logged(tmp_path, capfd):
+    with HubServer() as server:
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{server.endpoint}/api/whoami-v2", timeout=10)
+        assert e.value.code == 501
+        assert server.gaps == ["GET /api/whoami-v2: not implemented by tests/hub_server.py"]
+        assert "hub_server: 501 GET /api/whoami-v2" in capfd.readouterr().err
+        with pytest.raises(urllib.error.HTTPError) as e:    # a known route, a missing repo: the Hub's 404
+            urllib.request.urlopen(f"{server.endpoint}/api/datasets/org/none", timeout=10)
+        assert e.value.code == 404 and e.value.headers["X-Error-Code"] == "RepoNotFound"
