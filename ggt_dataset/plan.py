@@ -19,7 +19,7 @@ from .release import RawPair, RawRelease
 from .schema import SCHEMA_VERSION
 
 # Bump when the bytes written for the same rows change (writer options, column order).
-WRITER_VERSION = 1
+WRITER_VERSION = 2  # 2: statistics on nested leaf columns, the CDC footer key
 # The Hub refuses more than 10,000 files in one folder.
 MAX_FILES_PER_FOLDER = 10_000
 DATA_DIR = "data"

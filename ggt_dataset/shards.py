@@ -7,6 +7,7 @@ then renamed into place, so a file under a final name is always complete.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import posixpath
 from collections import deque
@@ -25,13 +26,31 @@ from .plan import BuildOptions, PlannedPair, Shard
 from .schema import FEATURES, IMAGE_COLUMNS, TEXT_METADATA
 
 ARROW_SCHEMA = FEATURES.arrow_schema  # carries the `huggingface` key: Image features survive
+
+
+def _leaf_paths(name: str, t: pa.DataType) -> list[str]:
+    # Parquet applies per-column options to leaf paths ("qc_scores.list.element.score");
+    # a top-level name such as "qc_scores" matches nothing and is silently ignored.
+    if pa.types.is_struct(t):
+        return [p for f in t for p in _leaf_paths(f"{name}.{f.name}", f.type)]
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _leaf_paths(f"{name}.list.element", t.value_type)
+    return [name]
+
+
+_LEAVES = [p for f in ARROW_SCHEMA for p in _leaf_paths(f.name, f.type)]
 # Image bytes are already compressed: compressing them again costs time and saves nothing.
-_IMAGE_LEAVES = [f"{c}.{leaf}" for c in IMAGE_COLUMNS for leaf in ("bytes", "path")]
-_STAT_COLUMNS = [n for n in ARROW_SCHEMA.names if n not in IMAGE_COLUMNS]
-_COMPRESSION = {**{c: "zstd" for c in _STAT_COLUMNS + ["qc_scores.list.element.name",
-                                                        "qc_scores.list.element.score"]},
-                **{leaf: "none" for leaf in _IMAGE_LEAVES}}
+_COMPRESSION = {p: "none" if p.split(".")[0] in IMAGE_COLUMNS else "zstd" for p in _LEAVES}
+# Min/max (and so a column index) for every leaf the viewer can filter on; the min/max of
+# whole images would only bloat the footer.
+_STAT_LEAVES = [p for p in _LEAVES if p not in {f"{c}.bytes" for c in IMAGE_COLUMNS}]
 _DICT_COLUMNS = ["category", "source", "license", "generator"]
+# Content-defined chunking as `datasets` writes Parquet (datasets.config.DEFAULT_CDC_OPTIONS,
+# datasets 5.2), stated here so a datasets upgrade cannot change our shard bytes unseen.
+# The same dict goes into the footer under the key datasets' ParquetWriter adds, so tools
+# that read it see how the file was chunked.
+CDC_OPTIONS = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}
+CDC_METADATA_KEY = "content_defined_chunking"
 
 
 @dataclass
@@ -172,10 +191,11 @@ def write_shard(shard: Shard, loaded: Iterator[LoadedPair], tmp_path: str, *, sk
     licenses: dict[str, int] = {}
     arrow_bytes = 0
     writer = pq.ParquetWriter(
-        tmp_path, ARROW_SCHEMA, compression=_COMPRESSION, use_dictionary=_DICT_COLUMNS, write_statistics=_STAT_COLUMNS,
-        write_page_index=True, use_content_defined_chunking=True, store_schema=True,
+        tmp_path, ARROW_SCHEMA, compression=_COMPRESSION, use_dictionary=_DICT_COLUMNS, write_statistics=_STAT_LEAVES,
+        write_page_index=True, use_content_defined_chunking=CDC_OPTIONS, store_schema=True,
     )
     try:
+        writer.add_key_value_metadata({CDC_METADATA_KEY: json.dumps(CDC_OPTIONS)})
         for group in shard.row_groups:
             items = []
             for _ in group:

@@ -58,6 +58,24 @@ def test_shards_are_viewer_friendly(built):
         assert lq_bytes.compression == "UNCOMPRESSED"
 
 
+def test_shards_have_leaf_statistics_and_the_cdc_marker_datasets_writes(built):
+    """The viewer filters on min/max and the column index, which Parquet keeps per leaf
+    column (qc_scores.list.element.score, not qc_scores); `datasets` marks files written
+    with content-defined chunking in the footer, and so must we."""
+    pf = pq.ParquetFile(os.path.join(built, "data/rain/train-00000-of-00001.parquet"))
+    assert json.loads(pf.metadata.metadata[b"content_defined_chunking"]) == datasets.config.DEFAULT_CDC_OPTIONS
+    scores = [s["score"] for row in pf.read(columns=["qc_scores"]).column(0).to_pylist() for s in row]
+    rg = pf.metadata.row_group(0)
+    assert pf.metadata.num_row_groups == 1 and len(scores) == pf.metadata.num_rows
+    leaves = {rg.column(i).path_in_schema: rg.column(i) for i in range(rg.num_columns)}
+    for path, col in leaves.items():
+        wanted = path not in ("lq.bytes", "hq.bytes")  # min/max of whole images filter nothing
+        assert (col.is_stats_set, col.has_column_index) == (wanted, wanted), path
+    stats = leaves["qc_scores.list.element.score"].statistics
+    assert (stats.min, stats.max) == (min(scores), max(scores))
+    assert leaves["qc_scores.list.element.name"].statistics.max == "lq_psnr"
+
+
 def test_row_groups_and_shards_follow_the_options(sample_raw, tmp_path):
     out = str(tmp_path / "o")
     build(sample_raw, out, options=BuildOptions(shard_bytes=1, row_group_rows=1), progress=False)
