@@ -14,7 +14,6 @@ config (all categories) point at the same files: no byte is stored twice.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ from . import card, manifest
 from .atomic import TMP_NAME, publish_file, write_json, write_text
 from .errors import BadPairError, BuildError
 from .leakage import find_duplicates
+from .locks import exclusive
 from .plan import DATA_DIR, BuildOptions, Shard, plan_shards, stat_pairs
 from .release import RawRelease, scan
 from .shards import ShardResult, file_sha256, load_pairs, write_shard
@@ -84,11 +84,8 @@ def build(raw: str, out: str = "ggt-100k", *, options: BuildOptions = DEFAULT_OP
 @contextlib.contextmanager
 def _exclusive(out: str) -> Iterator[None]:
     """One build per OUT at a time; the kernel drops the lock if the process dies (kill -9 included)."""
-    with open(os.path.join(out, STATE_DIR, "lock"), "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise BuildError(f"{out}: another `ggt build` is writing here; wait for it or stop it") from None
+    with exclusive(os.path.join(out, STATE_DIR, "lock"),
+                   lambda pid: BuildError(f"{out}: another `ggt build` is writing here; wait for it or stop it")):
         yield
 
 

@@ -38,12 +38,13 @@ transactions, and then those calls are sent again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +105,19 @@ class Journal:
     def close(self) -> None:
         self.db.close()
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed at the end of the block, rolled back on any
+        exception. IMMEDIATE takes the write lock first, so a check and the write it allows cannot
+        interleave with another process (Ray actors share the file)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def _migrate(self) -> None:
         """Journals made before the ledger: add the column, the triggers and fill the ledger once."""
         have = {r[1] for r in self.db.execute("PRAGMA table_info(pairs)")}
@@ -117,10 +131,8 @@ class Journal:
 
         if not fresh():
             return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction():
             if not fresh():             # another process migrated it meanwhile
-                self.db.execute("COMMIT")
                 return
             if "reserved" not in columns:
                 self.db.execute("ALTER TABLE calls ADD COLUMN reserved REAL NOT NULL DEFAULT 0")
@@ -128,10 +140,6 @@ class Journal:
                 self.db.execute(statement)
             self.db.execute("DELETE FROM ledger")
             self.db.execute(FILL_LEDGER)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     # -- run settings -----------------------------------------------------------------
     def get_meta(self, key: str) -> Any:
@@ -143,9 +151,35 @@ class Journal:
 
     # -- pairs ------------------------------------------------------------------------
     def pair(self, key: str) -> dict | None:
-        cur = self.db.execute("SELECT * FROM pairs WHERE key=?", (key,))
+        return self._one("SELECT * FROM pairs WHERE key=?", (key,))
+
+    def pair_by_id(self, split: str, pair_id: str) -> dict | None:
+        return self._one("SELECT * FROM pairs WHERE split=? AND id=?", (split, pair_id))
+
+    def _one(self, sql: str, params: tuple) -> dict | None:
+        cur = self.db.execute(sql, params)
         row = cur.fetchone()
         return dict(zip([d[0] for d in cur.description], row)) if row else None
+
+    def add_pair(self, row: dict) -> bool:
+        """A new LQ photo, pending; False if another photo already has its (split, id)."""
+        try:
+            self.db.execute(
+                "INSERT INTO pairs (key, id, split, category, category_from, name, lq_sha256, lq_width, "
+                "lq_height, prompt_meta, lq_stat, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                (row["key"], row["id"], row["split"], row["category"], row["category_from"], row["name"],
+                 row["lq_sha256"], row["lq_width"], row["lq_height"], row["prompt_meta"], row["lq_stat"]))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def forget_pair(self, key: str) -> None:
+        """A photo replaced under the same name: its answer and verdict were for the old bytes."""
+        self.db.execute("DELETE FROM pairs WHERE key=?", (key,))
+
+    def set_stat(self, key: str, stat: str) -> None:
+        """The photo's bytes are unchanged; remember its new stat so the next scan skips the hash."""
+        self.db.execute("UPDATE pairs SET lq_stat=? WHERE key=?", (stat, key))
 
     def update_pair(self, key: str, **values: Any) -> None:
         values = {k: json.dumps(v) if k in ("qc", "prompt_meta") and v is not None else v
@@ -175,6 +209,45 @@ class Journal:
         for key in self.keys(states, page):
             yield self.pair(key)
 
+    def accepted(self, page: int = 500) -> Iterator[dict]:
+        """Accepted pairs by split and id (the manifest's order), read a page at a time."""
+        last = ("", "")
+        while True:
+            cur = self.db.execute("SELECT * FROM pairs WHERE state='accepted' AND (split, id) > (?, ?) "
+                                  "ORDER BY split, id LIMIT ?", (*last, page))
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, r)) for r in cur.fetchall()]
+            if not rows:
+                return
+            yield from rows
+            last = (rows[-1]["split"], rows[-1]["id"])
+
+    def kept(self) -> Iterator[dict]:
+        """Accepted pairs that later QC flagged for review: in the release until a person rejects them."""
+        keys = [k for (k,) in self.db.execute("SELECT key FROM pairs WHERE state='accepted' AND decided_by=? "
+                                              "ORDER BY key", (KEPT,))]
+        return (self.pair(k) for k in keys)
+
+    def reopen_for_qc(self) -> int:
+        """New QC settings: pairs QC decided go back to pending (an accepted one marked WAS_ACCEPTED)."""
+        cur = self.db.execute("UPDATE pairs SET state='pending', decided_by=CASE WHEN state='accepted' THEN ? "
+                              "ELSE decided_by END WHERE decided_by IN ('qc', ?) AND state IN "
+                              "('accepted','rejected','review')", (WAS_ACCEPTED, KEPT))
+        return cur.rowcount
+
+    def failed_since(self, started: float) -> int:
+        """Pairs that failed at or after ``started`` (time.time()): this run's failures."""
+        return self.db.execute("SELECT COUNT(*) FROM pairs WHERE state='failed' AND updated >= ?",
+                               (started,)).fetchone()[0]
+
+    # The keys to process, for readers that take SQL (Ray Data's read_sql); the order of keys().
+    TODO_SQL = "SELECT key FROM pairs WHERE state IN ('pending','failed') ORDER BY key"
+
+    def connector(self) -> Callable[[], sqlite3.Connection]:
+        """Opens new connections to this journal's file, for another reader (read_sql); picklable,
+        as Ray sends it to its workers (it holds the path, not this connection)."""
+        return functools.partial(sqlite3.connect, self.path, timeout=60)
+
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT state, COUNT(*) FROM pairs GROUP BY state").fetchall())
 
@@ -200,20 +273,14 @@ class Journal:
         check and the insert are one ``BEGIN IMMEDIATE`` transaction, so processes sharing the
         journal (Ray actors) cannot together reserve more than ``budget``.
         """
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction():
             if budget is not None and self.committed(currency) + reserve > budget + 1e-9:
-                self.db.execute("ROLLBACK")
-                return None
+                return None         # nothing written: the commit is a rollback
             cur = self.db.execute(
                 "INSERT INTO calls (key, kind, fingerprint, attempt, status, provider, model, started, request, "
                 "currency, reserved) VALUES (?, ?, ?, ?, 'sent', ?, ?, ?, ?, ?, ?)",
                 (key, kind, fp, self.attempts(fp) + 1, provider, model, time.time(),
                  json.dumps(request, default=str), currency, reserve))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return int(cur.lastrowid)
 
     def hold(self, call_id: int, cost: float) -> None:
@@ -305,27 +372,14 @@ def _decodable_sha(path: str) -> str | None:
     return hashlib.sha256(data).hexdigest()
 
 
-@contextlib.contextmanager
-def run_lock(state_dir: str) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``state_dir/lock`` (our pid inside) for a whole run.
+def run_lock(state_dir: str) -> contextlib.AbstractContextManager[None]:
+    """Hold an exclusive lock on ``state_dir/lock`` (our pid inside) for a whole run.
 
     Raises:
         GGTError: another process holds it (its pid is named).
     """
-    import fcntl
+    from ..locks import exclusive
 
-    os.makedirs(state_dir, exist_ok=True)
-    path = os.path.join(state_dir, "lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise GGTError(f"another ggt synth (pid {other}) is using {os.path.dirname(state_dir)}; "
-                           "wait for it to finish (or stop it), then run again") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)                    # releases the lock
+    return exclusive(os.path.join(state_dir, "lock"), lambda pid: GGTError(
+        f"another ggt synth (pid {pid}) is using {os.path.dirname(state_dir)}; wait for it to finish "
+        "(or stop it), then run again"))
