@@ -145,7 +145,7 @@ def _changed(journal: Journal, lq_dir: str, known: dict) -> bool:
             return True
     except OSError:
         return False            # unreadable now: the pipeline's own read names the file
-    journal.db.execute("UPDATE pairs SET lq_stat=? WHERE key=?", (stat, known["key"]))
+    journal.set_stat(known["key"], stat)
     return False
 
 
@@ -155,8 +155,7 @@ def _is_new(journal: Journal, lq_dir: str, rel: str, changed: list[str]) -> bool
         return True
     if not _changed(journal, lq_dir, known):
         return False
-    # a new photo under an old name: its answer and verdict were for the old bytes
-    journal.db.execute("DELETE FROM pairs WHERE key=?", (rel,))
+    journal.forget_pair(rel)
     changed.append(rel)
     return True
 
@@ -202,9 +201,7 @@ def scan(journal: Journal, lq_dir: str, *, split: str | None = "auto", category:
         raise InputError(f"{lq_dir}: no images (expected {', '.join(sorted(MIME))} files, any depth)")
     problems: list[BadPairError] = []
     changed = [] if changed is None else changed
-    db = journal.db
-    db.execute("BEGIN")
-    try:
+    with journal.transaction():
         pending: list[dict] = []
         for row in _new_rows(journal, lq_dir, images, split, category, problems, changed):
             pending.append(row)
@@ -217,25 +214,12 @@ def scan(journal: Journal, lq_dir: str, *, split: str | None = "auto", category:
                              + "\n  ".join(str(p) for p in problems[:20])
                              + ("\n  ..." if len(problems) > 20 else "")
                              + "\nfix or remove them, or pass --skip-bad to leave them out")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return problems
 
 
 def _insert(journal: Journal, rows: list[dict], problems: list[BadPairError]) -> None:
-    import sqlite3
-
     for r in rows:
-        try:
-            journal.db.execute(
-                "INSERT INTO pairs (key, id, split, category, category_from, name, lq_sha256, lq_width, "
-                "lq_height, prompt_meta, lq_stat, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                (r["key"], r["id"], r["split"], r["category"], r["category_from"], r["name"],
-                 r["lq_sha256"], r["lq_width"], r["lq_height"], r["prompt_meta"], r["lq_stat"]))
-        except sqlite3.IntegrityError:
-            other = journal.db.execute("SELECT key FROM pairs WHERE split=? AND id=?",
-                                       (r["split"], r["id"])).fetchone()
+        if not journal.add_pair(r):
+            other = journal.pair_by_id(r["split"], r["id"])
             problems.append(BadPairError(r["key"], f"has the same pair id {r['id']!r} as "
-                                         f"{other[0] if other else 'another file'}; rename one"))
+                                         f"{other['key'] if other else 'another file'}; rename one"))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 
 from ..errors import GGTError
 
@@ -31,8 +30,8 @@ class SynthActor:
     """One Ray actor: a journal connection, a backend client and a pipeline, reused across batches."""
 
     def __init__(self, cfg, lq_dir: str, out_raw: str, journal_path: str, concurrency: int):
-        from .engine import make_parts
         from .journal import Journal
+        from .parts import make_parts
         from .pipeline import Pipeline
 
         self.loop = asyncio.new_event_loop()
@@ -59,10 +58,6 @@ def plan(concurrency: int, actors: int) -> tuple[int, int]:
     return actors, concurrency // actors
 
 
-def _connect(path: str):
-    return lambda: sqlite3.connect(path, timeout=60)
-
-
 def run_ray(cfg, lq_dir: str, out_raw: str, journal) -> str | None:
     """Process every pending pair on Ray; returns why the run stopped early (None: it finished)."""
     try:
@@ -83,8 +78,7 @@ def run_ray(cfg, lq_dir: str, out_raw: str, journal) -> str | None:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     actors, per_actor = plan(cfg.concurrency, cfg.ray_actors)
-    keys = ray.data.read_sql("SELECT key FROM pairs WHERE state IN ('pending','failed') ORDER BY key",
-                             _connect(journal.path))
+    keys = ray.data.read_sql(journal.TODO_SQL, journal.connector())
     done = keys.map_batches(SynthActor, batch_size=2 * per_actor, compute=ray.data.ActorPoolStrategy(
         size=actors), fn_constructor_args=(cfg, lq_dir, out_raw, journal.path, per_actor), num_cpus=0.5)
     stopped = None

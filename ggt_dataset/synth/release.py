@@ -29,7 +29,6 @@ import itertools
 import json
 import math
 import os
-from collections.abc import Iterator
 
 import yaml
 
@@ -121,19 +120,6 @@ def manifest_row(journal: Journal, out_raw: str, lq_dir: str, row: dict, source:
             **qc_columns(json.loads(row["qc"]) if row["qc"] else None)}
 
 
-def _accepted(journal: Journal) -> Iterator[dict]:
-    last = ("", "")
-    while True:
-        cur = journal.db.execute("SELECT * FROM pairs WHERE state='accepted' AND (split, id) > (?, ?) "
-                                 "ORDER BY split, id LIMIT 500", last)
-        names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
-        if not rows:
-            return
-        yield from rows
-        last = (rows[-1]["split"], rows[-1]["id"])
-
-
 def write_manifest(journal: Journal, out_raw: str, lq_dir: str, *, source: str | None = None,
                    license_: str | None = None) -> int:
     """metadata.jsonl from the journal's accepted pairs (streamed); returns the row count."""
@@ -142,7 +128,7 @@ def write_manifest(journal: Journal, out_raw: str, lq_dir: str, *, source: str |
     n = 0
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            for row in _accepted(journal):
+            for row in journal.accepted():
                 f.write(json.dumps(manifest_row(journal, out_raw, lq_dir, row, source, license_),
                                    sort_keys=True) + "\n")
                 n += 1
@@ -176,7 +162,7 @@ def write_review(journal: Journal, out_raw: str, lq_dir: str) -> int:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(REVIEW_COLUMNS)
     n, candidates = 0, set()
-    for row in itertools.chain(journal.rows(("review",)), _kept(journal)):
+    for row in itertools.chain(journal.rows(("review",)), journal.kept()):
         qc = json.loads(row["qc"] or "[]")
         flagged = [s["stage"] for s in qc if s["verdict"] == "review" and s["stage"] != "review"]
         candidate = _candidate(out_raw, row) if row["hq_file"] else ""
@@ -225,13 +211,6 @@ def write_rejections(journal: Journal, out_raw: str, lq_dir: str, shown: int = 2
     return n, first
 
 
-def _kept(journal: Journal) -> Iterator[dict]:
-    """Accepted pairs that later QC flagged for review: in the release until a person rejects them."""
-    keys = [k for (k,) in journal.db.execute("SELECT key FROM pairs WHERE state='accepted' AND decided_by=? "
-                                             "ORDER BY key", (KEPT,))]
-    return (journal.pair(k) for k in keys)
-
-
 def apply_review(journal: Journal, out_raw: str) -> dict[str, int]:
     """Apply the accept/reject decisions a person wrote into review.csv; returns counts.
 
@@ -249,8 +228,7 @@ def apply_review(journal: Journal, out_raw: str) -> dict[str, int]:
         if not {"id", "split", "decision"} <= set(reader.fieldnames or ()):
             raise ReviewError(f"{path}: needs columns id, split, decision; found {reader.fieldnames}")
         decisions = [(reader.line_num, r) for r in reader]
-    journal.db.execute("BEGIN IMMEDIATE")
-    try:
+    with journal.transaction():
         for line, r in decisions:
             decision = (r.get("decision") or "").strip().lower()
             if not decision:
@@ -258,23 +236,18 @@ def apply_review(journal: Journal, out_raw: str) -> dict[str, int]:
             if decision not in ("accept", "reject"):
                 raise ReviewError(f"{path}:{line}: decision {r['decision']!r}; write accept, reject or nothing "
                                   "(no decision in the file was applied)")
-            pair = journal.db.execute("SELECT key, hq_file, state, decided_by FROM pairs WHERE split=? AND id=?",
-                                      (r["split"], r["id"])).fetchone()
-            if pair is None or pair[1] is None:
+            pair = journal.pair_by_id(r["split"], r["id"])
+            if pair is None or pair["hq_file"] is None:
                 raise ReviewError(f"{path}:{line}: no generated pair {r['split']}/{r['id']} in this run's journal "
                                   "(no decision in the file was applied)")
-            if pair[2] != "review" and pair[3] not in ("manual", KEPT):
-                raise ReviewError(f"{path}:{line}: {r['split']}/{r['id']} is {pair[2]} (decided by {pair[3]}), "
-                                  "not waiting for review; only pairs listed by the last run can be decided "
-                                  "(no decision in the file was applied)")
+            if pair["state"] != "review" and pair["decided_by"] not in ("manual", KEPT):
+                raise ReviewError(f"{path}:{line}: {r['split']}/{r['id']} is {pair['state']} (decided by "
+                                  f"{pair['decided_by']}), not waiting for review; only pairs listed by the last "
+                                  "run can be decided (no decision in the file was applied)")
             state = "accepted" if decision == "accept" else "rejected"
-            journal.update_pair(pair[0], state=state, decided_by="manual",
+            journal.update_pair(pair["key"], state=state, decided_by="manual",
                                 reason=f"manual: {decision}" + (f" ({r['note']})" if r.get("note") else ""))
             done[state] += 1
-        journal.db.execute("COMMIT")
-    except BaseException:
-        journal.db.execute("ROLLBACK")
-        raise
     return done
 
 
