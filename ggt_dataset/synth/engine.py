@@ -24,73 +24,17 @@ import asyncio
 import math
 import os
 import signal
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict
 
 from ..errors import GGTError
 from . import qc as qc_mod
-from .calls import BudgetReached, Caller, RetryPolicy
-from .journal import KEPT, WAS_ACCEPTED, Journal
-from .pipeline import Parts, Pipeline, generator_label
+from .calls import BudgetReached, Caller
+from .journal import Journal
+from .parts import SynthConfig, close_parts, make_clients, make_parts
+from .pipeline import Pipeline, generator_label
 from .release import RESULTS, STATE_DIR
 
 ENGINES = ("local", "ray")
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    backend: str = "classical"
-    model: str | None = None
-    prompter: str = "adaptive"
-    vlm: str | None = None                  # adaptive prompts with this VLM (None: heuristic analyser)
-    vlm_model: str | None = None
-    engine: str = "local"
-    concurrency: int = 8
-    budget: float | None = None
-    retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 (frozen, so one shared default is safe)
-    split: str = "auto"                     # photos no folder names: LQ_DIR's path, else train (inputs.py)
-    category: str | None = None             # None or "auto": folders, else the analyser
-    qc: qc_mod.QCConfig = qc_mod.QCConfig()  # noqa: RUF009 (frozen)
-    skip_bad: bool = False
-    source: str | None = None
-    license: str | None = None
-    name: str | None = None
-    seed: int = 0
-    ray_actors: int = 2
-    options: dict[str, Any] = field(default_factory=dict, compare=False)   # backend/VLM client options
-
-    def settings(self) -> dict:
-        """What fixes the generated targets: a later run into the same OUT_RAW must match."""
-        return {"backend": self.backend, "model": self.model, "prompter": self.prompter,
-                "vlm": self.vlm, "vlm_model": self.vlm_model}
-
-
-def make_clients(cfg: SynthConfig) -> tuple[Any, Any, Any]:
-    """The run's paid clients: the backend, the prompter's VLM and the QC judge (None when unused)."""
-    from .backends import make_backend, make_vision
-
-    backend = make_backend(cfg.backend, cfg.model, **cfg.options.get("backend", {}))
-    vision = make_vision(cfg.vlm, cfg.vlm_model, **cfg.options.get("vlm", {})) if cfg.vlm else None
-    judge_cfg = cfg.qc.stage("judge")
-    judge = (make_vision(judge_cfg.vlm, judge_cfg.model, **cfg.options.get("judge", {}))
-             if judge_cfg is not None else None)
-    return backend, vision, judge
-
-
-def make_parts(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journal, concurrency: int) -> Parts:
-    from .prompts import make_prompter
-
-    backend, vision, judge = make_clients(cfg)
-    caller = Caller(journal, os.path.join(out_raw, RESULTS), concurrency=concurrency,
-                    retry=cfg.retry, budget=cfg.budget, currency=getattr(backend, "currency", "USD"),
-                    seed=cfg.seed)
-    return Parts(journal, caller, backend, make_prompter(cfg.prompter, vision), cfg.qc, lq_dir,
-                 judge_vision=judge)
-
-
-async def close_parts(parts: Parts) -> None:
-    for client in {id(c): c for c in (parts.backend, parts.prompter.vision, parts.judge_vision) if c}.values():
-        await client.aclose()
 
 
 # -- the local engine ---------------------------------------------------------------------
@@ -178,11 +122,9 @@ def _reopen_for_qc(journal: Journal, qc: qc_mod.QCConfig) -> int:
     if journal.get_meta("qc") in (None, fp):
         journal.set_meta("qc", fp)
         return 0
-    cur = journal.db.execute("UPDATE pairs SET state='pending', decided_by=CASE WHEN state='accepted' THEN ? "
-                             "ELSE decided_by END WHERE decided_by IN ('qc', ?) AND state IN "
-                             "('accepted','rejected','review')", (WAS_ACCEPTED, KEPT))
+    reopened = journal.reopen_for_qc()
     journal.set_meta("qc", fp)
-    return cur.rowcount
+    return reopened
 
 
 def check_config(cfg: SynthConfig) -> None:
@@ -224,7 +166,8 @@ def _check_prices(cfg: SynthConfig) -> None:
         asyncio.run(close())
 
 
-def synthesize(lq_dir: str, out_raw: str, cfg: SynthConfig = SynthConfig(), progress: bool = False) -> dict:
+def synthesize(lq_dir: str, out_raw: str, cfg: SynthConfig = SynthConfig(),  # noqa: B008 (frozen)
+               progress: bool = False) -> dict:
     """Make (or resume) OUT_RAW from LQ_DIR; returns the report written to synth-report.json.
 
     Args:
@@ -303,8 +246,7 @@ def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped:
     finally:
         if bar:
             bar.close()
-    failed = journal.db.execute("SELECT COUNT(*) FROM pairs WHERE state='failed' AND updated >= ?",
-                                (started,)).fetchone()[0]
+    failed = journal.failed_since(started)
     report = _finish(journal, lq_dir, out_raw, cfg, skipped, stopped,
                      {"lost_calls": lost, "recovered_calls": recovered, "failed_this_run": failed,
                       "review_applied": reviewed, "reopened_for_qc": reopened, "changed_inputs": changed})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,24 +21,10 @@ import numpy as np
 from ..errors import GGTError
 from . import qc as qc_mod
 from .backend import EditRequest
-from .calls import Answer, Caller, PairFailed
-from .journal import KEPT, WAS_ACCEPTED, Journal, fingerprint
+from .calls import Answer, PairFailed
+from .journal import KEPT, WAS_ACCEPTED, fingerprint
+from .parts import Parts
 from .prompts import PromptInput
-
-
-@dataclass
-class Parts:
-    """What a pipeline needs, built once per process (or per Ray actor)."""
-
-    journal: Journal
-    caller: Caller
-    backend: Any
-    prompter: Any
-    qc: qc_mod.QCConfig
-    lq_dir: str
-    judge_vision: Any = None
-    nr: Any = None                       # qc_quality.NRScorer, built on first use
-    nr_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def generator_label(backend: Any, model: str) -> str:

@@ -27,8 +27,8 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "classical": ("ggt_dataset.synth.backends.classical", "ClassicalBackend"),
 }
 VISION_MODELS: dict[str, tuple[str, str]] = {
-    "gemini": ("ggt_dataset.synth.vision", "GeminiVision"),
-    "openai": ("ggt_dataset.synth.vision", "OpenAIVision"),
+    "gemini": ("ggt_dataset.synth.backends.vision", "GeminiVision"),
+    "openai": ("ggt_dataset.synth.backends.vision", "OpenAIVision"),
 }
 
 

@@ -1,7 +1,7 @@
 """VLM clients: look at an image, answer an instruction (adaptive prompts, the QC judge).
 
 GGT-100K adapted each prompt to its image with a VLM (Gemini) and used one to screen
-results. These two classes implement backend.py's :class:`VisionModel` over the same SDKs,
+results. These two classes implement ..backend's :class:`VisionModel` over the same SDKs,
 client settings and error mapping as the image backends, so a VLM call is retried,
 journalled and priced like an edit. With ``json_schema`` the answer is structured output:
 
@@ -22,10 +22,10 @@ import base64
 import time
 from typing import Any
 
-from .backend import BackendError, VisionReply
-from .backends import gemini as _gemini
-from .backends import openai as _openai
-from .backends._common import Price, Priced, price_for, provider_errors
+from ..backend import BackendError, VisionReply
+from . import gemini as _gemini
+from . import openai as _openai
+from ._common import Price, Priced, price_for, provider_errors
 
 DEFAULT_GEMINI_VISION = "gemini-3.5-flash"   # Gemini API models page: stable since 2026-05-19
 DEFAULT_OPENAI_VISION = "gpt-5.4-mini"       # OpenAI models guide: the small model for cost/latency
