@@ -18,13 +18,14 @@ from dataclasses import replace
 
 from ..atomic import write_json, write_text
 from ..errors import GGTError
+from ..eval.metric_facts import FACTS
 from .engine import SynthConfig, synthesize
 from .journal import Journal
 from .release import STATE_DIR
 
-# column -> higher is better
-COLUMNS = {"quality_hq": None, "quality_gain": True, "fidelity_structure": True,
-           "fidelity_colour_drift": False, "judge_removal": True, "judge_fidelity": True, "accepted": True}
+# quality_hq goes the way of the metric the run used; every other column the way eval/metric_facts.py says
+COLUMNS = ("quality_hq", "quality_gain", "fidelity_structure", "fidelity_colour_drift", "judge_removal",
+           "judge_fidelity", "accepted")
 
 
 def _scores(out_raw: str) -> dict[str, float]:
@@ -56,7 +57,7 @@ def rank(rows: list[dict], quality_higher: bool) -> list[dict]:
     for row in rows:
         row["ranks"] = {}
     for col in cols:
-        higher = quality_higher if COLUMNS[col] is None else COLUMNS[col]
+        higher = quality_higher if col == "quality_hq" else FACTS[col].higher_is_better
         order = sorted(rows, key=lambda r: -r[col] if higher else r[col])
         for i, row in enumerate(order, 1):
             row["ranks"][col] = i

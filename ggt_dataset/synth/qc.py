@@ -39,6 +39,7 @@ import numpy as np
 import yaml
 
 from ..errors import GGTError
+from ..eval.metric_facts import FACTS
 
 
 class QCConfigError(GGTError):
@@ -275,7 +276,8 @@ def colour_drift(lq: np.ndarray, hq: np.ndarray, side: int = 32) -> float:
 def check_fidelity(cfg: Fidelity, lq: np.ndarray, hq: np.ndarray) -> StageResult:
     s, c = structure(lq, hq, cfg.size), colour_drift(lq, hq, cfg.colour_size)
     verdicts = [band(s, cfg.fail_structure, cfg.review_structure),
-                band(c, cfg.fail_colour_drift, cfg.review_colour_drift, higher_is_better=False)]
+                band(c, cfg.fail_colour_drift, cfg.review_colour_drift,
+                     higher_is_better=FACTS["fidelity_colour_drift"].higher_is_better)]
     verdict = "fail" if "fail" in verdicts else "review" if "review" in verdicts else "pass"
     return StageResult("fidelity", verdict, {"structure": round(s, 6), "colour_drift": round(c, 4)})
 

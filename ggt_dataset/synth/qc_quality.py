@@ -1,7 +1,7 @@
 """The QC stages that score with models: a no-reference IQA metric (quality gain) and a VLM judge.
 
 Quality uses the evaluation suite's own pyiqa wrapper (``eval.metrics.Scorer``) and
-metric facts: a metric of the ``ggt`` protocol (musiq, maniqa, clipiqa, topiq_nr,
+metric facts (``eval/metric_facts.py``): a metric of the ``ggt`` protocol (musiq, maniqa, clipiqa, topiq_nr,
 niqe) brings its direction and weight files from there; ``piqe`` and ``entropy`` are
 the classical no-reference metrics that run offline. The config lists metrics in order
 of preference; the first whose weight files are in place is used, and the record names
@@ -18,13 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GGTError
+from ..eval.metric_facts import FACTS, OFFLINE_NR
 from .qc import Judge, Quality, StageResult, band
-
-# Classical NR metrics outside the protocol: pyiqa name -> better; they need no files.
-OFFLINE_NR = {"piqe": "lower", "entropy": "higher"}
-# Default margins (the smallest gain that counts as better), in each metric's own units.
-DEFAULT_MARGIN = {"musiq": 1.0, "maniqa": 0.01, "clipiqa": 0.01, "topiq_nr": 0.01, "niqe": 0.1,
-                  "piqe": 1.0, "entropy": 0.0}
 
 
 @dataclass(frozen=True)
@@ -42,7 +37,7 @@ def choose_metric(names: tuple[str, ...]) -> Chosen:
     skipped = []
     for name in names:
         if name in OFFLINE_NR:
-            return Chosen(MetricSpec(name=name, pyiqa=name, kind="NR", better=OFFLINE_NR[name]), tuple(skipped))
+            return Chosen(MetricSpec(name=name, pyiqa=name, kind="NR", better=FACTS[name].better), tuple(skipped))
         try:
             spec = proto.metric(name)
         except GGTError:
@@ -70,7 +65,8 @@ class NRScorer:
         self.chosen = choose_metric(cfg.metrics)
         self.scorer = Scorer(self.chosen.spec, cfg.device)
         self.lock = threading.Lock()
-        self.margin = cfg.margin if cfg.margin is not None else DEFAULT_MARGIN.get(self.chosen.spec.name, 0.0)
+        facts = FACTS.get(self.chosen.spec.name)
+        self.margin = cfg.margin if cfg.margin is not None else facts.margin if facts else 0.0
 
     def score(self, rgb: np.ndarray) -> float:
         import torch
