@@ -39,12 +39,12 @@ def rows(ds):
         ds = ds.cast_column(col, datasets.Image(decode=False))
     return [{k: hashlib.sha256(v["bytes"]).hexdigest() if k in ("lq", "hq") else v for k, v in r.items()} for r in ds]
 
-target, configs, kwargs = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+target, configs, kwargs, stream = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4] == "1"
 out = {}
 for name in configs:
     dd = datasets.load_dataset(target, name, **kwargs)
     out[name] = {split: rows(ds) for split, ds in sorted(dd.items())}
-    if name == configs[0]:   # streaming reads the files itself, over HTTP range requests
+    if stream and name == configs[0]:   # streaming reads the files itself, over HTTP range requests
         stream = datasets.load_dataset(target, name, split="train", streaming=True, **kwargs)
         out[name]["train (streaming)"] = rows(stream)
 print(json.dumps(out, default=str))
@@ -68,8 +68,8 @@ def ggt(hub: HubServer, hf_home, *args, **kw) -> subprocess.CompletedProcess:
     return client(hub, hf_home, "-m", "ggt_dataset.cli.main", *args, **kw)
 
 
-def digest(hub: HubServer, hf_home, target: str, configs: list[str], extra_env=None, **kwargs) -> dict:
-    r = client(hub, hf_home, "-c", DIGEST, target, json.dumps(configs), json.dumps(kwargs), extra_env=extra_env)
+def digest(hub: HubServer, hf_home, target: str, configs: list[str], stream: bool = True, **kwargs) -> dict:
+    r = client(hub, hf_home, "-c", DIGEST, target, json.dumps(configs), json.dumps(kwargs), "1" if stream else "0")
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)
 
@@ -87,22 +87,29 @@ def published(hub, built, tmp_path_factory):
     return REPO
 
 
+@pytest.fixture(scope="module")
+def folder_rows(hub, built, tmp_path_factory) -> dict:
+    """The default config's rows (and a stream) as load_dataset gives them from the build folder."""
+    return digest(hub, tmp_path_factory.mktemp("hf"), built, ["default"])["default"]
+
+
 @pytest.mark.slow
-def test_publish_sends_exactly_the_build_and_load_dataset_reads_it_back(hub, built, published, tmp_path):
+def test_publish_sends_exactly_the_build_and_load_dataset_reads_it_back(hub, built, published, folder_rows,
+                                                                       tmp_path):
     """Every config, and streaming, gives the same rows and image bytes from the Hub as from the folder."""
-    sent = hub.files(published)
-    expected = dict(plan(built, published).files)
-    assert set(sent) == set(expected) | {".gitattributes"}
-    for path in expected:
-        local = plan(built, published).card if path == CARD_FILE else open(os.path.join(built, path), "rb").read()
+    sent, checked = hub.files(published), plan(built, published)
+    assert set(sent) == set(dict(checked.files)) | {".gitattributes"}
+    for path, _ in checked.files:
+        local = checked.card if path == CARD_FILE else open(os.path.join(built, path), "rb").read()
         assert sent[path] == local, path
     assert sent[CARD_FILE] != open(os.path.join(built, CARD_FILE), "rb").read()   # rendered for the repo
-    configs = ["default", *sorted({s["category"] for s in manifest.read(built)["shards"]})]
-    assert set(configs[1:]) == set(CATEGORIES)
-    from_hub = digest(hub, tmp_path / "hf", published, configs)
-    from_folder = digest(hub, tmp_path / "hf-local", built, configs)
-    assert from_hub == from_folder
-    assert sum(len(from_hub["default"][s]) for s in ("train", "test")) == manifest.read(built)["totals"]["pairs"]
+    from_hub = digest(hub, tmp_path / "hf", published, ["default", *CATEGORIES])
+    assert from_hub["default"] == folder_rows
+    for category in CATEGORIES:   # a category's config: the default's rows of that category, in order
+        assert from_hub[category] == {split: [r for r in rows if r["category"] == category]
+                                      for split, rows in folder_rows.items() if "streaming" not in split}
+        assert all(from_hub[category].values())
+    assert sum(len(folder_rows[s]) for s in ("train", "test")) == manifest.read(built)["totals"]["pairs"]
     assert_no_gaps(hub)
 
 
@@ -280,12 +287,11 @@ def _pairs(build_dir: str) -> int:
 
 
 @pytest.mark.slow
-def test_a_revision_pins_what_is_loaded(hub, built, pinned, tmp_path):
+def test_a_revision_pins_what_is_loaded(hub, built, pinned, folder_rows, tmp_path):
     repo, v1, v2 = pinned
-    assert digest(hub, tmp_path / "a", repo, ["default"], revision="v1") == \
-        digest(hub, tmp_path / "b", built, ["default"])
-    at_main = digest(hub, tmp_path / "c", repo, ["rain"])["rain"]
-    assert at_main == digest(hub, tmp_path / "d", v2, ["rain"])["rain"]
+    assert digest(hub, tmp_path / "a", repo, ["default"], revision="v1")["default"] == folder_rows
+    at_main = digest(hub, tmp_path / "c", repo, ["rain"], stream=False)["rain"]
+    assert at_main == digest(hub, tmp_path / "d", v2, ["rain"], stream=False)["rain"]
     assert_no_gaps(hub)
 
 
@@ -306,11 +312,10 @@ def test_a_revision_pins_what_is_viewed(hub, built, pinned, tmp_path):
 @pytest.mark.slow
 def test_offline_load_still_reads_a_repo_loaded_before(hub, published, tmp_path):
     """load() asks the Hub first only when online: offline, the cache answers as before."""
-    online = digest(hub, tmp_path / "hf", published, ["rain"])
-    assert digest(hub, tmp_path / "hf", published, ["rain"], extra_env={"HF_HUB_OFFLINE": "1"}) == online
-    r = client(hub, tmp_path / "hf", "-m", "ggt_dataset.cli.main", "info", published, "--config", "rain",
-               extra_env={"HF_HUB_OFFLINE": "1"})
+    r = ggt(hub, tmp_path / "hf", "info", published, "--config", "rain")
     assert r.returncode == 0, r.stderr
+    offline = ggt(hub, tmp_path / "hf", "info", published, "--config", "rain", extra_env={"HF_HUB_OFFLINE": "1"})
+    assert offline.returncode == 0 and offline.stdout == r.stdout, offline.stderr
 
 
 @pytest.mark.xfail(strict=True, reason="ggt score has no --revision, and summary.json's fingerprint.test_set "
@@ -343,9 +348,11 @@ PUBLISH_MESSAGE = pytest.mark.xfail(strict=True, reason="publish.py: the unreach
                                     "names no endpoint; offline names no endpoint")
 
 
-@pytest.mark.parametrize("offline", [False, True], ids=["unreachable", "offline"])
-@pytest.mark.parametrize("command", [pytest.param("publish", marks=PUBLISH_MESSAGE), "load", "view",
-                                     pytest.param("score", marks=pytest.mark.slow)])   # torch: ~10 s
+@pytest.mark.parametrize("command, offline", [
+    *(pytest.param("publish", off, marks=PUBLISH_MESSAGE) for off in (False, True)),
+    ("load", False), ("load", True), ("view", False), ("view", True),
+    pytest.param("score", False, marks=pytest.mark.slow),   # torch, ~10 s; offline it is load's path
+])
 def test_no_hub_is_one_line_naming_the_endpoint_and_what_to_do(hub, built, identity, tmp_path, command, offline):
     endpoint = f"http://127.0.0.1:{_closed_port()}"
     args = UNREACHABLE_COMMANDS[command](built, identity, str(tmp_path / "report"))
