@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from .cards import template
+from .hub_card import size_category
 from .plan import DATA_DIR
 from .schema import CATEGORIES, FEATURES
 
@@ -54,12 +55,6 @@ def incomplete() -> str:
             "it keeps the finished shards and completes the rest.\n")
 
 
-def size_category(n: int) -> str:
-    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-              (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")]
-    return next((label for bound, label in bounds if n < bound), "10M<n<100M")
-
-
 def render(manifest: dict[str, Any], repo: str) -> str:
     """The full README.md for a build described by ``manifest``; ``repo`` goes into the examples."""
     info, counts = manifest["release"], manifest["counts"]
@@ -67,6 +62,8 @@ def render(manifest: dict[str, Any], repo: str) -> str:
     header = {
         "pretty_name": info["pretty_name"],
         "license": info["license"],
+        # What the Hub needs with `license: other`; a manifest from before they existed has neither.
+        **{k: info[k] for k in ("license_name", "license_link") if info.get(k)},
         "task_categories": ["image-to-image"],
         "size_categories": [size_category(manifest["totals"]["pairs"])],
         "tags": list(info["tags"]),
@@ -82,7 +79,7 @@ def render(manifest: dict[str, Any], repo: str) -> str:
         configs=", ".join(c["config_name"] for c in configs),
         example_category=configs[1]["config_name"] if len(configs) > 1 else "default",
         counts_table=counts_table(counts), categories=", ".join(f"`{c}`" for c in CATEGORIES),
-        license=info["license"], source_license=info["source_license"],
+        license=license_text(info), source_license=info["source_license"],
         license_table=license_table(manifest["shards"]),
         citation=citation_section(info),
         duplicates=duplicates_note(manifest.get("duplicates")),
@@ -108,6 +105,14 @@ def counts_table(counts: dict[str, dict[str, dict[str, int]]]) -> str:
     lines.append("| **all** | " + " | ".join(
         f"**{sum(v['pairs'] for v in counts[s].values()):,}**" for s in splits) + " |")
     return "\n".join(lines)
+
+
+def license_text(info: dict[str, Any]) -> str:
+    # license_link as a Markdown link: a licence file in the build folder (LICENSE.md) is then
+    # one the card links, which publish sends (contents.dataset_files).
+    name, link = info.get("license_name"), info.get("license_link")
+    named = f" ([{name or link}]({link}))" if link else f" ({name})" if name else ""
+    return f"`{info['license']}`{named}"
 
 
 def license_table(shards: list[dict[str, Any]]) -> str:

@@ -15,7 +15,7 @@ import glob
 import os
 from dataclasses import dataclass, field
 
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, RepoCard
 from huggingface_hub.errors import (
     HfHubHTTPError,
     HFValidationError,
@@ -23,7 +23,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import validate_repo_id
 
-from . import card
+from . import card, hub_card
 from . import manifest as manifest_mod
 from .build import STATE_DIR
 from .contents import CARD_FILE, dataset_files, other_files, via_symlink, why_left_out
@@ -78,6 +78,9 @@ def plan(out: str, repo_id: str) -> PublishPlan:
     problems = [f"{p}: a symlink or inside a symlinked folder; publish sends only regular files "
                 "(replace the link with the file)" for p in send if p != CARD_FILE and via_symlink(out, p)]
     problems += _hub_limits(result)
+    # The card as the Hub parses it, against the Hub's rules: it refuses the commit otherwise.
+    header = RepoCard(text).data.to_dict()
+    problems += [f"{CARD_FILE}: {p}" for p in hub_card.problems(header, [p for p, _ in result.files])]
     if problems:
         raise PublishError(f"{out}: not publishable:\n" + "\n".join(f"  {p}" for p in problems))
     return result

@@ -130,7 +130,9 @@ def _write_info(root: str) -> None:
     licences = "\n".join(f"| {s.name} | {s.license} | {s.credit} |" for s in SOURCES)
     write_text(os.path.join(root, RELEASE_INFO_FILE), yaml.safe_dump({
         "pretty_name": "GGT-100K sample pack",
-        "license": "other",
+        "license": "other",  # the photos' own terms, which differ (each pair's `license` column)
+        "license_name": "scikit-image-data",
+        "license_link": "https://scikit-image.org/docs/stable/api/skimage.data.html",
         "description": ("A small stand-in for GGT-100K, made offline by `ggt sample`: clean crops of "
                         "scikit-image's sample photos are the HQ targets, and each LQ is that crop "
                         "degraded for its category. Unlike GGT-100K, the LQ is synthetic and the HQ "

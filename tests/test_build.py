@@ -235,6 +235,20 @@ def test_default_card_cites_the_paper(tree, tmp_path):
     assert "```bibtex\n@article{kong2026ggt100k," in card
 
 
+def test_ggt_release_yaml_values_must_be_text(tree, tmp_path):
+    """A date (or number) there reached the manifest and the build ended, after writing
+    every shard, in 'unexpected TypeError: Object of type date is not JSON serializable'."""
+    import subprocess
+    import sys
+
+    Path(tree, "ggt-release.yaml").write_text("pretty_name: Mine\npaper: 2026-05-01\nlicense_name: x\n")
+    out = str(tmp_path / "out")
+    run = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "build", tree, out],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 1 and "ggt-release.yaml: ['paper'] must be text" in run.stderr, run.stderr
+    assert "unexpected" not in run.stderr and not os.path.exists(os.path.join(out, "data"))
+
+
 def test_two_builds_cannot_write_one_folder(tree, tmp_path):
     import fcntl
 

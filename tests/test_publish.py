@@ -1,10 +1,12 @@
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from huggingface_hub import HfApi
 
 from ggt_dataset import publish as pub
@@ -188,3 +190,62 @@ def test_publish_refuses_before_uploading(built_copy):
     with pytest.raises(PublishError):
         pub.publish(built_copy, "me/x", api=api)
     assert api.calls == []
+
+
+def _dry_run(out):
+    return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "publish", out, "--repo-id", "me/x",
+                           "--dry-run"], capture_output=True, text=True, check=False)
+
+
+def test_license_other_needs_a_name_and_a_link_from_ggt_release_yaml(tree, tmp_path):
+    """The Hub refuses `license: other` without license_name and license_link: the dry run
+    says so and where to fix it, and ggt-release.yaml takes both keys into the card."""
+    from ggt_dataset.build import build
+
+    info = Path(tree) / "ggt-release.yaml"
+    info.write_text("pretty_name: Mine\nlicense: other\n")
+    out = str(tmp_path / "out")
+    build(tree, out, progress=False)
+    run = _dry_run(out)
+    assert run.returncode == 1 and "all checks passed" not in run.stdout
+    assert ("README.md: license is `other`, so the Hub needs license_name" in run.stderr
+            and "license_name and license_link missing" in run.stderr
+            and "ggt-release.yaml and run the same `ggt build` again" in run.stderr), run.stderr
+    assert "Traceback" not in run.stderr and "unexpected" not in run.stderr
+
+    info.write_text("pretty_name: Mine\nlicense: other\nlicense_name: mine-1.0\nlicense_link: LICENSE.md\n")
+    build(tree, out, progress=False)
+    card = Path(out, "README.md").read_text()
+    assert "license: other\nlicense_name: mine-1.0\nlicense_link: LICENSE.md\n" in card
+    assert "Dataset licence: `other` ([mine-1.0](LICENSE.md))." in card
+    run = _dry_run(out)  # the link names a file that is not there
+    assert run.returncode == 1 and "license_link 'LICENSE.md' is neither an http(s) URL" in run.stderr
+    Path(out, "LICENSE.md").write_text("Terms.\n")
+    run = _dry_run(out)
+    assert run.returncode == 0 and "all checks passed" in run.stdout and "  LICENSE.md  7 B" in run.stdout
+
+
+def test_a_card_the_hub_would_refuse_is_refused_before_any_upload(built_copy, monkeypatch):
+    """Each rule on its own: values outside the Hub's lists, no pretty_name, a data_files
+    pattern that matches none of the files sent."""
+    from ggt_dataset import card
+
+    render = card.render
+    for change, message in [
+        ({"license": "CC-BY-4.0"}, "license 'CC-BY-4.0' is not one of the Hub's licence ids"),
+        ({"pretty_name": ""}, "pretty_name is missing"),
+        ({"task_categories": ["image-restoration"]}, "task_categories ['image-restoration'] not in"),
+        ({"size_categories": ["n<100"]}, "size_categories ['n<100'] not in"),
+        ({"configs": [{"config_name": "rain", "data_files": [{"split": "train", "path": "data/Rain/*"}]}]},
+         "config 'rain': data_files 'data/Rain/*' matches none of the files to upload"),
+    ]:
+        monkeypatch.setattr(card, "render", lambda data, repo, change=change: _edit_header(render(data, repo), change))
+        api = RecordingApi()
+        with pytest.raises(PublishError, match="README.md: " + re.escape(message)):
+            pub.publish(built_copy, "me/x", api=api)
+        assert api.calls == []
+
+
+def _edit_header(text, change):
+    _, header, body = text.split("---\n", 2)
+    return "---\n" + yaml.safe_dump({**yaml.safe_load(header), **change}, sort_keys=False) + "---\n" + body
