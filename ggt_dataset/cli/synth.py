@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 from ._options import examples
@@ -37,109 +36,155 @@ def register(sub) -> None:
     p = sub.add_parser("synth", help="generate HQ targets for LQ photos (backends, prompts, QC, journal)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                        usage="ggt synth LQ_DIR OUT_RAW [options] | ggt synth compare PROBE_DIR --out DIR [options]",
-                       epilog=examples("ggt synth my-lq/ my-raw/     # classical baseline, offline",
-                                       "ggt synth my-lq/ my-raw/ --backend gemini --vlm gemini --budget 20",
-                                       "ggt synth my-lq/ my-raw/ --backend openai --engine ray --concurrency 32",
-                                       "ggt build my-raw/ my-ggt && ggt verify my-ggt",
-                                       "ggt synth compare probe/ --out cmp/ --backends classical,gemini"))
-    p.add_argument("paths", nargs="+", metavar="PATH", help="LQ_DIR OUT_RAW, or: compare PROBE_DIR")
-    p.add_argument("--backend", default="classical", help="classical (default, offline baseline), gemini, "
+                       epilog=EXAMPLES)
+    # Options typed before LQ_DIR are parsed here; no defaults, the run's own parser fills those in.
+    _run_options(p, argparse.SUPPRESS)
+    _shared_options(p, argparse.SUPPRESS)
+    p.add_argument("command", action=_RunOrCompare, metavar="LQ_DIR OUT_RAW | compare PROBE_DIR",
+                   help="a run, or the compare command (ggt synth compare --help)",
+                   run=_run_parser(), compare=_compare_parser())
+    p.set_defaults(run=run)
+
+
+EXAMPLES = examples("ggt synth my-lq/ my-raw/     # classical baseline, offline",
+                    "ggt synth my-lq/ my-raw/ --backend gemini --vlm gemini --budget 20",
+                    "ggt synth my-lq/ my-raw/ --backend openai --engine ray --concurrency 32",
+                    "ggt build my-raw/ my-ggt && ggt verify my-ggt",
+                    "ggt synth compare probe/ --out cmp/ --backends classical,gemini")
+
+
+class _RunOrCompare(argparse.Action):
+    """``ggt synth compare ...`` is the compare command, anything else a run (``ggt synth LQ_DIR OUT_RAW``),
+    each with its own parser. They parse into the namespace the synth parser filled, so an option
+    typed before LQ_DIR is kept."""
+
+    def __init__(self, option_strings, dest, run: argparse.ArgumentParser, compare: argparse.ArgumentParser,
+                 **kwargs):
+        super().__init__(option_strings, dest, nargs=argparse.PARSER, **kwargs)
+        self.run, self.compare = run, compare
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        is_compare = values[0] == "compare"
+        setattr(namespace, self.dest, "compare" if is_compare else "run")
+        (self.compare if is_compare else self.run).parse_args(values[1:] if is_compare else values, namespace)
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ggt synth", usage="ggt synth LQ_DIR OUT_RAW [options]",
+                                description=__doc__, epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("lq_dir", metavar="LQ_DIR", help="the LQ photos: category folders or flat")
+    p.add_argument("out_raw", metavar="OUT_RAW", help="the raw release to write (run again to resume)")
+    _run_options(p)
+    _shared_options(p)
+    return p
+
+
+def _compare_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ggt synth compare", description=run_compare.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=examples(
+                                    "ggt synth compare probe/ --out cmp/ --backends classical,gemini",
+                                    "ggt synth compare probe/ --out cmp/ --prompters fixed --judge gemini"))
+    p.add_argument("probe_dir", metavar="PROBE_DIR", help="a few LQ photos, laid out as LQ_DIR")
+    p.add_argument("--out", required=True, help="output folder: one OUT_RAW per combination, and compare.md")
+    p.add_argument("--backends", default="classical", help="comma-separated backends (default classical)")
+    p.add_argument("--prompters", default="fixed,adaptive", help="comma-separated prompters (default "
+                   "fixed,adaptive)")
+    _shared_options(p)
+    return p
+
+
+def _run_options(p: argparse.ArgumentParser, default=None) -> None:
+    """A run's own options: compare chooses backends and prompters itself and keeps no review queue."""
+    def d(value):
+        return argparse.SUPPRESS if default is argparse.SUPPRESS else value
+
+    p.add_argument("--backend", default=d("classical"), help="classical (default, offline baseline), gemini, "
                    "openai or diffusers")
-    p.add_argument("--model", help="the provider's model id (default: the backend's)")
-    p.add_argument("--prompter", choices=("fixed", "adaptive"), default="adaptive",
+    p.add_argument("--prompter", choices=("fixed", "adaptive"), default=d("adaptive"),
                    help="fixed: one prompt per category; adaptive (default): fitted to each image")
-    p.add_argument("--vlm", help="adaptive prompts written by this VLM (gemini, openai); default: the "
-                   "offline heuristic analyser")
-    p.add_argument("--vlm-model", help="the VLM's model id")
-    p.add_argument("--judge", help="add the VLM judge QC stage with this VLM (gemini, openai)")
-    p.add_argument("--qc", help="QC stages as YAML (default: validity, fidelity, quality, review)")
-    p.add_argument("--review", choices=("none", "flagged", "all"), help="manual review queue: which "
-                   "pairs go to review.csv (default flagged)")
-    p.add_argument("--engine", choices=("local", "ray"), default="local", help="local asyncio (default) "
+    p.add_argument("--review", choices=("none", "flagged", "all"), default=d(None), help="manual review queue: "
+                   "which pairs go to review.csv (default flagged)")
+
+
+def _shared_options(p: argparse.ArgumentParser, default=None) -> None:
+    """Options of both a run and compare."""
+    def d(value):
+        return argparse.SUPPRESS if default is argparse.SUPPRESS else value
+
+    p.add_argument("--model", default=d(None), help="the provider's model id (default: the backend's)")
+    p.add_argument("--vlm", default=d(None), help="adaptive prompts written by this VLM (gemini, openai); "
+                   "default: the offline heuristic analyser")
+    p.add_argument("--vlm-model", default=d(None), help="the VLM's model id")
+    p.add_argument("--judge", default=d(None), help="add the VLM judge QC stage with this VLM (gemini, openai)")
+    p.add_argument("--qc", default=d(None), help="QC stages as YAML (default: validity, fidelity, quality, review)")
+    p.add_argument("--engine", choices=("local", "ray"), default=d("local"), help="local asyncio (default) "
                    "or Ray Data (pip install 'ggt-100k[ray]')")
-    p.add_argument("--concurrency", type=int, default=8, help="provider calls in flight (default 8)")
-    p.add_argument("--ray-actors", type=int, default=2, help="Ray actors sharing --concurrency (default 2)")
-    p.add_argument("--budget", type=float, help="stop before spending more than this, in the provider's currency")
-    p.add_argument("--price", help="the backend model's price when ggt's table lacks it: TEXT_IN,TEXT_OUT,"
-                   "IMAGE_OUT[,IMAGE_IN] in USD per 1M tokens (needed for --budget)")
-    p.add_argument("--vlm-price", help="the --vlm model's price when ggt's table lacks it: TEXT_IN,TEXT_OUT "
-                   "in USD per 1M tokens")
-    p.add_argument("--judge-price", help="the --judge model's price, as --vlm-price")
-    p.add_argument("--max-attempts", type=int, default=5, help="tries per call on 429/5xx/timeouts (default 5)")
-    p.add_argument("--stop-after-failures", type=int, default=20, metavar="N",
+    p.add_argument("--concurrency", type=int, default=d(8), help="provider calls in flight (default 8)")
+    p.add_argument("--ray-actors", type=int, default=d(2), help="Ray actors sharing --concurrency (default 2)")
+    p.add_argument("--budget", type=float, default=d(None), help="stop before spending more than this, in the "
+                   "provider's currency")
+    p.add_argument("--price", default=d(None), help="the backend model's price when ggt's table lacks it: "
+                   "TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN] in USD per 1M tokens (needed for --budget)")
+    p.add_argument("--vlm-price", default=d(None), help="the --vlm model's price when ggt's table lacks it: "
+                   "TEXT_IN,TEXT_OUT in USD per 1M tokens")
+    p.add_argument("--judge-price", default=d(None), help="the --judge model's price, as --vlm-price")
+    p.add_argument("--max-attempts", type=int, default=d(5), help="tries per call on 429/5xx/timeouts (default 5)")
+    p.add_argument("--stop-after-failures", type=int, default=d(20), metavar="N",
                    help="stop the run after N transient failures in a row, all calls together: the provider "
                    "is down or throttling (default 20)")
-    p.add_argument("--split", default="auto", help="split for photos no folder inside LQ_DIR names: train, "
+    p.add_argument("--split", default=d("auto"), help="split for photos no folder inside LQ_DIR names: train, "
                    "test, or auto (default): the split LQ_DIR's own path names (.../test/LQ), else train")
-    p.add_argument("--category", default="auto", help="category for photos no folder names; auto "
+    p.add_argument("--category", default=d("auto"), help="category for photos no folder names; auto "
                    "(default): the analyser decides")
-    p.add_argument("--skip-bad", action="store_true", help="leave unreadable LQ files out instead of refusing")
-    p.add_argument("--license", help="licence of the LQ photos (the card's and each pair's)")
-    p.add_argument("--source", help="source of the LQ photos (default: each photo's path in LQ_DIR)")
-    p.add_argument("--name", help="the dataset card's pretty name")
-    p.add_argument("--base-url", help="send the backend's (and VLMs') requests here (a proxy or test server)")
-    p.add_argument("--backends", default="classical", help="compare: comma-separated backends")
-    p.add_argument("--prompters", default="fixed,adaptive", help="compare: comma-separated prompters")
-    p.add_argument("--out", help="compare: output folder")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=run, parser=p)
+    p.add_argument("--skip-bad", action="store_true", default=d(False), help="leave unreadable LQ files out "
+                   "instead of refusing")
+    p.add_argument("--license", default=d(None), help="licence of the LQ photos (the card's and each pair's)")
+    p.add_argument("--source", default=d(None), help="source of the LQ photos (default: each photo's path in "
+                   "LQ_DIR)")
+    p.add_argument("--name", default=d(None), help="the dataset card's pretty name")
+    p.add_argument("--base-url", default=d(None), help="send the backend's (and VLMs') requests here (a proxy "
+                   "or test server)")
+    p.add_argument("-q", "--quiet", action="store_true", default=d(False), help="no progress bar")
 
 
 def config(args):
+    """A run's settings from its options."""
+    from dataclasses import replace
+
+    base = shared_config(args)
+    qc = base.qc.with_review(args.review) if args.review else base.qc
+    return replace(base, backend=args.backend, prompter=args.prompter, qc=qc)
+
+
+def shared_config(args):
+    """The settings a run and compare take from the same options."""
     from ..synth.calls import RetryPolicy
-    from ..synth.engine import SynthConfig
+    from ..synth.parts import SynthConfig, client_options
     from ..synth.qc import load_config
 
     qc = load_config(args.qc)
     if args.judge:
         qc = qc.with_judge(args.judge)
-    if args.review:
-        qc = qc.with_review(args.review)
-    client = {"base_url": args.base_url} if args.base_url else {}
-    backend = {**client, **({"price": parse_price(args.price, "--price")} if args.price else {})}
-    vlm = {**client, **({"price": parse_price(args.vlm_price, "--vlm-price", text_only=True)}
-                        if args.vlm_price else {})}
-    judge = {**client, **({"price": parse_price(args.judge_price, "--judge-price", text_only=True)}
-                          if args.judge_price else {})}
-    return SynthConfig(backend=args.backend, model=args.model, prompter=args.prompter, vlm=args.vlm,
-                       vlm_model=args.vlm_model, engine=args.engine, concurrency=args.concurrency,
-                       budget=args.budget, retry=RetryPolicy(max_attempts=args.max_attempts,
-                                                               stop_after=args.stop_after_failures),
+    return SynthConfig(model=args.model, vlm=args.vlm, vlm_model=args.vlm_model, engine=args.engine,
+                       concurrency=args.concurrency, budget=args.budget,
+                       retry=RetryPolicy(max_attempts=args.max_attempts, stop_after=args.stop_after_failures),
                        split=args.split, category=args.category, qc=qc, skip_bad=args.skip_bad,
                        source=args.source, license=args.license, name=args.name, ray_actors=args.ray_actors,
-                       options={"backend": backend, "vlm": vlm, "judge": judge})
-
-
-def parse_price(text: str, option: str = "--price", text_only: bool = False):
-    """USD per 1M tokens: TEXT_IN,TEXT_OUT for a VLM; TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN] for an editor."""
-    from ..errors import GGTError
-    from ..synth.backends._common import Price
-
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        values = []
-    sizes, shape = ((2,), "TEXT_IN,TEXT_OUT") if text_only else ((3, 4), "TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN]")
-    # float() reads "nan" and "inf": a NaN price fails every comparison (and SQLite stores it as NULL)
-    if len(values) not in sizes or not all(math.isfinite(v) and v >= 0 for v in values):
-        raise GGTError(f"{option} {text!r}: expected {shape}, finite numbers >= 0, USD per 1M tokens (e.g. "
-                       f"{'1.5,9' if text_only else '0.5,3,60'})")
-    if text_only:
-        return Price(text_input=values[0], text_output=values[1])
-    return Price(text_input=values[0], text_output=values[1], image_output=values[2],
-                 image_input=values[3] if len(values) == 4 else None)
+                       options=client_options(args.base_url, args.price, args.vlm_price, args.judge_price))
 
 
 def run(args) -> int:
-    if args.paths[0] == "compare":
-        return run_compare(args)
-    if len(args.paths) != 2:
-        args.parser.error("expected LQ_DIR OUT_RAW (or: compare PROBE_DIR --out DIR)")
+    return run_compare(args) if args.command == "compare" else run_synth(args)
+
+
+def run_synth(args) -> int:
+    """ggt synth LQ_DIR OUT_RAW."""
     from ..errors import GGTError
     from ..synth.engine import synthesize
 
     try:
-        report = synthesize(args.paths[0], args.paths[1], config(args),
+        report = synthesize(args.lq_dir, args.out_raw, config(args),
                             progress=not args.quiet and sys.stderr.isatty())
     except MemoryError:     # the generic advice names build's options, which synth does not have
         raise GGTError(f"out of memory with --concurrency {args.concurrency}"
@@ -196,11 +241,11 @@ def left_out_table(report: dict, width: int = 90) -> list[str]:
 
 
 def run_compare(args) -> int:
+    """Each backend with each prompter on PROBE_DIR, into OUT/<backend>-<prompter>/ (its own journal: a
+    rerun reuses every paid answer), ranked by quality, fidelity, the judge and the share accepted."""
     from ..synth.compare import compare
 
-    if len(args.paths) != 2 or not args.out:
-        args.parser.error("expected: ggt synth compare PROBE_DIR --out DIR [--backends a,b] [--prompters ...]")
-    table = compare(args.paths[1], args.out, backends=args.backends.split(","),
-                    prompters=args.prompters.split(","), base=config(args), progress=not args.quiet)
+    table = compare(args.probe_dir, args.out, backends=args.backends.split(","),
+                    prompters=args.prompters.split(","), base=shared_config(args), progress=not args.quiet)
     print(table)
     return 0

@@ -46,6 +46,20 @@ class SynthConfig:
                 "vlm": self.vlm, "vlm_model": self.vlm_model}
 
 
+def client_options(base_url: str | None = None, price: str | None = None, vlm_price: str | None = None,
+                   judge_price: str | None = None) -> dict[str, dict[str, Any]]:
+    """:attr:`SynthConfig.options` from the options' text: every client sends to ``base_url``; each
+    price (``--price``, ``--vlm-price``, ``--judge-price``) is parsed by :meth:`Price.parse`."""
+    from .backends._common import Price
+
+    client = {"base_url": base_url} if base_url else {}
+    return {"backend": {**client, **({"price": Price.parse(price, "--price")} if price else {})},
+            "vlm": {**client, **({"price": Price.parse(vlm_price, "--vlm-price", text_only=True)}
+                                 if vlm_price else {})},
+            "judge": {**client, **({"price": Price.parse(judge_price, "--judge-price", text_only=True)}
+                                   if judge_price else {})}}
+
+
 @dataclass
 class Parts:
     """What a pipeline needs, built once per process (or per Ray actor)."""

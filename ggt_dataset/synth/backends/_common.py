@@ -115,6 +115,28 @@ class Price:
         if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in rates):
             raise GGTError(f"price {self}: every rate must be a finite number >= 0 (USD per 1M tokens)")
 
+    @classmethod
+    def parse(cls, text: str, option: str = "--price", text_only: bool = False) -> Price:
+        """A price as typed: ``TEXT_IN,TEXT_OUT`` for a VLM (``text_only``), ``TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN]``
+        for an image editor; USD per 1M tokens. ``option`` names it in the error.
+
+            >>> Price.parse("0.5,3,60")
+            Price(text_input=0.5, text_output=3.0, image_output=60.0, image_input=None)
+        """
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            values = []
+        sizes, shape = ((2,), "TEXT_IN,TEXT_OUT") if text_only else ((3, 4), "TEXT_IN,TEXT_OUT,IMAGE_OUT[,IMAGE_IN]")
+        # float() reads "nan" and "inf": a NaN price fails every comparison (and SQLite stores it as NULL)
+        if len(values) not in sizes or not all(math.isfinite(v) and v >= 0 for v in values):
+            raise GGTError(f"{option} {text!r}: expected {shape}, finite numbers >= 0, USD per 1M tokens (e.g. "
+                           f"{'1.5,9' if text_only else '0.5,3,60'})")
+        if text_only:
+            return cls(text_input=values[0], text_output=values[1])
+        return cls(text_input=values[0], text_output=values[1], image_output=values[2],
+                   image_input=values[3] if len(values) == 4 else None)
+
     def cost(self, *, text_in: int = 0, image_in: int = 0, text_out: int = 0, image_out: int = 0) -> float:
         image_in_rate = self.text_input if self.image_input is None else self.image_input
         total = (text_in * self.text_input + image_in * image_in_rate
