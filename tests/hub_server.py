@@ -31,7 +31,7 @@ What it implements (dataset repos; the routes below, nothing else):
 
 Anything else answers 501 (an unknown route) or 404, and is logged in ``HubServer.gaps``
 and on stderr, so a client call the server lacks shows up instead of passing silently.
-Every request is recorded in ``HubServer.requests`` (method, path, status).
+Every request is recorded in ``HubServer.requests`` (method, path with query, status).
 
 How it differs from the Hub:
 
@@ -392,7 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             threading.Thread(target=self.hub.stop, daemon=True).start()
             status = 0
-        self.hub.requests.append((method, url.path, status))
+        self.hub.requests.append((method, self.path, status))
 
     def _route(self, method: str, s: list[str], body: bytes) -> int:
         hub = self.hub

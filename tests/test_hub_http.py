@@ -110,6 +110,7 @@ def test_publish_sends_exactly_the_build_and_load_dataset_reads_it_back(hub, bui
                                       for split, rows in folder_rows.items() if "streaming" not in split}
         assert all(from_hub[category].values())
     assert sum(len(folder_rows[s]) for s in ("train", "test")) == manifest.read(built)["totals"]["pairs"]
+    assert any("cursor=" in p for p in hub.calls("GET", f"/api/datasets/{published}/tree/"))   # paginated
     assert_no_gaps(hub)
 
 
