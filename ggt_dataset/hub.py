@@ -40,8 +40,9 @@ def unreachable(exc: BaseException) -> bool:
     import httpx2
     from huggingface_hub.errors import OfflineModeIsEnabled
 
-    network = (httpx2.TransportError, OfflineModeIsEnabled, ConnectionError, TimeoutError)
-    return any(isinstance(e, network) for e in _chain(exc))
+    # Not Python's ConnectionError itself: hf_xet raises it for an HTTP error status too (a 501
+    # from the Hub is an answer); datasets' "Couldn't reach" one is chained from httpx's.
+    return any(isinstance(e, (httpx2.TransportError, OfflineModeIsEnabled)) for e in _chain(exc))
 
 
 def unreachable_message(what: str, exc: BaseException) -> str:
