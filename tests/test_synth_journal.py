@@ -149,3 +149,17 @@ def test_review_is_applied_all_or_nothing_and_only_to_pairs_in_review(lq, tmp_pa
     with pytest.raises(ReviewError, match=r"review.csv:3: .* is rejected .*not waiting for review"):
         synthesize(lq, out, FAST)
     assert j.pair(rows[0]["id"].split("/")[1] + ".png")["state"] == "review"        # nothing applied
+
+
+def test_a_journal_transaction_is_all_or_nothing(tmp_path):
+    j = Journal(str(tmp_path / "journal.sqlite"))
+    row = {"key": "a.png", "id": "rain/a", "split": "train", "category": "rain", "category_from": "folder",
+           "name": "a", "lq_sha256": "0" * 64, "lq_width": 40, "lq_height": 32, "prompt_meta": None, "lq_stat": "1"}
+    with pytest.raises(ValueError), j.transaction():
+        assert j.add_pair(row)
+        raise ValueError("a failure after the insert")
+    assert j.pair("a.png") is None                                  # rolled back
+    with j.transaction():
+        assert j.add_pair(row)
+        assert not j.add_pair({**row, "key": "a.jpg"})              # same (split, id): refused, not raised
+    assert j.pair_by_id("train", "rain/a")["key"] == "a.png" and j.counts() == {"pending": 1}
