@@ -16,13 +16,9 @@ import json
 import os
 
 from ..atomic import write_bytes, write_json
+from ..cache_dir import user_cache
 
 CACHE_FORMAT = 1
-
-
-def user_cache(*parts: str) -> str:
-    """A folder under the user's cache: $XDG_CACHE_HOME/ggt/..., else ~/.cache/ggt/..."""
-    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ggt", *parts)
 
 
 def default_dir() -> str:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from ..errors import GGTError
 from ..ids import validate_id
-from ..manifest import MANIFEST_FILE
+from ..layout import MANIFEST_FILE
 
 
-class ReferenceError(GGTError):
+class ReferenceDataError(GGTError):
     """The reference dataset cannot be read or lacks the split."""
 
 
@@ -60,7 +60,7 @@ def _from_build(out: str, split: str) -> References:
     shards = [os.path.join(out, s["path"]) for s in data["shards"] if s["split"] == split]
     if not shards:
         have = sorted({s["split"] for s in data["shards"]})
-        raise ReferenceError(f"{out}: no {split!r} split (it has {', '.join(have) or 'none'})")
+        raise ReferenceDataError(f"{out}: no {split!r} split (it has {', '.join(have) or 'none'})")
     rows = []
     for path in shards:
         t = pq.read_table(path, columns=["id", "category", "hq_sha256"])
@@ -92,7 +92,7 @@ def _from_datasets(target: str, split: str) -> References:
     except GGTError:
         raise
     except Exception as e:  # noqa: BLE001 (datasets raises many types; reported with the target)
-        raise ReferenceError(f"{target}: cannot load split {split!r} ({type(e).__name__}: {e})") from None
+        raise ReferenceDataError(f"{target}: cannot load split {split!r} ({type(e).__name__}: {e})") from None
     for column in ("lq", "hq"):
         ds = ds.cast_column(column, datasets.Image(decode=False))
     meta = ds.select_columns(["id", "category", "hq_sha256"])
@@ -111,7 +111,7 @@ def _is_raw_release(folder: str, depth: int = 3, max_folders: int = 1000) -> boo
     """A raw release (what ``ggt build`` reads): a manifest at the top, or a role folder
     (LQ, GT, input, ...) within ``depth`` levels. Looked at breadth first, a bounded number
     of folders, so a large unrelated folder costs little."""
-    from ..release import MANIFEST_NAMES
+    from ..raw_scan import MANIFEST_NAMES
     from ..schema import normalize_role
 
     if any(os.path.isfile(os.path.join(folder, n)) for n in MANIFEST_NAMES):
@@ -141,15 +141,15 @@ def open_references(target: str, split: str = "test") -> References:
         refs = _from_build(target, split)
     elif os.path.isdir(target) and _is_raw_release(target) or (
             os.path.isfile(target) and target.lower().endswith((".csv", ".jsonl"))):
-        raise ReferenceError(f"{target}: a raw release (image folders or a manifest), not a built "
+        raise ReferenceDataError(f"{target}: a raw release (image folders or a manifest), not a built "
                              f"dataset; run `ggt build {target} OUT` first and pass OUT as the reference")
     elif os.path.isfile(target):      # else it would be tried as a Hub id, with network retries
-        raise ReferenceError(f"{target}: a file; the reference is a folder written by `ggt build` "
+        raise ReferenceDataError(f"{target}: a file; the reference is a folder written by `ggt build` "
                              "or a Hub dataset id")
     else:
         refs = _from_datasets(target, split)
     for pair_id in refs.ids:   # a Hub dataset's ids are its author's text; they name prediction files
         validate_id(pair_id, f"{target} split {split!r}")
     if len(set(refs.ids)) != len(refs.ids):
-        raise ReferenceError(f"{target}: split {split!r} repeats ids; rebuild it with `ggt build`")
+        raise ReferenceDataError(f"{target}: split {split!r} repeats ids; rebuild it with `ggt build`")
     return refs

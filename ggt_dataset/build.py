@@ -1,14 +1,5 @@
-"""``ggt build``: a raw release in, a Hub-ready dataset repo out.
-
-Output layout::
-
-    OUT/README.md                                  dataset card (YAML header + text)
-    OUT/ggt_manifest.json                          every shard's sha256, rows and ids
-    OUT/data/<category>/<split>-NNNNN-of-MMMMM.parquet
-    OUT/.ggt-build/                                resume state; never published
-
-Each category is its own folder, so a config per category and the ``default``
-config (all categories) point at the same files: no byte is stored twice.
+"""``ggt build``: a raw release in, a Hub-ready dataset repo out, in the layout that
+:mod:`ggt_dataset.layout` defines (card, manifest, ``data/<category>/`` shards, resume state).
 """
 
 from __future__ import annotations
@@ -20,32 +11,25 @@ import shutil
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
 from . import card, manifest
 from .atomic import TMP_NAME, publish_file, write_json, write_text
+from .build_report import BuildReport
 from .errors import BadPairError, BuildError
+from .hashing import file_sha256
+from .layout import CARD_FILE, DATA_DIR, MANIFEST_FILE, STATE_DIR
 from .leakage import find_duplicates
 from .locks import exclusive
-from .plan import DATA_DIR, BuildOptions, Shard, plan_shards, stat_pairs
-from .release import RawRelease, scan
-from .shards import ShardResult, file_sha256, load_pairs, write_shard
+from .plan import BuildOptions, PlannedShard, plan_shards, stat_pairs
+from .raw_scan import scan
+from .release import RawRelease
+from .shards import ShardResult, load_pairs, write_shard
 
-STATE_DIR = ".ggt-build"
 SOURCE_FILE = "source.json"  # in STATE_DIR: the real path of the raw release built here
 MAX_PROBLEMS_SHOWN = 20
 ON_BAD_PAIRS = ("error", "skip")  # refuse the build, or leave bad pairs out and record them
-
-
-@dataclass
-class BuildReport:
-    out: str
-    results: list[ShardResult]
-    reused: int
-    release: RawRelease
-    skipped: list[dict[str, str]]
 
 
 DEFAULT_OPTIONS = BuildOptions()   # frozen, so one shared default is safe
@@ -58,7 +42,7 @@ def build(raw: str, out: str = "ggt-100k", *, options: BuildOptions = DEFAULT_OP
     """Package the raw release at ``raw`` into ``out``; resume where an earlier run stopped.
 
     Args:
-        raw: raw release folder or manifest file (see :func:`ggt_dataset.release.scan`).
+        raw: raw release folder or manifest file (see :func:`ggt_dataset.raw_scan.scan`).
         out: output folder; created, or resumed if it holds an earlier ggt build.
         options: shard and row-group sizes, image checks.
         on_bad_pairs: ``error`` (refuse the build) or ``skip`` (leave the pair out and
@@ -98,8 +82,8 @@ def _build_locked(release: RawRelease, out: str, options: BuildOptions, skip_bad
     report = BuildReport(out, results, reused, release, skipped)
     data = manifest.make(report, options)
     data["duplicates"] = find_duplicates(out, data["shards"])
-    write_text(os.path.join(out, "README.md"), card.render(data, repo=os.path.basename(os.path.abspath(out))))
-    write_json(os.path.join(out, manifest.MANIFEST_FILE), data)
+    write_text(os.path.join(out, CARD_FILE), card.render(data, repo=os.path.basename(os.path.abspath(out))))
+    write_json(os.path.join(out, MANIFEST_FILE), data)
     shutil.rmtree(os.path.join(out, STATE_DIR, "tmp"), ignore_errors=True)
     return report
 
@@ -160,11 +144,11 @@ def _remove_leftovers(out: str) -> None:
     os.makedirs(os.path.join(out, STATE_DIR, "tmp"))
 
 
-def _sidecar(out: str, shard: Shard) -> str:
+def _sidecar(out: str, shard: PlannedShard) -> str:
     return os.path.join(out, STATE_DIR, shard.path + ".json")
 
 
-def _finished(out: str, shard: Shard, skip_bad: bool) -> ShardResult | None:
+def _finished(out: str, shard: PlannedShard, skip_bad: bool) -> ShardResult | None:
     """The result of an earlier run's shard, if that shard is complete and still current.
 
     A shard reaches its final name only by an atomic rename after its record was
@@ -182,21 +166,22 @@ def _finished(out: str, shard: Shard, skip_bad: bool) -> ShardResult | None:
             return None
         if record["skipped"] and not skip_bad:
             return None  # built with --skip-bad; without it, the bad pair must stop the build
-        return ShardResult(**record)
+        # A record written before results carried split and category lacks them; the plan has them.
+        return ShardResult(**{**record, "split": shard.split, "category": shard.category})
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _write_all(release: RawRelease, shards: list[Shard], out: str, options: BuildOptions,
+def _write_all(release: RawRelease, shards: list[PlannedShard], out: str, options: BuildOptions,
                skip_bad: bool, workers: int | None, progress: bool) -> tuple[list[ShardResult], int]:
     done = {s.path: r for s in shards if (r := _finished(out, s, skip_bad)) is not None}
     todo = [s for s in shards if s.path not in done]
     if todo:  # the card and manifest of an earlier build no longer describe OUT
-        if os.path.exists(os.path.join(out, manifest.MANIFEST_FILE)):
-            os.remove(os.path.join(out, manifest.MANIFEST_FILE))
+        if os.path.exists(os.path.join(out, MANIFEST_FILE)):
+            os.remove(os.path.join(out, MANIFEST_FILE))
         # Until the build completes, a card that makes load_dataset(OUT) fail with a
         # message, instead of silently loading whichever shards are finished.
-        write_text(os.path.join(out, "README.md"), card.incomplete())
+        write_text(os.path.join(out, CARD_FILE), card.incomplete())
     total = sum(len(s.pairs) for s in shards)
     bar = tqdm(total=total, initial=total - sum(len(s.pairs) for s in todo), unit="pair",
                desc="ggt build", disable=not progress, file=sys.stderr, dynamic_ncols=True)
@@ -224,7 +209,7 @@ def _write_all(release: RawRelease, shards: list[Shard], out: str, options: Buil
     return [done[s.path] for s in shards], len(shards) - len(todo)
 
 
-def _write_one(shard: Shard, loaded: Iterator, out: str, skip_bad: bool, bar) -> tuple[str, ShardResult]:
+def _write_one(shard: PlannedShard, loaded: Iterator, out: str, skip_bad: bool, bar) -> tuple[str, ShardResult]:
     tmp = os.path.join(out, STATE_DIR, "tmp", shard.path.replace("/", "__") + ".partial")
     try:
         return tmp, write_shard(shard, loaded, tmp, skip_bad=skip_bad, on_row=lambda: bar.update(1))
@@ -234,7 +219,7 @@ def _write_one(shard: Shard, loaded: Iterator, out: str, skip_bad: bool, bar) ->
         raise
 
 
-def _finish(shard: Shard, result: ShardResult, tmp: str, out: str) -> ShardResult:
+def _finish(shard: PlannedShard, result: ShardResult, tmp: str, out: str) -> ShardResult:
     result.sha256 = file_sha256(tmp)
     st = os.stat(tmp)  # rename keeps size and mtime: the stamp identifies the final file
     side = _sidecar(out, shard)

@@ -15,7 +15,7 @@ import yaml
 
 from .cards import template
 from .hub_card import size_category
-from .plan import DATA_DIR
+from .layout import split_glob
 from .schema import CATEGORIES, FEATURES
 
 
@@ -31,7 +31,7 @@ def configs_and_infos(counts: dict[str, dict[str, dict[str, int]]]) -> tuple[lis
         entry: dict[str, Any] = {"config_name": name}
         if name == "default":
             entry["default"] = True
-        entry["data_files"] = [{"split": s, "path": f"{DATA_DIR}/{folder}/{s}-*.parquet"} for s in splits]
+        entry["data_files"] = [{"split": s, "path": split_glob(folder, s)} for s in splits]
         configs.append(entry)
         split_infos = [{"name": s,
                         "num_bytes": sum(v["arrow_bytes"] for c, v in counts[s].items() if c in cats),

@@ -15,10 +15,7 @@ import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .build import STATE_DIR
-from .manifest import MANIFEST_FILE
-
-CARD_FILE = "README.md"
+from .layout import CARD_FILE, MANIFEST_FILE, STATE_DIR
 
 # Names that usually hold credentials (matched on each path part, case-insensitively).
 # Any hidden part counts too: editors, shells and tools keep tokens in dot files.

@@ -14,24 +14,23 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow
 
-from . import __version__
+from ._version import __version__
 from .errors import VerifyError
+from .layout import MANIFEST_FILE
 from .schema import CATEGORIES, SCHEMA_VERSION, SPLITS
 
 if TYPE_CHECKING:
-    from .build import BuildReport
+    from .build_report import BuildReport
     from .plan import BuildOptions
 
-MANIFEST_FILE = "ggt_manifest.json"
 FORMAT = "ggt-100k/build-manifest"
 FORMAT_VERSION = 1
 MAX_IGNORED_LISTED = 100
 
 
 def make(report: BuildReport, options: BuildOptions) -> dict[str, Any]:
-    shards = [{"path": r.path, "split": r.path.split("/")[-1].split("-")[0],
-               "category": r.path.split("/")[1], "sha256": r.sha256, "num_rows": r.num_rows,
-               "num_bytes": r.num_bytes, "arrow_bytes": r.arrow_bytes, "row_groups": r.row_groups,
+    shards = [{"path": r.path, "split": r.split, "category": r.category, "sha256": r.sha256,
+               "num_rows": r.num_rows, "num_bytes": r.num_bytes, "arrow_bytes": r.arrow_bytes, "row_groups": r.row_groups,
                "licenses": r.licenses, "ids": r.ids} for r in report.results]
     ignored = report.release.ignored
     return {

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pyarrow
 
 from .errors import BuildError, LayoutError
+from .layout import DATA_DIR, shard_path
 from .release import RawPair, RawRelease
 from .schema import SCHEMA_VERSION
 
@@ -22,7 +23,6 @@ from .schema import SCHEMA_VERSION
 WRITER_VERSION = 2  # 2: statistics on nested leaf columns, the CDC footer key
 # The Hub refuses more than 10,000 files in one folder.
 MAX_FILES_PER_FOLDER = 10_000
-DATA_DIR = "data"
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class PlannedPair:
 
 
 @dataclass
-class Shard:
+class PlannedShard:
     split: str
     category: str
     index: int
@@ -74,7 +74,7 @@ class Shard:
 
     @property
     def path(self) -> str:
-        return f"{DATA_DIR}/{self.category}/{self.split}-{self.index:05d}-of-{self.count:05d}.parquet"
+        return shard_path(self.split, self.category, self.index, self.count)
 
     @property
     def pairs(self) -> list[PlannedPair]:
@@ -96,16 +96,16 @@ def stat_pairs(release: RawRelease) -> list[PlannedPair]:
     return planned
 
 
-def plan_shards(planned: list[PlannedPair], options: BuildOptions) -> list[Shard]:
+def plan_shards(planned: list[PlannedPair], options: BuildOptions) -> list[PlannedShard]:
     """Cut each (category, split) group into shards, and each shard into row groups."""
     groups: dict[tuple[str, str], list[PlannedPair]] = {}
     for pp in planned:  # already in (split, category, id) order
         groups.setdefault((pp.pair.category, pp.pair.split), []).append(pp)
-    shards: list[Shard] = []
+    shards: list[PlannedShard] = []
     for (category, split), members in groups.items():
         chunks = _cut(members, options.shard_bytes, None)
         for i, chunk in enumerate(chunks):
-            shard = Shard(split, category, i, len(chunks),
+            shard = PlannedShard(split, category, i, len(chunks),
                           _cut(chunk, options.row_group_bytes, options.row_group_rows))
             shard.fingerprint = _fingerprint(shard, options)
             shards.append(shard)
@@ -128,7 +128,7 @@ def _cut(items: list[PlannedPair], max_bytes: int, max_rows: int | None) -> list
     return chunks
 
 
-def _fingerprint(shard: Shard, options: BuildOptions) -> str:
+def _fingerprint(shard: PlannedShard, options: BuildOptions) -> str:
     rows = [[pp.pair.id, pp.pair.lq_path, pp.pair.hq_path, list(pp.stamp), pp.pair.meta]
             for pp in shard.pairs]
     payload = {"path": shard.path, "options": options.fingerprint_fields(),
@@ -136,7 +136,7 @@ def _fingerprint(shard: Shard, options: BuildOptions) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _check_folder_sizes(shards: list[Shard]) -> None:
+def _check_folder_sizes(shards: list[PlannedShard]) -> None:
     per_folder: dict[str, int] = {}
     for s in shards:
         per_folder[s.category] = per_folder.get(s.category, 0) + 1

@@ -25,9 +25,9 @@ from huggingface_hub.utils import validate_repo_id
 
 from . import card, hub_card
 from . import manifest as manifest_mod
-from .build import STATE_DIR
-from .contents import CARD_FILE, dataset_files, other_files, via_symlink, why_left_out
+from .contents import dataset_files, other_files, via_symlink, why_left_out
 from .errors import PublishError
+from .layout import CARD_FILE, STATE_DIR
 from .plan import MAX_FILES_PER_FOLDER
 from .verify import verify
 

@@ -6,7 +6,6 @@ then renamed into place, so a file under a final name is always complete.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -21,8 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import BadPairError
+from .hashing import file_sha256  # noqa: F401 (re-exported until synth/ and eval/weights.py import it from .hashing)
 from .images import DEFAULT_MAX_PIXELS, ImageRecord, read_image
-from .plan import BuildOptions, PlannedPair, Shard
+from .plan import BuildOptions, PlannedPair, PlannedShard
 from .schema import FEATURES, IMAGE_COLUMNS, TEXT_METADATA
 
 ARROW_SCHEMA = FEATURES.arrow_schema  # carries the `huggingface` key: Image features survive
@@ -56,6 +56,8 @@ CDC_METADATA_KEY = "content_defined_chunking"
 @dataclass
 class ShardResult:
     path: str
+    split: str  # carried from the plan, so nothing parses them back out of the path
+    category: str
     sha256: str
     num_rows: int
     num_bytes: int  # on disk
@@ -183,7 +185,7 @@ def row(item: LoadedPair) -> dict[str, Any]:
     return table([item]).to_pylist()[0]
 
 
-def write_shard(shard: Shard, loaded: Iterator[LoadedPair], tmp_path: str, *, skip_bad: bool,
+def write_shard(shard: PlannedShard, loaded: Iterator[LoadedPair], tmp_path: str, *, skip_bad: bool,
                 on_row: Callable[[], None] = lambda: None) -> ShardResult:
     """Write ``shard``'s rows (taken from ``loaded``, in plan order) to ``tmp_path``."""
     ids: list[str] = []
@@ -219,13 +221,5 @@ def write_shard(shard: Shard, loaded: Iterator[LoadedPair], tmp_path: str, *, sk
         writer.close()
     meta = pq.read_metadata(tmp_path)
     # sha256 is filled in by the caller, off the writing thread (see build._finish).
-    return ShardResult(shard.path, "", meta.num_rows, os.path.getsize(tmp_path),
+    return ShardResult(shard.path, shard.split, shard.category, "", meta.num_rows, os.path.getsize(tmp_path),
                        arrow_bytes, meta.num_row_groups, ids, skipped, dict(sorted(licenses.items())))
-
-
-def file_sha256(path: str, chunk: int = 8 * 2**20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()

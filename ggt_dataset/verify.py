@@ -20,12 +20,12 @@ from huggingface_hub.repocard import metadata_load
 
 from . import manifest as manifest_mod
 from .card import configs_and_infos
-from .contents import CARD_FILE, dataset_files, other_files, why_left_out
+from .contents import dataset_files, other_files, why_left_out
 from .errors import BadPairError, GGTError
+from .hashing import file_sha256
 from .images import decoded_size
-from .plan import DATA_DIR
+from .layout import CARD_FILE, DATA_DIR, MANIFEST_FILE, shard_path
 from .schema import FEATURES, IMAGE_COLUMNS
-from .shards import file_sha256
 
 VIEWER_ROW_GROUP_LIMIT = 100 * 2**20
 
@@ -68,7 +68,7 @@ def verify(out: str, *, full: bool = False,
         on_shard(shard)
     total = sum(s["num_rows"] for s in data["shards"])
     if total != data["totals"]["pairs"]:
-        report.faults.append(f"{manifest_mod.MANIFEST_FILE}: totals say {data['totals']['pairs']} "
+        report.faults.append(f"{MANIFEST_FILE}: totals say {data['totals']['pairs']} "
                              f"pairs, shards add up to {total}")
     return report
 
@@ -76,7 +76,7 @@ def verify(out: str, *, full: bool = False,
 def _check_counts(data: dict[str, Any], counts: dict, report: VerifyReport) -> None:
     """Per split and category, the manifest's counts must be what its shards add up to,
     and each group's shards must be the complete series NNNNN-of-MMMMM."""
-    where = manifest_mod.MANIFEST_FILE
+    where = MANIFEST_FILE
     if counts != data["counts"]:
         report.faults.append(f"{where}: per-split/category counts differ from what its shards add up to")
     groups: dict[tuple[str, str], list[str]] = {}
@@ -84,14 +84,14 @@ def _check_counts(data: dict[str, Any], counts: dict, report: VerifyReport) -> N
         groups.setdefault((s["category"], s["split"]), []).append(s["path"])
     for (category, split), paths in groups.items():
         n = len(paths)
-        want = [f"{DATA_DIR}/{category}/{split}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+        want = [shard_path(split, category, i, n) for i in range(n)]
         if sorted(paths) != want:
             report.faults.append(f"{where}: the {category}/{split} shards are not a complete series "
                                  f"(have {sorted(paths)[:3]}..., expected {want[:3]}...)")
 
 
 def _check_card(out: str, counts: dict, report: VerifyReport) -> None:
-    path = os.path.join(out, "README.md")
+    path = os.path.join(out, CARD_FILE)
     if not os.path.isfile(path):
         report.faults.append(f"{path}: missing (the dataset card); re-run `ggt build`")
         return

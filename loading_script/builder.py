@@ -13,7 +13,8 @@ import datasets
 from ggt_dataset.build import ON_BAD_PAIRS
 from ggt_dataset.errors import BuildError
 from ggt_dataset.plan import BuildOptions, PlannedPair, stat_pairs
-from ggt_dataset.release import LAYOUTS, RawRelease, ReleaseInfo, scan
+from ggt_dataset.raw_scan import LAYOUTS, scan
+from ggt_dataset.release import RawRelease, ReleaseInfo
 from ggt_dataset.schema import CATEGORIES, FEATURES, normalize_category
 from ggt_dataset.shards import load_pairs, row
 
@@ -26,7 +27,7 @@ class GGTConfig(datasets.BuilderConfig):
 
     Args:
         categories: categories to keep (names or spellings such as ``low-light``); ``None`` keeps all six.
-        layout: ``auto``, ``folders`` or ``manifest`` (see ``ggt_dataset.release.scan``).
+        layout: ``auto``, ``folders`` or ``manifest`` (see ``ggt_dataset.raw_scan.scan``).
         on_bad_pairs: ``error`` or ``skip`` (skipped pairs are logged).
         decode: fully decode every image while checking it.
     """

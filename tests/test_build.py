@@ -7,8 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import image_bytes, write
 
-from ggt_dataset.build import STATE_DIR, build
+from ggt_dataset.build import build
 from ggt_dataset.errors import BuildError
+from ggt_dataset.layout import STATE_DIR
 from ggt_dataset.plan import BuildOptions
 
 
@@ -108,6 +109,22 @@ def test_rerun_reuses_and_changed_input_rebuilds_only_its_shard(tree, tmp_path):
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {"data/rain/train-00000-of-00001.parquet"}
     assert third.reused == len(first.results) - 1
+
+
+def test_resume_state_from_before_results_carried_split_and_category_is_reused(tree, tmp_path):
+    """Shard records written before ShardResult had split/category still resume (no rewrite)."""
+    out = str(tmp_path / "o")
+    first = build(tree, out, progress=False)
+    before = Path(os.path.join(out, "ggt_manifest.json")).read_bytes()
+    for dirpath, _d, files in os.walk(os.path.join(out, STATE_DIR, "data")):
+        for fn in files:
+            side = Path(dirpath, fn)
+            record = json.loads(side.read_text())
+            side.write_text(json.dumps({k: v for k, v in record.items() if k not in ("split", "category")}))
+    again = build(tree, out, progress=False)
+    assert again.reused == len(first.results)
+    assert [(r.split, r.category) for r in again.results] == [(r.split, r.category) for r in first.results]
+    assert Path(os.path.join(out, "ggt_manifest.json")).read_bytes() == before
 
 
 def test_stale_shards_of_an_earlier_plan_are_removed(tree, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from conftest import image_bytes, make_tree, write
 
 from ggt_dataset.errors import LayoutError
-from ggt_dataset.release import scan
+from ggt_dataset.raw_scan import scan
 
 
 def ids(release):

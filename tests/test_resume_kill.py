@@ -13,7 +13,8 @@ import pytest
 from conftest import write
 from test_build import shard_files
 
-from ggt_dataset.build import STATE_DIR, build
+from ggt_dataset.build import build
+from ggt_dataset.layout import STATE_DIR
 from ggt_dataset.plan import BuildOptions
 
 SHARD = 150_000

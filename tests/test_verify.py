@@ -66,7 +66,8 @@ def test_full_catches_image_bytes_that_do_not_match_their_hash(built_copy):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ggt_dataset.shards import ARROW_SCHEMA, file_sha256
+    from ggt_dataset.hashing import file_sha256
+    from ggt_dataset.shards import ARROW_SCHEMA
 
     manifest_path = os.path.join(built_copy, "ggt_manifest.json")
     meta = json.loads(Path(manifest_path).read_text())

@@ -22,6 +22,12 @@ def metric_names(text: str | None) -> list[str] | None:
     return None if text is None else [m.strip() for m in text.split(",") if m.strip()]
 
 
+def add_split(p: argparse.ArgumentParser, *, default: str | None, help: str) -> None:
+    """``--split``, one spelling for every verb. Each verb states its own default in ``help``:
+    the split a dataset is scored on (test) is not the one raw photos go to (the tree's own)."""
+    p.add_argument("--split", default=default, metavar="SPLIT", help=help)
+
+
 def add_out(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", metavar="OUT", help="a folder written by `ggt build`")
 

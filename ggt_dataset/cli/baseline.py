@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._options import examples
+from ._options import add_split, examples
 
 
 def register(sub) -> None:
@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("name", choices=("identity", "classical"))
     p.add_argument("dataset", metavar="DATASET", help="a `ggt build` folder or a Hub dataset id")
     p.add_argument("--out", required=True, help="folder for the predictions")
-    p.add_argument("--split", default="test")
+    add_split(p, default="test", help="the split whose LQ photos are restored (default: test)")
     p.set_defaults(run=run)
 
 

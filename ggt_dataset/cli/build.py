@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..release import LAYOUTS
-from ._options import examples, size
+from ..raw_scan import LAYOUTS
+from ._options import add_split, examples, size
 
 
 def register(sub) -> None:
@@ -26,7 +26,7 @@ def register(sub) -> None:
                    help="leave bad pairs out (recorded in the manifest) instead of refusing the build")
     p.add_argument("--layout", choices=LAYOUTS, default="auto",
                    help="how to read RAW (default: a manifest if RAW has one, else folders)")
-    p.add_argument("--split", help="split for a folder tree whose paths name none")
+    add_split(p, default=None, help="split for a folder tree whose paths name none")
     p.add_argument("--category", help="category for a folder tree whose paths name none")
     p.add_argument("--shard-size", type=size, default="300MiB", help="target shard size (default 300MiB)")
     p.add_argument("--row-group-size", type=size, default="32MiB", help="max row group size (default 32MiB)")

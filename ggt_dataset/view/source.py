@@ -11,7 +11,6 @@ never the whole 383 GB.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +18,8 @@ import pyarrow.parquet as pq
 
 from .. import hub
 from ..errors import GGTError
-from ..plan import DATA_DIR
+from ..layout import DATA_DIR, SHARD_PATTERN, parse_shard_path
 from ..schema import CATEGORIES, SPLITS
-
-_SHARD = re.compile(rf"(?:^|/){DATA_DIR}/(?P<category>[^/]+)/(?P<split>[^/-]+)-\d+-of-\d+\.parquet$")
 
 
 class SourceError(GGTError):
@@ -57,11 +54,11 @@ class Source:
 def _shards(paths: list[str], where: str) -> tuple[Shard, ...]:
     found = []
     for path in paths:
-        m = _SHARD.search(path.replace(os.sep, "/"))
-        if m and m["category"] in CATEGORIES and m["split"] in SPLITS:
-            found.append(Shard(path, m["split"], m["category"]))
+        named = parse_shard_path(path)
+        if named and named[0] in SPLITS and named[1] in CATEGORIES:
+            found.append(Shard(path, *named))
     if not found:
-        raise SourceError(f"{where}: no shards named {DATA_DIR}/<category>/<split>-NNNNN-of-MMMMM.parquet; "
+        raise SourceError(f"{where}: no shards named {SHARD_PATTERN}; "
                           "point `ggt view` at a folder written by `ggt build` (or its Hub repo)")
     order = {(s, c): i for i, (s, c) in enumerate((s, c) for s in SPLITS for c in CATEGORIES)}
     return tuple(sorted(found, key=lambda s: (order[s.split, s.category], s.path)))
