@@ -8,8 +8,19 @@ references (where the images come from), decode (bytes -> RGB by documented
 rules), weights (what learned metrics need), metrics (pyiqa, pinned), engine
 (decode once, batch, run every metric), cache (ground-truth scores kept across
 submissions), report (tables, summary, plots, comparison), baselines.
+
+``score`` and ``build_scorers`` are imported on first use: the API brings torch and
+pyiqa, and importing any module of this package (``ggt score --help``, the viewer's
+use of a report) runs this file first.
 """
 
-from .api import build_scorers, score
+
+def __getattr__(name: str):
+    if name in ("build_scorers", "score"):   # PEP 562
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["build_scorers", "score"]

@@ -3,13 +3,19 @@
 A row is one real-world low-quality photo (``lq``), its generated high-quality
 target (``hq``), the degradation ``category`` and nullable metadata. Images are
 stored as the bytes they were released in (no re-encode).
+
+``FEATURES`` (and ``COLUMNS``) are made on first use: they need ``datasets``, which
+takes most of a second to import, and the names and spellings here are all that
+``ggt --help`` and the raw-release readers need.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-import datasets
+if TYPE_CHECKING:
+    import datasets
 
 # Bump when a column is added, removed or changes meaning: it is part of every
 # build's fingerprint, so a resumed build never mixes shards of two schemas.
@@ -52,9 +58,15 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 # Column names, in table order.
 ID, LQ, HQ, CATEGORY = "id", "lq", "hq", "category"
 QC_SCORES = "qc_scores"
+# Made on first use (module __getattr__ below); annotated here so readers and type checkers see them.
+FEATURES: datasets.Features
+COLUMNS: tuple[str, ...]
 
-FEATURES = datasets.Features(
-    {
+
+def _features() -> datasets.Features:
+    import datasets
+
+    return datasets.Features({
         ID: datasets.Value("string"),
         LQ: datasets.Image(),
         HQ: datasets.Image(),
@@ -75,10 +87,19 @@ FEATURES = datasets.Features(
         # sha256 of the original image bytes, as stored in lq.bytes / hq.bytes.
         "lq_sha256": datasets.Value("string"),
         "hq_sha256": datasets.Value("string"),
-    }
-)
+    })
 
-COLUMNS: tuple[str, ...] = tuple(FEATURES)
+
+def __getattr__(name: str):
+    # PEP 562: called only while the name is missing; after the first use both are plain globals.
+    if name not in ("FEATURES", "COLUMNS"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    global FEATURES, COLUMNS
+    FEATURES = _features()
+    COLUMNS = tuple(FEATURES)
+    return globals()[name]
+
+
 IMAGE_COLUMNS: tuple[str, ...] = (LQ, HQ)
 # Free-form string metadata a raw release may supply per pair.
 TEXT_METADATA: tuple[str, ...] = ("source", "license", "generator", "prompt")
