@@ -40,9 +40,11 @@ def unreachable(exc: BaseException) -> bool:
     import httpx2
     from huggingface_hub.errors import OfflineModeIsEnabled
 
-    # Not Python's ConnectionError itself: hf_xet raises it for an HTTP error status too (a 501
-    # from the Hub is an answer); datasets' "Couldn't reach" one is chained from httpx's.
-    return any(isinstance(e, (httpx2.TransportError, OfflineModeIsEnabled)) for e in _chain(exc))
+    # Online, not Python's ConnectionError itself: hf_xet raises it for an HTTP error status too
+    # (a 501 from the Hub is an answer); datasets' "Couldn't reach" one is chained from httpx's.
+    # Offline, datasets re-raises that one "from None", dropping the OfflineModeIsEnabled behind it.
+    network = (httpx2.TransportError, OfflineModeIsEnabled, *((ConnectionError,) if offline() else ()))
+    return any(isinstance(e, network) for e in _chain(exc))
 
 
 def unreachable_message(what: str, exc: BaseException) -> str:

@@ -33,8 +33,17 @@ def _chained(outer: BaseException, cause: BaseException) -> BaseException:
     (RuntimeError("Error while uploading 'a.parquet' to the Hub."), False),
     (ValueError("Invalid metadata in README.md."), False),
 ])
-def test_unreachable(exc, expected):
+def test_unreachable_online(exc, expected, monkeypatch):
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import; this session runs offline (conftest)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     assert hub.unreachable(exc) is expected
+
+
+def test_unreachable_offline(monkeypatch):
+    """Offline, datasets re-raises its ConnectionError "from None": no OfflineModeIsEnabled left to see."""
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    assert hub.unreachable(ConnectionError("Couldn't reach 'org/x' on the Hub (OfflineModeIsEnabled)"))
+    assert not hub.unreachable(ValueError("Invalid metadata in README.md."))
 
 
 def test_message_is_one_line_naming_the_endpoint():
