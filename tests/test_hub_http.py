@@ -400,3 +400,16 @@ def test_unknown_routes_answer_501_and_are_logged(tmp_path, capfd):
         with pytest.raises(urllib.error.HTTPError) as e:    # a known route, a missing repo: the Hub's 404
             urllib.request.urlopen(f"{server.endpoint}/api/datasets/org/none", timeout=10)
         assert e.value.code == 404 and e.value.headers["X-Error-Code"] == "RepoNotFound"
+
+
+@pytest.mark.slow
+def test_with_hf_xet_the_client_uploads_through_xet_which_the_stand_in_lacks(built, tmp_path):
+    """Why the tests set HF_HUB_DISABLE_XET=1: with hf_xet importable, huggingface_hub sends every
+    file the preupload call marks `lfs` through Xet, asking for a write token first, and never
+    falls back to the LFS batch API. If this starts passing, the stand-in's docstring is stale."""
+    pytest.importorskip("hf_xet")
+    with HubServer() as server:
+        r = ggt(server, tmp_path, "publish", built, "--repo-id", "org/xet", extra_env={"HF_HUB_DISABLE_XET": "0"})
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        assert server.gaps == ["GET /api/datasets/org/xet/xet-write-token/main: not implemented by tests/hub_server.py"]
+        assert server.calls("POST", "/datasets/org/xet.git/info/lfs/objects/batch") == []
