@@ -56,6 +56,17 @@ def _derived(protocol: Protocol, means: dict, where: str, flagged: list) -> dict
     return out
 
 
+def _set_score(protocol: Protocol, name: str, v: dict) -> dict:
+    """A set metric's entry; a value that is not finite (FID of a set of fewer than two
+    images is undefined) is null with the reason, since summary.json holds finite numbers only."""
+    entry = {**v, "better": protocol.metric(name).better, "note": protocol.metric(name).note}
+    if not math.isfinite(entry["value"]):
+        entry["undefined"] = (f"{entry['value']}: needs at least 2 images in each set "
+                              f"({entry.get('n')} predictions, {entry.get('n_reference')} ground truths)")
+        entry["value"] = None
+    return entry
+
+
 def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_files: dict,
               label: str) -> dict:
     import torch
@@ -98,8 +109,7 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
         "protocol": protocol.describe(),
         "metrics": {mm.name: {"kind": mm.kind, "better": mm.better, "pyiqa": mm.pyiqa, "note": mm.note}
                     for mm in protocol.metrics if mm.kind != "SET"},
-        "sets": {k: {**v, "better": protocol.metric(k).better, "note": protocol.metric(k).note}
-                 for k, v in result.sets.items()},
+        "sets": {k: _set_score(protocol, k, v) for k, v in result.sets.items()},
         "overall": overall,
         "per_category": per_cat,
         "derived": {"overall": _derived(protocol, overall, "overall", flagged),
@@ -165,7 +175,8 @@ def markdown(summary: dict) -> str:
     lines.append("")
     for name, v in summary.get("sets", {}).items():
         lines += [(f"**{name}** {ARROW[v['better']]} over the set ({v['n']} predictions vs their ground "
-                  f"truths): **{_fmt(v['value'])}**. {v['note']}"), ""]
+                  f"truths): **{_fmt(v['value'])}**{' (undefined: ' + v['undefined'] + ')' if v.get('undefined') else ''}. "
+                  f"{v['note']}"), ""]
     if summary["nonfinite"]:
         lines += [f"† non-finite scores left out of the mean ({len(summary['nonfinite'])}): "
                   + ", ".join(f"{x['id']} {x['metric']}={x['value']}" for x in summary["nonfinite"][:10])

@@ -177,6 +177,26 @@ def test_fid_plumbing_with_unweighted_inception(eval_set, identity_preds, tmp_pa
     np.testing.assert_allclose(cov, np.cov(feats, rowvar=False), atol=1e-10)
 
 
+def test_undefined_fid_is_null_with_its_reason_and_the_report_is_written(eval_set, identity_preds, tmp_path):
+    """FID of a one-image set is NaN; summary.json holds finite numbers only (it was a failed write)."""
+    from ggt_dataset.eval import report
+    from ggt_dataset.eval.fid import FIDScorer, Moments
+
+    one = Moments(4)
+    one.update(np.ones((1, 4)))
+    assert np.isnan(FIDScorer.distance(one, one))
+    proto = load("ggt").subset(["psnr"]).with_optional(["fid"])
+    preds, refs = open_predictions(identity_preds), open_references(eval_set)
+    result = engine.run(preds, refs, proto, [Scorer(proto.metric("psnr"), "cpu")], progress=False)
+    result.sets["fid"] = {"value": FIDScorer.distance(one, one), "n": 1, "n_reference": 1, "cache": "miss"}
+    summary = report.summarize(result, proto, refs=refs, preds=preds, device="cpu", weight_files={},
+                               label="one")
+    report.write(str(tmp_path / "r"), summary, result.rows)
+    back = report.read_summary(str(tmp_path / "r"))
+    assert back["sets"]["fid"]["value"] is None and "at least 2 images" in back["sets"]["fid"]["undefined"]
+    assert "undefined: nan" in (tmp_path / "r" / "report.md").read_text()
+
+
 def test_fid_needs_its_inception_file(eval_set, identity_preds, tmp_path, capsys):
     rc = main(["score", identity_preds, "--reference", eval_set, "--out", str(tmp_path / "r"),
                "--metrics", "psnr", "--fid", "--weights-dir", str(tmp_path / "w"), "-q"])
