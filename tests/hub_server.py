@@ -61,7 +61,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11; the project supports 3.10
 
 LFS_EXTENSIONS = (".parquet", ".arrow", ".bin", ".safetensors", ".zip", ".gz", ".png", ".jpg", ".jpeg", ".webp")
 LFS_MIN_BYTES = 10 * 1024 * 1024   # the Hub stores bigger files in LFS whatever their kind
@@ -137,7 +141,7 @@ class HubServer:
         self._api = self._cdn = None
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> HubServer:
+    def start(self) -> Self:
         self._down, self._uploads_left = False, None
         self._api = _serve(self)
         self._cdn = _serve(self)
@@ -151,7 +155,7 @@ class HubServer:
                 srv.server_close()
         self._api = self._cdn = None
 
-    def __enter__(self) -> HubServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -468,8 +472,7 @@ class _Handler(BaseHTTPRequestHandler):
         # The client quotes the whole path with safe="" (one segment); a raw "a/b" works too.
         rev, path = self._rev_and_path(repo_id, rest[1:])
         _, commit = _commit_of(self.hub, repo_id, rev)
-        flag = lambda name: self.query.get(name, ["False"])[0].lower() in ("1", "true")  # noqa: E731
-        entries = _entries(commit, path, flag("recursive"), flag("expand"))
+        entries = _entries(commit, path, self._flag("recursive"), self._flag("expand"))
         if path and not entries and path not in commit.files:
             raise HttpError(404, f"{path} does not exist on {rev}", "EntryNotFound")
         start = int(self.query.get("cursor", ["0"])[0])
@@ -477,8 +480,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {}
         if start + self.hub.page_size < len(entries):
             query = "&".join(f"{k}={quote(v[0])}" for k, v in self.query.items() if k != "cursor")
-            headers["Link"] = f'<{self.hub.endpoint}{urlsplit(self.path).path}?{query}&cursor={start + len(page)}>; rel="next"'
+            nxt = f"{self.hub.endpoint}{urlsplit(self.path).path}?{query}&cursor={start + len(page)}"
+            headers["Link"] = f'<{nxt}>; rel="next"'
         return self._send(200, page, headers)
+
+    def _flag(self, name: str) -> bool:
+        return self.query.get(name, ["False"])[0].lower() in ("1", "true")
 
     def _rev_and_path(self, repo_id: str, parts: list[str]) -> tuple[str, str]:
         """A revision may hold slashes (refs/pr/1): take the longest known one."""
@@ -491,8 +498,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _refs(self, repo_id: str) -> int:
         repo = self.hub._repo(repo_id)
         tags = self.hub._tags(repo)
-        ref = lambda name: {"name": name, "ref": name, "targetCommit": repo.refs[name]}  # noqa: E731
-        return self._send(200, {"branches": [ref("main")], "tags": [ref(t) for t in sorted(tags)], "converts": []})
+        refs = {name: {"name": name, "ref": name, "targetCommit": sha} for name, sha in repo.refs.items()}
+        return self._send(200, {"branches": [refs["main"]], "tags": [refs[t] for t in sorted(tags)], "converts": []})
 
     def _paths_info(self, repo_id: str, rev: str, body: bytes) -> int:
         _, commit = _commit_of(self.hub, repo_id, rev)

@@ -16,14 +16,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
+from hub_server import HubServer
 
 from ggt_dataset import manifest
 from ggt_dataset.contents import CARD_FILE
 from ggt_dataset.publish import plan
 from ggt_dataset.schema import CATEGORIES
-from hub_server import HubServer
 
 REPO = "org/ggt-100k"
 
@@ -100,9 +101,9 @@ def test_publish_sends_exactly_the_build_and_load_dataset_reads_it_back(hub, bui
     sent, checked = hub.files(published), plan(built, published)
     assert set(sent) == set(dict(checked.files)) | {".gitattributes"}
     for path, _ in checked.files:
-        local = checked.card if path == CARD_FILE else open(os.path.join(built, path), "rb").read()
+        local = checked.card if path == CARD_FILE else Path(built, path).read_bytes()
         assert sent[path] == local, path
-    assert sent[CARD_FILE] != open(os.path.join(built, CARD_FILE), "rb").read()   # rendered for the repo
+    assert sent[CARD_FILE] != Path(built, CARD_FILE).read_bytes()   # rendered for the repo
     from_hub = digest(hub, tmp_path / "hf", published, ["default", *CATEGORIES])
     assert from_hub["default"] == folder_rows
     for category in CATEGORIES:   # a category's config: the default's rows of that category, in order
@@ -216,14 +217,14 @@ def interrupted(hub, built, tmp_path_factory):
     shutil.copytree(built, out)
     repo, card = "org/interrupted", os.path.join(out, CARD_FILE)
     hf_home = tmp_path_factory.mktemp("hf")
-    card_before = (open(card, "rb").read(), os.stat(card).st_mtime_ns)
+    card_before = (Path(card).read_bytes(), os.stat(card).st_mtime_ns)
     hub.fail_uploads_after(3)
     r = ggt(hub, hf_home, "publish", out, "--repo-id", repo)
     stored = set(hub.repos[repo].lfs)
     files = set(hub.files(repo))
     hub.start()                                   # the Hub is back (on another port: same repos)
     return {"out": out, "repo": repo, "hf_home": hf_home, "run": r, "stored": stored, "files": files,
-            "card_before": card_before, "card_after": (open(card, "rb").read(), os.stat(card).st_mtime_ns)}
+            "card_before": card_before, "card_after": (Path(card).read_bytes(), os.stat(card).st_mtime_ns)}
 
 
 @pytest.mark.slow
@@ -259,7 +260,7 @@ def test_interrupted_publish_resumes_without_sending_twice(hub, interrupted, tmp
     assert hub.calls("PUT", "/lfs/", since) == [] and hub.calls("POST", f"/api/datasets/{repo}/commit", since) == []
     assert hub.repos[repo].refs["main"] == head       # an unchanged build: no new commit
     card = os.path.join(out, CARD_FILE)
-    assert (open(card, "rb").read(), os.stat(card).st_mtime_ns) == interrupted["card_before"]
+    assert (Path(card).read_bytes(), os.stat(card).st_mtime_ns) == interrupted["card_before"]
     assert_no_gaps(hub)
 
 
@@ -289,7 +290,7 @@ def _pairs(build_dir: str) -> int:
 
 @pytest.mark.slow
 def test_a_revision_pins_what_is_loaded(hub, built, pinned, folder_rows, tmp_path):
-    repo, v1, v2 = pinned
+    repo, _, v2 = pinned
     assert digest(hub, tmp_path / "a", repo, ["default"], revision="v1")["default"] == folder_rows
     at_main = digest(hub, tmp_path / "c", repo, ["rain"], stream=False)["rain"]
     assert at_main == digest(hub, tmp_path / "d", v2, ["rain"], stream=False)["rain"]
