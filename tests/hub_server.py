@@ -44,7 +44,9 @@ How it differs from the Hub:
   here, since no response carries ``X-Xet-Hash``. The Xet upload path itself is not tested.
 * No auth model beyond "write calls need a ``Bearer`` token" (401 otherwise); no private
   or gated repos; no rate limits, no multipart LFS uploads, no squash or super-squash,
-  no branches other than ``main`` and ``refs/pr/N``; one process's memory holds the data.
+  no branches other than ``main`` and ``refs/pr/N``; one process's memory holds the data;
+  ``lastCommit`` (``expand=True``) is the revision's head, not the last commit that changed
+  the file; no relative redirects (renamed repos), no ``refs/convert/parquet``.
 * Faults for tests: ``fail_uploads_after(n)`` stops the whole server after ``n`` LFS
   objects were stored (the next ``PUT`` and every later request get their connection
   dropped, and the port is closed), as when the Hub becomes unreachable mid-upload;

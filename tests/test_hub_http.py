@@ -378,6 +378,9 @@ assert open(hf_hub_download(repo, "notes/a.txt", repo_type="dataset", revision="
 assert not api.file_exists(repo, "notes/a.txt", repo_type="dataset")
 api.merge_pull_request(repo, 1, repo_type="dataset")
 assert [f.path for f in api.list_repo_tree(repo, "notes", repo_type="dataset")] == ["notes/a.txt"]
+info = api.get_paths_info(repo, ["notes/a.txt", "notes", "missing"], repo_type="dataset", expand=True)
+assert [(type(i).__name__, i.path) for i in info] == [("RepoFile", "notes/a.txt"), ("RepoFolder", "notes")], info
+assert info[0].size == 2 and info[0].lfs is None and info[0].last_commit.title == "Merge pull request #1"
 api.create_tag(repo, tag="v1", repo_type="dataset")
 assert [t.name for t in api.list_repo_refs(repo, repo_type="dataset").tags] == ["v1"]
 print("ok")
