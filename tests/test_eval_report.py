@@ -73,6 +73,9 @@ def test_compare_side_by_side_and_refuses_other_protocols(eval_set, identity_pre
     c = _score(tmp_path, identity_preds, eval_set, "c", "--protocol", "ntire")
     assert main(["score", "--compare", str(a), str(c)]) == 1
     assert "different protocol" in capsys.readouterr().err
+    (tmp_path / "file").write_text("mine")
+    assert main(["score", "--compare", str(a), str(b), "--out", str(tmp_path / "file")]) == 1
+    assert "exists and is not a folder" in capsys.readouterr().err and (tmp_path / "file").read_text() == "mine"
 
 
 def test_unweighted_scores_never_reach_a_report(tmp_path):

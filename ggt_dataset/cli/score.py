@@ -55,6 +55,10 @@ def _compare(args) -> int:
     from ..atomic import write_text
     from ..eval import compare
 
+    from ..eval.summary import ReportError
+
+    if args.out and os.path.lexists(args.out) and not os.path.isdir(args.out):
+        raise ReportError(f"{args.out}: exists and is not a folder; choose another --out")
     summaries = compare.read(args.compare)
     table = compare.compare(summaries)
     print(table, end="")
