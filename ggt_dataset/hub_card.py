@@ -73,7 +73,9 @@ def problems(header: dict[str, Any], files: list[str]) -> list[str]:
     found = []
     if not isinstance(header.get("pretty_name"), str) or not header["pretty_name"].strip():
         found.append(f"pretty_name is missing; {_REBUILD}")
-    found += _license_problems(header, files)
+    license_problem = _license_problem(header, files)
+    if license_problem:
+        found.append(license_problem)
     for key, allowed, source in (("task_categories", TASK_CATEGORIES, "huggingface.js pipelines.ts"),
                                  ("size_categories", (*SIZE_CATEGORIES, "other"), "the Hub's size list")):
         bad = [v for v in _as_list(header.get(key)) if v not in allowed]
@@ -87,27 +89,26 @@ def problems(header: dict[str, Any], files: list[str]) -> list[str]:
     return found
 
 
-def _license_problems(header: dict[str, Any], files: list[str]) -> list[str]:
+def _license_problem(header: dict[str, Any], files: list[str]) -> str | None:
     licenses = _as_list(header.get("license"))
-    bad = [v for v in licenses if v not in LICENSES]
-    if not licenses or bad:
-        return [f"license {header.get('license')!r} is not one of the Hub's licence ids "
+    if not licenses or any(v not in LICENSES for v in licenses):
+        return (f"license {header.get('license')!r} is not one of the Hub's licence ids "
                 f"(https://hf.co/docs/hub/repositories-licenses); give one, or `other` with "
-                f"license_name and license_link; {_REBUILD}"]
+                f"license_name and license_link; {_REBUILD}")
     if "other" not in licenses:
-        return []
+        return None
     missing = [k for k in ("license_name", "license_link")
                if not isinstance(header.get(k), str) or not header[k].strip()]
     if missing:
-        return [f"license is `other`, so the Hub needs license_name (an id such as my-license-1.0) "
+        return (f"license is `other`, so the Hub needs license_name (an id such as my-license-1.0) "
                 f"and license_link (an https URL, or LICENSE.md uploaded with the dataset); "
-                f"{' and '.join(missing)} missing: {_REBUILD}"]
+                f"{' and '.join(missing)} missing: {_REBUILD}")
     link = header["license_link"]
     if urlsplit(link).scheme in ("http", "https") or posixpath.normpath(link) in files:
-        return []
-    return [f"license_link {link!r} is neither an http(s) URL nor a file that is uploaded; put the "
+        return None
+    return (f"license_link {link!r} is neither an http(s) URL nor a file that is uploaded; put the "
             f"licence text in the build folder as {posixpath.normpath(link)} (the card links it, so "
-            "publish sends it) or give a URL"]
+            "publish sends it) or give a URL")
 
 
 def _as_list(value: Any) -> list:

@@ -1,6 +1,12 @@
 import pytest
 
-from ggt_dataset.hub_card import LICENSES, SIZE_CATEGORIES, TASK_CATEGORIES, problems, size_category
+from ggt_dataset.hub_card import (
+    LICENSES,
+    SIZE_CATEGORIES,
+    TASK_CATEGORIES,
+    problems,
+    size_category,
+)
 
 
 @pytest.mark.parametrize("n,category", [(0, "n<1K"), (999, "n<1K"), (1_000, "1K<n<10K"),
@@ -23,6 +29,6 @@ def test_the_card_ggt_writes_passes_and_other_licences_need_both_keys():
     found = problems({**header, "license": "other", "license_name": "x"}, files)
     assert len(found) == 1 and "license_link missing" in found[0]
     # `*` stays within one folder, as datasets resolves data_files (fsspec's glob)
-    assert problems({**header, "configs": [{"config_name": "d", "data_files": "data/train-*"}]}, files) == [
-        "config 'd': data_files 'data/train-*' matches none of the files to upload; run the same "
-        "`ggt build` again"]
+    wrong = {**header, "configs": [{"config_name": "d", "data_files": "data/train-*"}]}
+    assert problems(wrong, files) == [("config 'd': data_files 'data/train-*' matches none of the files to "
+                                       "upload; run the same `ggt build` again")]
