@@ -59,7 +59,10 @@ TASK_CATEGORIES = (
 SIZE_CATEGORIES = ("n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M",
                    "100M<n<1B", "1B<n<10B", "10B<n<100B", "100B<n<1T", "n>1T")
 
-_REBUILD = f"set it in the raw release's {RELEASE_INFO_FILE} and run the same `ggt build` again"
+
+def _rebuild(what: str) -> str:
+    # The card is rendered from the manifest, which a build fills from ggt-release.yaml.
+    return f"set {what} in the raw release's {RELEASE_INFO_FILE}, then run the same `ggt build` again"
 
 
 def size_category(n: int) -> str:
@@ -72,7 +75,7 @@ def problems(header: dict[str, Any], files: list[str]) -> list[str]:
     with its fix; ``files`` are the repo's paths once uploaded (what data_files must match)."""
     found = []
     if not isinstance(header.get("pretty_name"), str) or not header["pretty_name"].strip():
-        found.append(f"pretty_name is missing; {_REBUILD}")
+        found.append(f"pretty_name is missing; {_rebuild('it')}")
     license_problem = _license_problem(header, files)
     if license_problem:
         found.append(license_problem)
@@ -94,7 +97,7 @@ def _license_problem(header: dict[str, Any], files: list[str]) -> str | None:
     if not licenses or any(v not in LICENSES for v in licenses):
         return (f"license {header.get('license')!r} is not one of the Hub's licence ids "
                 f"(https://hf.co/docs/hub/repositories-licenses); give one, or `other` with "
-                f"license_name and license_link; {_REBUILD}")
+                f"license_name and license_link; {_rebuild('license')}")
     if "other" not in licenses:
         return None
     missing = [k for k in ("license_name", "license_link")
@@ -102,7 +105,7 @@ def _license_problem(header: dict[str, Any], files: list[str]) -> str | None:
     if missing:
         return (f"license is `other`, so the Hub needs license_name (an id such as my-license-1.0) "
                 f"and license_link (an https URL, or LICENSE.md uploaded with the dataset); "
-                f"{' and '.join(missing)} missing: {_REBUILD}")
+                f"{' and '.join(missing)} missing; {_rebuild(' and '.join(missing))}")
     link = header["license_link"]
     if urlsplit(link).scheme in ("http", "https") or posixpath.normpath(link) in files:
         return None

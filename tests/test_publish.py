@@ -210,7 +210,8 @@ def test_license_other_needs_a_name_and_a_link_from_ggt_release_yaml(tree, tmp_p
     assert run.returncode == 1 and "all checks passed" not in run.stdout
     assert ("README.md: license is `other`, so the Hub needs license_name" in run.stderr
             and "license_name and license_link missing" in run.stderr
-            and "ggt-release.yaml and run the same `ggt build` again" in run.stderr), run.stderr
+            and "set license_name and license_link in the raw release's ggt-release.yaml, then run the "
+                "same `ggt build` again" in run.stderr), run.stderr
     assert "Traceback" not in run.stderr and "unexpected" not in run.stderr
 
     info.write_text("pretty_name: Mine\nlicense: other\nlicense_name: mine-1.0\nlicense_link: LICENSE.md\n")
