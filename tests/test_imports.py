@@ -38,9 +38,10 @@ def test_verb_help_imports_nothing_heavy(verb):
 
 
 def test_lazy_names_are_the_real_ones():
+    from ggt_dataset.eval import api
+
     import ggt_dataset
     from ggt_dataset import schema
-    from ggt_dataset.eval import api
 
     assert ggt_dataset.FEATURES is schema.FEATURES and tuple(schema.FEATURES) == schema.COLUMNS
     assert ggt_dataset.eval.score is api.score

@@ -3,6 +3,7 @@
 import fnmatch
 import json
 import os
+from pathlib import Path
 
 import pytest
 import yaml
@@ -25,7 +26,7 @@ def test_parse_shard_path(path, expected):
 def test_manifest_card_and_viewer_agree_with_the_layout(built):
     from ggt_dataset.view.source import open_source
 
-    shards = json.loads(open(os.path.join(built, MANIFEST_FILE)).read())["shards"]
+    shards = json.loads(Path(built, MANIFEST_FILE).read_text())["shards"]
     groups = {}
     for s in shards:
         groups.setdefault((s["split"], s["category"]), []).append(s["path"])
@@ -35,7 +36,7 @@ def test_manifest_card_and_viewer_agree_with_the_layout(built):
     viewed = {(os.path.relpath(s.path, built).replace(os.sep, "/"), s.split, s.category)
               for s in open_source(built).shards}
     assert viewed == {(s["path"], s["split"], s["category"]) for s in shards}
-    header = yaml.safe_load(open(os.path.join(built, "README.md")).read().split("---")[1])
+    header = yaml.safe_load(Path(built, "README.md").read_text().split("---")[1])
     default = next(c for c in header["configs"] if c["config_name"] == "default")
     for entry in default["data_files"]:
         assert entry["path"] == split_glob("*", entry["split"])
