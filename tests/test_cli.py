@@ -44,6 +44,25 @@ def test_errors_are_messages_not_tracebacks(tmp_path, args, message):
     assert "Traceback" not in r.stderr
 
 
+def split_option(verb):
+    import argparse
+
+    from ggt_dataset.cli.main import parser
+
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return next(a for a in sub.choices[verb]._actions if "--split" in a.option_strings)
+
+
+_OWN_SPLIT = pytest.mark.xfail(strict=True, reason="issue #15: still defines --split itself, not "
+                               "through cli/_options.add_split (the verb's module is another change's)")
+
+
+@pytest.mark.parametrize("verb", ["build", "baseline", pytest.param("score", marks=_OWN_SPLIT),
+                                  pytest.param("view", marks=_OWN_SPLIT), pytest.param("synth", marks=_OWN_SPLIT)])
+def test_split_is_the_shared_option(verb):
+    assert split_option(verb).metavar == "SPLIT"  # what add_split gives it
+
+
 def test_bad_tree_lists_problems_and_writes_nothing(tmp_path):
     write(tmp_path / "raw/train/LQ/rain/a.jpg", image_bytes(0, fmt="JPEG"))
     write(tmp_path / "raw/train/GT/rain/b.png", image_bytes(1))
