@@ -91,7 +91,7 @@ class Viewer:
     report: Report | None = None
     version: str = "0"
     disk: ThumbCache | None = None       # thumbnails kept between runs, by image content
-    log: Callable[[str], None] = field(default=lambda msg: _stderr(msg), repr=False)
+    log: Callable[[str], None] = field(default=_stderr, repr=False)
 
     def __post_init__(self) -> None:
         self.selections = q.Selections(self.index)
