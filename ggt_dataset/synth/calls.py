@@ -40,7 +40,7 @@ from typing import Any
 
 from ..atomic import write_bytes
 from ..errors import GGTError
-from ..shards import file_sha256
+from ..hashing import file_sha256
 from .backend import AuthError, BackendError, TransientError
 from .journal import Journal, PaidCall, fingerprint, result_rel
 

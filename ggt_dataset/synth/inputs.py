@@ -134,7 +134,7 @@ def stat_key(path: str) -> str:
 
 def _changed(journal: Journal, lq_dir: str, known: dict) -> bool:
     """Whether a journalled photo's bytes changed; an unchanged one gets its new stat recorded."""
-    from ..shards import file_sha256
+    from ..hashing import file_sha256
 
     path = os.path.join(lq_dir, known["key"])
     try:
