@@ -430,7 +430,7 @@ def test_all_interfaces_warns_and_prints_urls_that_answer(eval_set):
     from ggt_dataset.view.app import machine_addresses
 
     with ggt_view(eval_set, "--host", "0.0.0.0", "--port", "0", "--no-thumb-cache") as said:
-        urls = re.findall(r"^  (?:open|or) +(http://\S+)", said, re.M)
+        urls = re.findall(r"^  (?:open|or) +(http://\S+)", said, re.MULTILINE)
         assert "warning: --host 0.0.0.0 is reachable from the network" in said, said
         assert urls[0].startswith("http://127.0.0.1:")
         assert [u.split("/")[2].rsplit(":", 1)[0] for u in urls[1:]] == machine_addresses("0.0.0.0")

@@ -128,7 +128,7 @@ def test_two_datasets_sharing_the_cache_get_their_own_thumbnails(eval_set, tmp_p
     the thumbnail of the bytes it holds, not the other dataset's."""
     other = tmp_path / "other"
     shutil.copytree(eval_set, other)
-    shard = sorted(other.rglob("test-*.parquet"))[0]
+    shard = min(other.rglob("test-*.parquet"))
     table = pq.read_table(shard)
     hq = table.column("hq").to_pylist()
     swapped = hq[1]["bytes"]

@@ -15,7 +15,6 @@ web page elsewhere cannot read the data through DNS rebinding.
 from __future__ import annotations
 
 import os
-import sys
 from importlib import resources
 
 from starlette.applications import Starlette
