@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass
 
 from ..errors import GGTError
-from ..shards import file_sha256 as shard_file_sha256
+from ..hashing import file_sha256 as shard_file_sha256
 from .protocol import MetricSpec, Protocol, WeightFile
 
 

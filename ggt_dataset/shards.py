@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import BadPairError
-from .hashing import file_sha256  # noqa: F401 (re-exported until synth/ and eval/weights.py import it from .hashing)
 from .images import DEFAULT_MAX_PIXELS, ImageRecord, read_image
 from .plan import BuildOptions, PlannedPair, PlannedShard
 from .schema import FEATURES, IMAGE_COLUMNS, TEXT_METADATA

@@ -53,12 +53,7 @@ def split_option(verb):
     return next(a for a in sub.choices[verb]._actions if "--split" in a.option_strings)
 
 
-_OWN_SPLIT = pytest.mark.xfail(strict=True, reason="issue #15: still defines --split itself, not "
-                               "through cli/_options.add_split (the verb's module is another change's)")
-
-
-@pytest.mark.parametrize("verb", ["build", "baseline", pytest.param("score", marks=_OWN_SPLIT),
-                                  pytest.param("view", marks=_OWN_SPLIT), pytest.param("synth", marks=_OWN_SPLIT)])
+@pytest.mark.parametrize("verb", ["build", "baseline", "score", "view", "synth"])
 def test_split_is_the_shared_option(verb):
     assert split_option(verb).metavar == "SPLIT"  # what add_split gives it
 

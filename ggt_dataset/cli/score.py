@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._options import examples, metric_names, size
+from ._options import add_split, examples, metric_names, size
 
 
 def register(sub) -> None:
@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("predictions", nargs="?", metavar="PREDICTIONS",
                    help="folder, .zip, Parquet file(s) or saved dataset of predicted images")
     p.add_argument("--reference", metavar="DATASET", help="a `ggt build` folder or a Hub dataset id")
-    p.add_argument("--split", default="test", help="split to score against (default: test)")
+    add_split(p, default="test", help="split to score against (default: test)")
     p.add_argument("--protocol", default="ggt", help="ggt (default), ntire, or a YAML file")
     p.add_argument("--metrics", help="comma-separated subset of the protocol's metrics, or 'available' "
                    "for those whose weights are in place (the others are named)")

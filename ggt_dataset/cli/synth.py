@@ -27,7 +27,7 @@ import argparse
 import json
 import sys
 
-from ._options import examples
+from ._options import add_split, examples
 
 PAIRS_FAILED = 4        # exit code: the run ended with pairs failed in it (or stopped on errors)
 
@@ -133,8 +133,8 @@ def _shared_options(p: argparse.ArgumentParser, default=None) -> None:
     p.add_argument("--stop-after-failures", type=int, default=d(20), metavar="N",
                    help="stop the run after N transient failures in a row, all calls together: the provider "
                    "is down or throttling (default 20)")
-    p.add_argument("--split", default=d("auto"), help="split for photos no folder inside LQ_DIR names: train, "
-                   "test, or auto (default): the split LQ_DIR's own path names (.../test/LQ), else train")
+    add_split(p, default=d("auto"), help="split for photos no folder inside LQ_DIR names: train, "
+              "test, or auto (default): the split LQ_DIR's own path names (.../test/LQ), else train")
     p.add_argument("--category", default=d("auto"), help="category for photos no folder names; auto "
                    "(default): the analyser decides")
     p.add_argument("--skip-bad", action="store_true", default=d(False), help="leave unreadable LQ files out "

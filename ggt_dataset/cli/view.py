@@ -12,6 +12,7 @@ import socket
 import sys
 
 from ..errors import GGTError
+from ._options import add_split
 from ..view.thumb_cache import DEFAULT_MAX_BYTES
 from ._options import examples
 
@@ -28,7 +29,7 @@ def register(sub) -> None:
                    "shown beside LQ and HQ; default: the outputs a --report scored, when they are on disk")
     p.add_argument("--report", metavar="REPORT_DIR", help="a `ggt score --out` folder: per-image metrics "
                    "become columns to sort and filter by")
-    p.add_argument("--split", help="the split the outputs belong to (default: the report's, else test)")
+    add_split(p, default=None, help="the split the outputs belong to (default: the report's, else test)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port (default: %(default)s; 0 picks a free one)")
     p.add_argument("--allow-host", action="append", metavar="NAME", help="also answer requests for this "

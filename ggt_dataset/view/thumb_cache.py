@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 
 from ..atomic import write_bytes
-from ..eval.cache import user_cache
+from ..cache_dir import user_cache
 from .thumbs import THUMB_FORMAT
 
 DEFAULT_MAX_BYTES = 1 << 30          # about 40,000 thumbnails of photos
