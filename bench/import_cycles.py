@@ -1,7 +1,8 @@
 """List import cycles among the project's modules, read from the source (ast), not by importing.
 
 Every import counts, also those inside functions and under ``if TYPE_CHECKING``: a cycle
-hidden in a function still ties two modules together. ``ggt_dataset.eval`` is ``eval/``
+hidden in a function still ties two modules together; so does a module named in a registry
+table, which importlib loads by name. ``ggt_dataset.eval`` is ``eval/``
 and ``ggt_dataset.loading_script`` is ``loading_script/`` (pyproject's package-dir).
 
     python bench/import_cycles.py                # every cycle; exit 1 if there is one
@@ -51,6 +52,8 @@ def imports(name: str, path: str, known: set[str]) -> set[str]:
             out |= subs
             if not subs <= known:  # a name defined in the module itself, not only its submodules
                 out.add(base)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in known:
+            out.add(node.value)    # a registry entry ("ggt_dataset.synth.backends.vision") importlib loads
     return {m for m in out if m in known and m != name}
 
 

@@ -1,8 +1,7 @@
-"""The synthesis package's shape (issue #15): no import cycle, SQL only in the journal, one lock helper.
+"""The synthesis package's shape (issue #15): SQL only in the journal, one lock helper.
 
-Read from the source with ast, not by importing, so an import inside a function counts too, and
-so does a module named in a registry table ("ggt_dataset.synth.backends.vision"), which
-importlib loads by name.
+Read from the source with ast, not by importing. Import cycles, synth's included, are
+tests/test_imports.py's (bench/import_cycles.py).
 """
 
 from __future__ import annotations
@@ -27,51 +26,6 @@ def _modules(folder: str, prefix: str) -> dict[str, str]:
             if fn.endswith(".py"):
                 found[package if fn == "__init__.py" else f"{package}.{fn[:-3]}"] = os.path.join(dirpath, fn)
     return found
-
-
-def _imports(name: str, path: str, known: set[str]) -> set[str]:
-    package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
-    out = set()
-    for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(parts + ([node.module] if node.module else []))
-            out |= {base} | {f"{base}.{a.name}" for a in node.names}
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in known:
-            out.add(node.value)         # a registry entry importlib loads by name
-    # a module's own parent packages run first anyway: importing them is no edge back
-    return {m for m in out if m in known and m != name and not name.startswith(m + ".")}
-
-
-def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One import cycle, as the path around it, or None."""
-    state: dict[str, int] = {}          # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(v: str) -> list[str] | None:
-        state[v] = 1
-        path.append(v)
-        for w in sorted(graph[v]):
-            if state.get(w) == 1:
-                return path[path.index(w):] + [w]
-            if w not in state and (found := visit(w)):
-                return found
-        state[v] = 2
-        path.pop()
-        return None
-
-    return next((c for v in sorted(graph) if v not in state and (c := visit(v))), None)
-
-
-def test_the_synth_package_imports_without_a_cycle():
-    mods = _modules(SYNTH, "ggt_dataset.synth")
-    graph = {n: _imports(n, p, set(mods)) for n, p in mods.items()}
-    assert _cycle(graph) is None, " -> ".join(_cycle(graph))
-    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]     # the checker sees one
 
 
 def _code_strings_and_calls(path: str):
