@@ -72,6 +72,10 @@ def test_user_protocol_file_and_hash_follows_content(tmp_path):
     ("[1, 2]\n", "YAML mapping"),
     (("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n"
      "derived: [p]\n"), "'derived' must map score names"),
+    # hostile YAML, refused before anything expands it
+    ("a: &a [*a]\n", "refers to its own anchor"),
+    ("[" * 50000 + "]" * 50000 + "\n", "nested too deeply"),
+    ("# padding\n" * 60000, "larger than the 512 KiB"),
 ])
 def test_bad_protocols_name_file_and_problem(tmp_path, body, message):
     f = tmp_path / "bad.yaml"
@@ -180,19 +184,6 @@ def test_a_handful_of_aliases_still_loads(tmp_path):
     f.write_text("name: x\nmetadata: {version: 1}\nmetrics:\n  p: &fr {pyiqa: psnr, kind: FR, better: higher}\n"
                  "  q: *fr\n")
     assert [m.pyiqa for m in P.load(str(f)).metrics] == ["psnr", "psnr"]
-
-
-@pytest.mark.parametrize("body, message", [
-    ("a: &a [*a]\n", "refers to its own anchor"),
-    ("[" * 50000 + "]" * 50000 + "\n", "nested too deeply"),
-    ("# padding\n" * 60000, "larger than the 512 KiB"),
-])
-def test_hostile_yaml_is_refused_by_name(tmp_path, body, message):
-    f = tmp_path / "bad.yaml"
-    f.write_text(body)
-    with pytest.raises(P.ProtocolError, match="bad.yaml") as e:
-        P.load(str(f))
-    assert message in str(e.value)
 
 
 def test_include_of_a_fifo_is_refused_not_waited_on(tmp_path):
