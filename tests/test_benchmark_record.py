@@ -6,17 +6,23 @@ import json
 
 import pytest
 
-from ggt_dataset.benchmark.record import FORMAT_VERSION, Record, RecordError, read_record, record_path
+from ggt_dataset.benchmark.record import (
+    FORMAT_VERSION,
+    Record,
+    RecordError,
+    read_record,
+    record_path,
+)
 
 
 def _claimed(**changes) -> Record:
-    base = dict(model={"id": "org/model", "revision": None, "name": None, "paper": None},
-                protocol={"name": "ggt", "version": 1, "sha256": "ab" * 32}, status="self-reported",
-                submitted="2026-12-01T00:00:00+00:00",
-                test_set={"split": "test", "sha256": "cd" * 32, "pairs": 2},
-                fingerprint={"protocol": "ggt"}, metrics={"psnr": {"better": "higher"}},
-                overall={"psnr": {"mean": 20.5, "n": 2, "nonfinite": 0}},
-                per_category={"rain": {"psnr": {"mean": 20.5, "n": 2, "nonfinite": 0}}})
+    base = {"model": {"id": "org/model", "revision": None, "name": None, "paper": None},
+                "protocol": {"name": "ggt", "version": 1, "sha256": "ab" * 32}, "status": "self-reported",
+                "submitted": "2026-12-01T00:00:00+00:00",
+                "test_set": {"split": "test", "sha256": "cd" * 32, "pairs": 2},
+                "fingerprint": {"protocol": "ggt"}, "metrics": {"psnr": {"better": "higher"}},
+                "overall": {"psnr": {"mean": 20.5, "n": 2, "nonfinite": 0}},
+                "per_category": {"rain": {"psnr": {"mean": 20.5, "n": 2, "nonfinite": 0}}}}
     return Record(**{**base, **changes})
 
 
@@ -52,7 +58,7 @@ def test_bad_record_names_file_and_field(tmp_path, edit, message):
 def test_pending_record_needs_no_scores():
     r = Record(model={"id": "org/m"}, protocol={"name": "ggt", "version": 1, "sha256": "x"},
                status="pending", submitted="2026-12-01T00:00:00+00:00",
-               outputs={"location": None, "kind": "folder", "sha256": {"rain/a": "00"}})
+               outputs={"repo": None, "path": "x.zip", "kind": "zip", "sha256": {"rain/a": "00"}})
     assert Record.from_json(r.to_json()) == r
     with pytest.raises(RecordError, match="test_set.sha256 must be a sha256"):
         r.replace(status="self-reported")

@@ -63,7 +63,7 @@ class Record:
         metrics: ``{name: {"better": "higher"|"lower"}}``, the metrics with means.
         overall, per_category: the claimed means (empty while pending).
         per_image: file name of the per-image table beside the record, and its sha256.
-        outputs: ``{"location", "kind", "sha256": {pair id: sha256 of its file}}`` or None.
+        outputs: ``{"repo", "path", "kind", "sha256": {pair id: sha256 of its bytes}}`` or None.
         verification: what ``ggt leaderboard verify`` found (None before it ran).
     """
 
@@ -220,7 +220,9 @@ def _validate(data, where: str) -> None:
         _get(data, "per_image.file", _text, "a file name", where)
         _get(data, "per_image.sha256", _text, "a sha256", where)
     if data.get("outputs") is not None:
-        _get(data, "outputs.location", _opt_text, "a path, a repo id or null", where)
+        _get(data, "outputs.repo", _opt_text, "a Hub dataset repo id or null (this results repo)", where)
+        _get(data, "outputs.path", _opt_text, "a file in that repo, or null (the whole repo)", where)
+        _get(data, "outputs.kind", _text, "zip, parquet or folder", where)
         hashes = _get(data, "outputs.sha256", _obj, "an object {pair id: sha256}", where)
         bad = next((k for k, v in hashes.items() if not _text(v)), None)
         if bad is not None:
