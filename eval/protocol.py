@@ -58,6 +58,8 @@ class MetricSpec:
     note: str = ""
     weights: tuple[WeightFile, ...] = ()
     optional: bool = False          # run only when asked for (--fid, or named in --metrics)
+    # How far a re-scored mean may be from a claimed one (ggt leaderboard verify); 0: bit-identical.
+    tolerance: float = 0.0
 
     @property
     def higher_is_better(self) -> bool:
@@ -281,10 +283,17 @@ def resolve_path(name_or_path: str) -> str:
                         f"({', '.join(list_protocols())})")
 
 
+def _tolerance(name: str, d: dict, where: str) -> float:
+    t = d.get("tolerance", 0.0)
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < float("inf"):
+        raise ProtocolError(f"{where}: metric {name!r}: tolerance must be a number >= 0, got {t!r}")
+    return float(t)
+
+
 def _metric(name: str, d: Any, where: str) -> MetricSpec:
     if not isinstance(d, dict) or "pyiqa" not in d:
         raise ProtocolError(f"{where}: metric {name!r} needs at least 'pyiqa: <metric name>'")
-    known = {"pyiqa", "kind", "better", "options", "dtype", "note", "weights", "optional"}
+    known = {"pyiqa", "kind", "better", "options", "dtype", "note", "weights", "optional", "tolerance"}
     if set(d) - known:
         raise ProtocolError(f"{where}: metric {name!r} has unknown keys {sorted(set(d) - known)}")
     kind, better = d.get("kind"), d.get("better")
@@ -304,7 +313,7 @@ def _metric(name: str, d: Any, where: str) -> MetricSpec:
     return MetricSpec(name=name, pyiqa=str(d["pyiqa"]), kind=kind, better=better,
                       options=tuple(sorted(options.items())), dtype=d.get("dtype", "float32"),
                       note=" ".join(str(d.get("note", "")).split()), weights=tuple(weights),
-                      optional=bool(d.get("optional", False)))
+                      optional=bool(d.get("optional", False)), tolerance=_tolerance(name, d, where))
 
 
 def load(name_or_path: str = DEFAULT_PROTOCOL) -> Protocol:

@@ -11,16 +11,18 @@ from . import (
     baseline,
     build,
     info,
+    leaderboard,
     publish,
     sample,
     score,
+    submit,
     synth,
     verify,
     view,
     weights,
 )
 
-VERBS = (sample, build, verify, info, publish, baseline, score, weights, view, synth)
+VERBS = (sample, build, verify, info, publish, baseline, score, weights, view, synth, submit, leaderboard)
 
 
 def parser() -> argparse.ArgumentParser:

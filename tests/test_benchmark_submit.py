@@ -1,0 +1,154 @@
+"""ggt submit (ggt_dataset/benchmark/submit.py): records written into a results folder, each refusal
+with its reason and nothing written; one pull request on a Hub stand-in over HTTP."""
+
+# Fixtures imported from benchmark_fixtures are redefined as arguments by design (pytest).
+# ruff: noqa: F811
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+
+import pyarrow.parquet as pq
+import pytest
+from benchmark_fixtures import (  # noqa: F401 (fixtures)
+    MODEL,
+    accepting,
+    outputs,
+    report,
+    results,
+    score,
+    summary,
+)
+
+from ggt_dataset.benchmark.record import read_record
+from ggt_dataset.cli.main import main
+from ggt_dataset.hashing import file_sha256
+
+RECORD = "submissions/org__restorer/ggt-v{}.json"
+
+
+def _read(path) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _record_path(results_dir: str, report_dir: str) -> str:
+    version = summary(report_dir)["fingerprint"]["protocol_version"]
+    return os.path.join(results_dir, RECORD.format(version))
+
+
+def _files(folder: str) -> list[str]:
+    return sorted(os.path.relpath(os.path.join(d, f), folder) for d, _, fs in os.walk(folder) for f in fs)
+
+
+def test_submit_report_and_outputs_to_a_folder(report, results, outputs, capsys):
+    assert main(["submit", report, "--results", results, "--model", MODEL, "--model-revision", "abc123",
+                 "--outputs", outputs, "--name", "Restorer", "--paper", "https://example.org/p"]) == 0
+    path = _record_path(results, report)
+    r = read_record(path)
+    s = summary(report)
+    assert r.status == "self-reported"
+    assert r.model == {"id": MODEL, "revision": "abc123", "name": "Restorer", "paper": "https://example.org/p"}
+    assert r.fingerprint == s["fingerprint"] and r.test_set == s["fingerprint"]["test_set"]
+    assert r.overall == s["overall"] and r.per_category == s["per_category"]
+    assert set(r.metrics) == {"psnr", "ssim"}
+    # the per-image table beside it is the report's, byte for byte
+    table = path[:-5] + ".parquet"
+    with open(table, "rb") as a, open(os.path.join(report, "per_image.parquet"), "rb") as b:
+        assert a.read() == b.read()
+    assert r.per_image == {"file": os.path.basename(table), "sha256": file_sha256(table)}
+    # every output's sha256, and the outputs themselves beside the record (a folder is zipped)
+    ids = pq.read_table(table).column("id").to_pylist()
+    assert sorted(r.outputs["sha256"]) == sorted(ids) and len(ids) == 18
+    with zipfile.ZipFile(os.path.join(results, r.outputs["path"])) as z:
+        for pair_id, digest in r.outputs["sha256"].items():
+            member = next(n for n in z.namelist() if os.path.splitext(n)[0] == pair_id)
+            assert hashlib.sha256(z.read(member)).hexdigest() == digest
+    assert r.outputs["repo"] is None and r.outputs["kind"] == "zip"
+    assert "self-reported" in capsys.readouterr().out
+
+
+def test_existing_record_needs_replace(report, results, capsys):
+    assert main(["submit", report, "--results", results, "--model", MODEL]) == 0
+    before = _read(_record_path(results, report))
+    capsys.readouterr()
+    assert main(["submit", report, "--results", results, "--model", MODEL]) == 1
+    err = capsys.readouterr().err
+    assert "exists already" in err and "--replace" in err and "Traceback" not in err
+    assert _read(_record_path(results, report)) == before
+    assert main(["submit", report, "--results", results, "--model", MODEL, "--replace", "--name", "New"]) == 0
+    assert read_record(_record_path(results, report)).model["name"] == "New"
+
+
+def test_dry_run_writes_nothing(report, results, capsys):
+    assert main(["submit", report, "--results", results, "--model", MODEL, "--dry-run"]) == 0
+    assert _files(results) == ["ggt-results.yaml"]
+    assert "would write 2 files" in capsys.readouterr().out
+
+
+def test_outputs_only_is_pending(results, outputs, report):
+    assert main(["submit", "--outputs", outputs, "--results", results, "--model", MODEL]) == 0
+    r = read_record(_record_path(results, report))
+    assert r.status == "pending" and r.overall == {} and r.fingerprint is None and r.per_image is None
+    assert len(r.outputs["sha256"]) == 18
+
+
+def _refused(capsys, args, *words):
+    assert main(["submit", *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ggt submit: error: ") and "Traceback" not in err and "unexpected" not in err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+def test_partial_report_refused(identity_preds, eval_set, tmp_path, capsys, results):
+    few = tmp_path / "few"
+    os.makedirs(few / "rain")
+    name = min(os.listdir(os.path.join(identity_preds, "rain")))
+    with open(os.path.join(identity_preds, "rain", name), "rb") as f:
+        (few / "rain" / name).write_bytes(f.read())
+    partial = score(str(few), eval_set, tmp_path / "partial", "--allow-partial")
+    _refused(capsys, [partial, "--results", results, "--model", MODEL], "PARTIAL report", "1 of 18")
+    assert _files(results) == ["ggt-results.yaml"]
+
+
+def test_other_test_set_or_protocol_refused(report, tmp_path, capsys):
+    other_set = accepting(tmp_path / "a", report, test_sets=["0" * 64])
+    _refused(capsys, [report, "--results", other_set, "--model", MODEL], "test set", "does not accept")
+    other_proto = accepting(tmp_path / "b", report, protocols={"ntire": "1" * 64})
+    _refused(capsys, [report, "--results", other_proto, "--model", MODEL], "protocol 'ggt'", "not accepted")
+    no_config = tmp_path / "c"
+    no_config.mkdir()
+    _refused(capsys, [report, "--results", str(no_config), "--model", MODEL], "ggt-results.yaml: missing")
+
+
+@pytest.mark.parametrize("model", ["", "restorer", "org/", "a/b/c"])
+def test_model_id_required(report, results, capsys, model):
+    _refused(capsys, [report, "--results", results, "--model", model], "ORG/NAME")
+    assert _files(results) == ["ggt-results.yaml"]
+
+
+def test_report_whose_table_no_longer_gives_its_means_refused(report, results, tmp_path, capsys):
+    import shutil
+
+    import pyarrow as pa
+
+    edited = shutil.copytree(report, tmp_path / "edited")
+    table = pq.read_table(edited / "per_image.parquet")
+    psnr = table.column("psnr").to_pylist()
+    psnr[0] += 1.0
+    pq.write_table(table.set_column(table.column_names.index("psnr"), "psnr", pa.array(psnr)),
+                   edited / "per_image.parquet")
+    _refused(capsys, [str(edited), "--results", results, "--model", MODEL], "per_image.parquet",
+             "no longer give the means")
+    assert _files(results) == ["ggt-results.yaml"]
+
+
+def test_outputs_that_the_report_did_not_score_refused(report, results, outputs, capsys):
+    victim = min(os.listdir(os.path.join(outputs, "rain")))
+    os.remove(os.path.join(outputs, "rain", victim))
+    _refused(capsys, [report, "--results", results, "--model", MODEL, "--outputs", outputs],
+             "not the outputs the report scored")
+

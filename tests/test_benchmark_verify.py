@@ -1,0 +1,125 @@
+"""ggt leaderboard verify (ggt_dataset/benchmark/verify.py): re-scoring submitted outputs.
+
+A faithful record comes out verified; an edited mean, outputs swapped after submission and
+a per-image table that disagrees with its means each come out mismatch, naming what differs.
+"""
+
+# Fixtures imported from benchmark_fixtures are redefined as arguments by design (pytest).
+# ruff: noqa: F811
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from benchmark_fixtures import MODEL, outputs, report, results, summary  # noqa: F401 (fixtures)
+
+from ggt_dataset.benchmark.record import read_record
+from ggt_dataset.cli.main import main
+
+
+def _read(path) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _submit(report_dir, results_dir, outputs_dir=None) -> str:
+    args = ["submit", *([report_dir] if report_dir else []), "--results", results_dir, "--model", MODEL]
+    assert main(args + (["--outputs", outputs_dir] if outputs_dir else [])) == 0
+    version = summary(report_dir)["fingerprint"]["protocol_version"] if report_dir else 1
+    return os.path.join(results_dir, f"submissions/org__restorer/ggt-v{version}.json")
+
+
+def _verify(results_dir, eval_set, capsys, *extra) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["leaderboard", "verify", results_dir, "--reference", eval_set, "--device", "cpu", *extra])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "unexpected" not in err, err
+    return code, out
+
+
+def test_faithful_record_is_verified(report, results, outputs, eval_set, capsys):
+    path = _submit(report, results, outputs)
+    code, out = _verify(results, eval_set, capsys)
+    r = read_record(path)
+    assert code == 0 and r.status == "verified", out
+    v = r.verification
+    assert v["differences"] == [] and v["problems"] == [] and v["date"]
+    assert v["fingerprint"]["device"] == "cpu" and v["fingerprint"]["protocol_sha256"] == r.protocol["sha256"]
+    assert set(v["tolerances"]) == {"psnr", "ssim"}
+    assert f"{MODEL} (ggt v{r.protocol['version']}): verified" in out and "tolerance per metric: psnr" in out
+
+
+def test_edited_mean_is_a_mismatch(report, results, outputs, eval_set, capsys):
+    path = _submit(report, results, outputs)
+    data = json.loads(_read(path))
+    data["overall"]["psnr"]["mean"] += 0.01
+    with open(path, "w") as f:
+        json.dump(data, f)
+    code, out = _verify(results, eval_set, capsys)
+    r = read_record(path)
+    assert code == 1 and r.status == "mismatch"
+    diffs = {(d["where"], d["metric"]) for d in r.verification["differences"]}
+    assert diffs == {("overall", "psnr")}
+    assert abs(r.verification["differences"][0]["diff"] - 0.01) < 1e-9
+    assert "overall.psnr: claimed" in out and "differs by 0.01" in out
+    # the record's own table no longer gives that mean either
+    assert any("does not give the claimed means" in p for p in r.verification["problems"])
+
+
+def test_outputs_swapped_after_submission_is_a_mismatch(report, results, outputs, eval_set, capsys):
+    path = _submit(report, results, outputs)
+    stored = os.path.join(results, read_record(path).outputs["path"])
+    with zipfile.ZipFile(stored) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    first, second = sorted(members)[:2]                # two outputs trade places
+    members[first], members[second] = members[second], members[first]
+    with zipfile.ZipFile(stored, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+    code, _ = _verify(results, eval_set, capsys)
+    r = read_record(path)
+    assert code == 1 and r.status == "mismatch"
+    assert any("changed since submission (2)" in p for p in r.verification["problems"]), r.verification
+    assert r.verification["differences"], "the re-scored means differ too"
+
+
+def test_table_that_disagrees_with_its_means_is_a_mismatch(report, results, outputs, eval_set, capsys):
+    path = _submit(report, results, outputs)
+    table_path = path[:-5] + ".parquet"
+    table = pq.read_table(table_path)
+    ssim = table.column("ssim").to_pylist()
+    ssim[3] = 0.0
+    pq.write_table(table.set_column(table.column_names.index("ssim"), "ssim", pa.array(ssim)), table_path)
+    code, _ = _verify(results, eval_set, capsys)
+    r = read_record(path)
+    assert code == 1 and r.status == "mismatch" and r.verification["differences"] == []
+    assert any("per-image table does not give the claimed means" in p for p in r.verification["problems"])
+
+
+def test_record_without_outputs_stays_self_reported(report, results, eval_set, capsys):
+    path = _submit(report, results)
+    before = _read(path)
+    code, out = _verify(results, eval_set, capsys)
+    assert code == 0 and "self-reported; no outputs" in out
+    assert _read(path) == before
+
+
+def test_pending_record_is_scored(results, outputs, eval_set, capsys, report):
+    path = _submit(None, results, outputs)
+    code, out = _verify(results, eval_set, capsys, "--metrics", "psnr,ssim")
+    r = read_record(path)
+    assert code == 0 and r.status == "verified", out
+    s = summary(report)                         # the same outputs, scored by the submitter's report
+    assert r.overall == s["overall"] and r.per_category == s["per_category"]
+    assert os.path.isfile(path[:-5] + ".parquet")
+
+
+def test_only_one_model(report, results, outputs, eval_set, capsys):
+    path = _submit(report, results, outputs)
+    capsys.readouterr()
+    assert main(["leaderboard", "verify", results, "--reference", eval_set, "--only", "org/other"]) == 1
+    assert "no record for org/other" in capsys.readouterr().err
+    assert read_record(path).status == "self-reported"
