@@ -6,6 +6,7 @@ with its reason and nothing written; one pull request on a Hub stand-in over HTT
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import zipfile
 
@@ -152,3 +153,39 @@ def test_outputs_that_the_report_did_not_score_refused(report, results, outputs,
     _refused(capsys, [report, "--results", results, "--model", MODEL, "--outputs", outputs],
              "not the outputs the report scored")
 
+
+
+def test_submit_to_a_hub_repo_opens_one_pull_request(report, outputs, tmp_path):
+    """The real huggingface_hub client, over HTTP, against tests/hub_server.py."""
+    import base64
+    import subprocess
+    import sys
+
+    from hub_server import HubServer
+
+    fp = summary(report)["fingerprint"]
+    config = json.dumps({"protocols": {"ggt": fp["protocol_sha256"]}, "test_sets": [fp["test_set"]["sha256"]]})
+    with HubServer() as hub:
+        hub.create_repo("org/results")
+        hub.commit("org/results", "main", [{"key": "header", "value": {"summary": "config"}},
+                                           {"key": "file", "value": {"path": "ggt-results.yaml", "encoding": "base64",
+                                                                     "content": base64.b64encode(config.encode()).decode()}}],
+                   create_pr=False)
+        main_before = hub.files("org/results")
+        env = {**os.environ, **hub.env(str(tmp_path / "hf"))}
+        r = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "submit", report, "--results", "org/results",
+                            "--model", MODEL, "--outputs", outputs], env=env, capture_output=True, text=True,
+                           timeout=240, check=False)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "/datasets/org/results/discussions/1" in r.stdout
+        assert hub.files("org/results") == main_before          # main untouched: maintainers merge
+        pr = hub.files("org/results", "refs/pr/1")
+        path = RECORD.format(fp["protocol_version"])
+        added = sorted(set(pr) - set(main_before))
+        assert added == sorted([path, path[:-5] + ".parquet", path[:-5] + ".outputs.zip"])
+        record = json.loads(pr[path])
+        assert record["status"] == "self-reported" and record["outputs"]["path"] == path[:-5] + ".outputs.zip"
+        with open(os.path.join(report, "per_image.parquet"), "rb") as f:
+            assert pr[path[:-5] + ".parquet"] == f.read()
+        assert len(hub.calls("POST", "/api/datasets/org/results/commit")) == 1
+        assert hub.gaps == []
