@@ -14,7 +14,9 @@ import zipfile
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from benchmark_fixtures import MODEL, outputs, report, results, summary  # noqa: F401 (fixtures)
+from ggt_dataset.eval.protocol import load
 
 from ggt_dataset.benchmark.record import read_record
 from ggt_dataset.cli.main import main
@@ -28,7 +30,7 @@ def _read(path) -> str:
 def _submit(report_dir, results_dir, outputs_dir=None) -> str:
     args = ["submit", *([report_dir] if report_dir else []), "--results", results_dir, "--model", MODEL]
     assert main(args + (["--outputs", outputs_dir] if outputs_dir else [])) == 0
-    version = summary(report_dir)["fingerprint"]["protocol_version"] if report_dir else 1
+    version = summary(report_dir)["fingerprint"]["protocol_version"] if report_dir else load("ggt").version
     return os.path.join(results_dir, f"submissions/org__restorer/ggt-v{version}.json")
 
 
@@ -48,7 +50,7 @@ def test_faithful_record_is_verified(report, results, outputs, eval_set, capsys)
     v = r.verification
     assert v["differences"] == [] and v["problems"] == [] and v["date"]
     assert v["fingerprint"]["device"] == "cpu" and v["fingerprint"]["protocol_sha256"] == r.protocol["sha256"]
-    assert set(v["tolerances"]) == {"psnr", "ssim"}
+    assert v["tolerances"] == {"psnr": load("ggt").metric("psnr").tolerance, "ssim": 0.0}
     assert f"{MODEL} (ggt v{r.protocol['version']}): verified" in out and "tolerance per metric: psnr" in out
 
 
@@ -123,3 +125,26 @@ def test_only_one_model(report, results, outputs, eval_set, capsys):
     assert main(["leaderboard", "verify", results, "--reference", eval_set, "--only", "org/other"]) == 1
     assert "no record for org/other" in capsys.readouterr().err
     assert read_record(path).status == "self-reported"
+
+
+def test_tolerance_is_the_protocols_and_bounds_each_mean():
+    from ggt_dataset.benchmark.means import differences
+
+    m = {"psnr": {"mean": 20.0, "n": 3, "nonfinite": 0}}
+    near = {"psnr": {"mean": 20.0 + 4e-6, "n": 3, "nonfinite": 0}}      # CPU against CUDA (issue #10)
+    assert differences((m, {}), (near, {}), {"psnr": 1e-5}) == []
+    [d] = differences((m, {}), (near, {}), {"psnr": 0.0})                 # bit-identical expected
+    assert (d["where"], d["metric"], d["tolerance"]) == ("overall", "psnr", 0.0)
+    recount = {"psnr": {"mean": 20.0, "n": 2, "nonfinite": 1}}
+    assert differences((m, {}), (recount, {}), {"psnr": 1.0})[0]["counts"] == {"n": [3, 2], "nonfinite": [0, 1]}
+    assert load("ggt").metric("psnr").tolerance == 1e-5 and load("ggt").metric("ssim").tolerance == 0.0
+
+
+def test_bad_tolerance_in_a_protocol_is_refused(tmp_path):
+    from ggt_dataset.eval.protocol import ProtocolError
+
+    f = tmp_path / "p.yaml"
+    f.write_text("name: x\nmetadata: {version: 1}\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher, "
+                 "tolerance: -1}}\n")
+    with pytest.raises(ProtocolError, match=r"p\.yaml: metric 'p': tolerance must be a number >= 0, got -1"):
+        load(str(f))

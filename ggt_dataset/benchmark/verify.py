@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..hashing import file_sha256
 from .means import differences, output_hashes, table_means
-from .record import Record, RecordError
+from .record import SUBMISSIONS, Record, RecordError
 from .results import Results
 from .submit import _now
 
@@ -65,94 +65,111 @@ def _table_problems(repo: Results, record: Record, where: str) -> list[str]:
             + ", ".join(f"{d['where']}.{d['metric']}" for d in diffs[:5]) + ")"] if diffs else []
 
 
-def verify_record(repo: Results, path: str, reference: str, work: str, *, device: str = "auto",
-                  metrics: list[str] | None = None, weights_dir: str | None = None,
-                  token: str | None = None) -> tuple[Record, dict[str, str]]:
-    """The record at ``path`` re-scored: its new state, and files to write beside it (a
-    pending record's per-image table, kept in the folder ``work``)."""
-    from ..eval import api
-    from ..eval.predictions import open_predictions
+@dataclass(frozen=True)
+class Options:
+    """How to re-score: the test set and the scoring settings of ``ggt leaderboard verify``."""
 
-    record = repo.record(path)
-    where = posixpath.join(repo.target, path)
+    reference: str
+    device: str = "auto"
+    metrics: list[str] | None = None        # pending records only: claimed ones keep their own
+    weights_dir: str | None = None
+    token: str | None = None
+
+
+def _check_protocol(record: Record, where: str):
+    """This ggt-100k's protocol of that name, which must be the one the record was scored under."""
+    from ..eval import api
+
     proto = api.load_protocol(record.protocol["name"])
     if proto.sha256() != record.protocol["sha256"]:
         raise RecordError(f"{where}: scored under protocol {record.protocol['name']} v{record.protocol['version']} "
                           f"sha256 {record.protocol['sha256'][:12]}, but this ggt-100k has v{proto.version} sha256 "
                           f"{proto.sha256()[:12]}; verify it with the ggt-100k that has that protocol")
-    local = _fetch_outputs(repo, record, token)
+    return proto
+
+
+def _rescore(repo: Results, record: Record, where: str, opts: Options, report: str) -> tuple[dict, list[str]]:
+    """The outputs' summary (report written to ``report``), and problems with the outputs."""
+    from ..eval import api
+    from ..eval.predictions import open_predictions
+
+    local = _fetch_outputs(repo, record, opts.token)
     problems = _hash_problems(record.outputs["sha256"], output_hashes(open_predictions(local)))
     pending = record.status == "pending"
-    names = (metrics if pending else list(record.metrics)) or None
+    s = api.score(local, opts.reference, out=report, protocol=record.protocol["name"],
+                  metrics=(opts.metrics if pending else list(record.metrics)) or None, device=opts.device,
+                  weights_dir=opts.weights_dir, allow_partial=True, label=record.model["id"])
+    test_set = s["fingerprint"]["test_set"]["sha256"]
+    if pending:
+        repo.accepted().check_test_set(test_set, f"{opts.reference} (the --reference)")
+    elif test_set != record.test_set["sha256"]:
+        raise RecordError(f"{opts.reference}: test set {test_set[:12]}, but {where} was scored on "
+                          f"{record.test_set['sha256'][:12]}; give the benchmark's test set as --reference")
+    if s["partial"]:
+        problems.append(f"scored {s['counts']['scored']} of {s['counts']['test_set']} test pairs: the outputs "
+                        "do not cover the test set")
+    return s, problems
+
+
+def _scored(record: Record, s: dict, table: str) -> Record:
+    """A pending record with the verifier's scores, and its per-image table ``table``."""
+    return record.replace(test_set=s["fingerprint"]["test_set"], fingerprint=s["fingerprint"],
+                          metrics={m: {"better": v["better"]} for m, v in s["metrics"].items()},
+                          overall=s["overall"], per_category=s["per_category"],
+                          per_image={"file": os.path.basename(table), "sha256": file_sha256(table)})
+
+
+def verify_record(repo: Results, path: str, opts: Options, work: str) -> tuple[Record, dict[str, str]]:
+    """The record at ``path`` re-scored: its new state, and files to write beside it (a
+    pending record's per-image table, kept in the folder ``work``)."""
+    record = repo.record(path)
+    where = posixpath.join(repo.target, path)
+    proto = _check_protocol(record, where)
+    files: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        report = os.path.join(tmp, "report")
-        s = api.score(local, reference, out=report, protocol=record.protocol["name"], metrics=names,
-                      device=device, weights_dir=weights_dir, allow_partial=True, label=record.model["id"])
-        fp = s["fingerprint"]
-        if pending:
-            repo.accepted().check_test_set(fp["test_set"]["sha256"], f"{reference} (the --reference)")
-        elif fp["test_set"]["sha256"] != record.test_set["sha256"]:
-            raise RecordError(f"{reference}: test set {fp['test_set']['sha256'][:12]}, but {where} was scored on "
-                              f"{record.test_set['sha256'][:12]}; give the benchmark's test set as --reference")
-        if s["partial"]:
-            problems.append(f"scored {s['counts']['scored']} of {s['counts']['test_set']} test pairs: the outputs "
-                            "do not cover the test set")
+        s, problems = _rescore(repo, record, where, opts, os.path.join(tmp, "report"))
         tolerance = {m: proto.metric(m).tolerance for m in s["metrics"]}
-        found = (s["overall"], s["per_category"])
-        files: dict[str, str] = {}
-        if pending:
+        if record.status == "pending":      # nothing claimed: the verifier's scores become the record's
             stem = path[:-len(".json")]
-            keep = os.path.join(work, posixpath.basename(stem) + ".parquet")
-            shutil.copyfile(os.path.join(report, "per_image.parquet"), keep)
-            files[stem + ".parquet"] = keep
-            record = record.replace(test_set=fp["test_set"], fingerprint=fp,
-                                    metrics={m: {"better": v["better"]} for m, v in s["metrics"].items()},
-                                    overall=s["overall"], per_category=s["per_category"],
-                                    per_image={"file": posixpath.basename(stem) + ".parquet",
-                                               "sha256": file_sha256(keep)})
-            diffs = []
+            files[stem + ".parquet"] = os.path.join(work, posixpath.basename(stem) + ".parquet")
+            shutil.copyfile(os.path.join(tmp, "report", "per_image.parquet"), files[stem + ".parquet"])
+            record, diffs = _scored(record, s, files[stem + ".parquet"]), []
         else:
             problems += _table_problems(repo, record, path)
-            diffs = differences((record.overall, record.per_category), found, tolerance)
-    verification = {"date": _now(), "fingerprint": fp, "tolerances": tolerance,
+            diffs = differences((record.overall, record.per_category), (s["overall"], s["per_category"]),
+                                tolerance)
+    verification = {"date": _now(), "fingerprint": s["fingerprint"], "tolerances": tolerance,
                     "differences": diffs, "problems": problems}
     status = "mismatch" if diffs or problems else "verified"
     return record.replace(status=status, verification=verification), files
 
 
-def verify_all(results: str, reference: str, *, only: str | None = None, device: str = "auto",
-               metrics: list[str] | None = None, weights_dir: str | None = None, dry_run: bool = False,
-               token: str | None = None) -> tuple[list[Outcome], str | None]:
-    """Verify every record (or ``only``: a model id or a record path); write the changed ones."""
-    repo = Results(results, token)
+def verify_all(results: str, opts: Options, *, only: str | None = None,
+               dry_run: bool = False) -> tuple[list[Outcome], str | None]:
+    """Verify every record (or ``only``: a model id or a record path); write the changed ones
+    in one go (a Hub repo: one pull request). Returns the outcomes and where they went."""
+    repo = Results(results, opts.token)
     paths = [p for p in repo.record_paths() if only is None or only == p
-             or p.startswith(f"submissions/{only.replace('/', '__')}/")]
+             or p.startswith(f"{SUBMISSIONS}/{only.replace('/', '__')}/")]
     if only and not paths:
         raise RecordError(f"{results}: no record for {only}")
     outcomes, files = [], {}
     work = tempfile.mkdtemp(prefix="ggt-verify-")
     try:
-        return _verify_paths(repo, paths, reference, work, outcomes, files, device=device, metrics=metrics,
-                             weights_dir=weights_dir, dry_run=dry_run, token=token)
+        for path in paths:
+            record = repo.record(path)
+            if record.outputs is None:
+                outcomes.append(Outcome(path, record, note="no outputs: stays " + record.status))
+                continue
+            new, extra = verify_record(repo, path, opts, work)
+            outcomes.append(Outcome(path, new, changed=True))
+            files.update({**extra, path: new.to_json().encode()})
+        where = None
+        if files and not dry_run:
+            where = repo.write(files, f"Verify {len(files)} files against {opts.reference}")
+        return outcomes, where
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _verify_paths(repo, paths, reference, work, outcomes, files, *, device, metrics, weights_dir, dry_run, token):
-    for path in paths:
-        record = repo.record(path)
-        if record.outputs is None:
-            outcomes.append(Outcome(path, record, note="no outputs: stays " + record.status))
-            continue
-        new, extra = verify_record(repo, path, reference, work, device=device, metrics=metrics,
-                                   weights_dir=weights_dir, token=token)
-        outcomes.append(Outcome(path, new, changed=True))
-        files.update(extra)
-        files[path] = new.to_json().encode()
-    where = None
-    if files and not dry_run:
-        where = repo.write(files, f"Verify {len(outcomes)} records against {reference}")
-    return outcomes, where
 
 
 def describe(outcomes: list[Outcome]) -> str:

@@ -44,11 +44,11 @@ def verify(args) -> int:
     sha256s, re-score them under the recorded protocol and compare every mean with the claimed one
     (per-metric tolerance from the protocol). Records become verified or mismatch; records without
     outputs stay self-reported. Exit status 1 when any record is a mismatch."""
-    from ..benchmark.verify import describe, verify_all
+    from ..benchmark.verify import Options, describe, verify_all
 
-    outcomes, where = verify_all(args.results, args.reference, only=args.only, device=args.device,
-                                 metrics=metric_names(args.metrics), weights_dir=args.weights_dir,
-                                 dry_run=args.dry_run, token=args.token)
+    opts = Options(args.reference, device=args.device, metrics=metric_names(args.metrics),
+                   weights_dir=args.weights_dir, token=args.token)
+    outcomes, where = verify_all(args.results, opts, only=args.only, dry_run=args.dry_run)
     print(describe(outcomes))
     if where:
         print(f"updated {sum(1 for o in outcomes if o.changed)} records in {where}")
