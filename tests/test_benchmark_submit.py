@@ -188,4 +188,11 @@ def test_submit_to_a_hub_repo_opens_one_pull_request(report, outputs, tmp_path):
         with open(os.path.join(report, "per_image.parquet"), "rb") as f:
             assert pr[path[:-5] + ".parquet"] == f.read()
         assert len(hub.calls("POST", "/api/datasets/org/results/commit")) == 1
+        # the Hub's refusals are one line each, never a traceback
+        for repo, extra, words in (("org/none", {}, "org/none: no such dataset repo on the Hub"),
+                                   ("org/results", {"HF_TOKEN": ""}, "the Hub refused to open a pull request on")):
+            r = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "submit", report, "--results", repo,
+                                "--model", "org/second"], env={**env, **extra}, capture_output=True, text=True,
+                               timeout=240, check=False)
+            assert r.returncode == 1 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert hub.gaps == []

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from dataclasses import dataclass
 
 from ..atomic import write_bytes
 from .record import SUBMISSIONS, Record, RecordError
 
 CONFIG = "ggt-results.yaml"
+REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")     # ORG/NAME, as the Hub spells repo ids
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class Results:
     def __init__(self, target: str, token: str | None = None):
         self.target, self.token = target, token
         self.local = os.path.isdir(target)
-        if not self.local and (os.path.exists(target) or target.count("/") != 1 or target.startswith(".")):
+        if not self.local and (os.path.exists(target) or not REPO_ID.fullmatch(target)):
             raise RecordError(f"{target}: not a results folder (one holding {CONFIG}) nor a Hub dataset "
                               "repo id ORG/NAME")
 
@@ -79,22 +81,36 @@ class Results:
                 return f.read()
         return self._hub_read(path)
 
-    def _hub_read(self, path: str) -> bytes | None:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+    def _hub(self, what: str, call, *args, **kwargs):
+        """``call(*args, **kwargs)`` on the Hub; its failures become one-line RecordErrors."""
+        from huggingface_hub.errors import (
+            EntryNotFoundError,
+            HfHubHTTPError,
+            RepositoryNotFoundError,
+        )
 
         from ..hub import unreachable, unreachable_message
 
         try:
-            local = hf_hub_download(self.target, path, repo_type="dataset", token=self.token)
+            return call(*args, **kwargs)
+        except EntryNotFoundError:
+            raise           # a file that is not there: the caller's answer, not a failure
+        except RepositoryNotFoundError:
+            raise RecordError(f"{self.target}: no such dataset repo on the Hub (or no access to it)") from None
+        except Exception as e:  # the Hub's failures have many types; any other re-raises
+            if unreachable(e):
+                raise RecordError(unreachable_message(f"{what} {self.target}", e)) from None
+            if isinstance(e, HfHubHTTPError):
+                raise RecordError(f"{self.target}: the Hub refused to {what} ({' '.join(str(e).split())[:300]})") from None
+            raise
+
+    def _hub_read(self, path: str) -> bytes | None:
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            local = self.local_path(path)
         except EntryNotFoundError:
             return None
-        except RepositoryNotFoundError:
-            raise RecordError(f"{self.target}: no such dataset repo on the Hub") from None
-        except Exception as e:
-            if unreachable(e):
-                raise RecordError(unreachable_message(self.target, e)) from None
-            raise
         with open(local, "rb") as f:
             return f.read()
 
@@ -104,7 +120,7 @@ class Results:
             return os.path.join(self.target, *path.split("/"))
         from huggingface_hub import hf_hub_download
 
-        return hf_hub_download(self.target, path, repo_type="dataset", token=self.token)
+        return self._hub("read", hf_hub_download, self.target, path, repo_type="dataset", token=self.token)
 
     def accepted(self) -> Accepted:
         raw = self.read(CONFIG)
@@ -122,7 +138,7 @@ class Results:
                      if os.path.isdir(os.path.join(root, d))
                      for f in os.listdir(os.path.join(root, d)) if f.endswith(".json")]
         else:
-            found = [f for f in self._api().list_repo_files(self.target, repo_type="dataset")
+            found = [f for f in self._hub("list", self._api().list_repo_files, self.target, repo_type="dataset")
                      if f.startswith(SUBMISSIONS + "/") and f.endswith(".json")]
         return sorted(found)
 
@@ -150,6 +166,6 @@ class Results:
         from huggingface_hub import CommitOperationAdd
 
         ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=files[p]) for p in order]
-        info = self._api().create_commit(self.target, ops, commit_message=message, repo_type="dataset",
-                                         create_pr=True)
+        info = self._hub("open a pull request on", self._api().create_commit, self.target, ops,
+                         commit_message=message, repo_type="dataset", create_pr=True)
         return info.pr_url or info.commit_url
