@@ -148,3 +148,38 @@ def test_bad_tolerance_in_a_protocol_is_refused(tmp_path):
                  "tolerance: -1}}\n")
     with pytest.raises(ProtocolError, match=r"p\.yaml: metric 'p': tolerance must be a number >= 0, got -1"):
         load(str(f))
+
+
+def test_verify_a_hub_results_repo_opens_a_pull_request(report, outputs, eval_set, tmp_path):
+    """Submit (a PR), merge it, verify: the real client over HTTP against tests/hub_server.py."""
+    import subprocess
+    import sys
+
+    from hub_server import HubServer
+
+    fp = summary(report)["fingerprint"]
+    config = json.dumps({"protocols": {"ggt": fp["protocol_sha256"]}, "test_sets": [fp["test_set"]["sha256"]]})
+    path = f"submissions/org__restorer/ggt-v{fp['protocol_version']}.json"
+    with HubServer() as hub:
+        env = {**os.environ, **hub.env(str(tmp_path / "hf"))}
+
+        def run(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300,
+                                  check=False)
+
+        seed = ("import sys; from huggingface_hub import HfApi; api = HfApi(); "
+                "api.create_repo('org/results', repo_type='dataset'); "
+                "api.upload_file(path_or_fileobj=sys.argv[1].encode(), path_in_repo='ggt-results.yaml', "
+                "repo_id='org/results', repo_type='dataset')")
+        assert run("-c", seed, config).returncode == 0
+        r = run("-m", "ggt_dataset.cli.main", "submit", report, "--results", "org/results", "--model", MODEL,
+                "--outputs", outputs)
+        assert r.returncode == 0, r.stderr[-3000:]
+        merge = "from huggingface_hub import HfApi; HfApi().merge_pull_request('org/results', 1, repo_type='dataset')"
+        assert run("-c", merge).returncode == 0
+        r = run("-m", "ggt_dataset.cli.main", "leaderboard", "verify", "org/results", "--reference", eval_set,
+                "--device", "cpu")
+        assert r.returncode == 0 and ": verified" in r.stdout, r.stdout + r.stderr[-3000:]
+        assert json.loads(hub.files("org/results")[path])["status"] == "self-reported"   # main: until merged
+        assert json.loads(hub.files("org/results", "refs/pr/2")[path])["status"] == "verified"
+        assert hub.gaps == []
