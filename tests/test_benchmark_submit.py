@@ -155,6 +155,7 @@ def test_outputs_that_the_report_did_not_score_refused(report, results, outputs,
 
 
 
+@pytest.mark.slow
 def test_submit_to_a_hub_repo_opens_one_pull_request(report, outputs, tmp_path):
     """The real huggingface_hub client, over HTTP, against tests/hub_server.py."""
     import base64
@@ -196,3 +197,30 @@ def test_submit_to_a_hub_repo_opens_one_pull_request(report, outputs, tmp_path):
                                timeout=240, check=False)
             assert r.returncode == 1 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert hub.gaps == []
+
+
+@pytest.mark.slow
+def test_outputs_already_on_the_hub_are_recorded_where_they_are(outputs, results, tmp_path):
+    import subprocess
+    import sys
+
+    from hub_server import HubServer
+
+    with HubServer() as hub:
+        env = {**os.environ, **hub.env(str(tmp_path / "hf"))}
+        seed = ("import sys; from huggingface_hub import HfApi; api = HfApi(); "
+                "api.create_repo('org/outs', repo_type='dataset'); "
+                "api.upload_folder(folder_path=sys.argv[1], repo_id='org/outs', repo_type='dataset')")
+        assert subprocess.run([sys.executable, "-c", seed, outputs], env=env, timeout=240, check=False).returncode == 0
+        r = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "submit", "--outputs", "org/outs",
+                            "--results", results, "--model", MODEL], env=env, capture_output=True, text=True,
+                           timeout=240, check=False)
+        assert r.returncode == 0, r.stderr[-3000:]
+    from ggt_dataset.eval.protocol import load
+
+    record = read_record(os.path.join(results, RECORD.format(load("ggt").version)))
+    assert record.status == "pending" and record.outputs["repo"] == "org/outs" and record.outputs["path"] is None
+    with open(os.path.join(outputs, "rain", min(os.listdir(os.path.join(outputs, "rain")))), "rb") as f:
+        first = hashlib.sha256(f.read()).hexdigest()
+    assert len(record.outputs["sha256"]) == 18 and first in record.outputs["sha256"].values()
+    assert _files(results) == ["ggt-results.yaml", RECORD.format(load("ggt").version)]

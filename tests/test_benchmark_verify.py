@@ -150,6 +150,7 @@ def test_bad_tolerance_in_a_protocol_is_refused(tmp_path):
         load(str(f))
 
 
+@pytest.mark.slow
 def test_verify_a_hub_results_repo_opens_a_pull_request(report, outputs, eval_set, tmp_path):
     """Submit (a PR), merge it, verify: the real client over HTTP against tests/hub_server.py."""
     import subprocess
