@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 
 from ._options import examples, metric_names
 
@@ -22,7 +23,7 @@ def register(sub) -> None:
 
 def _register_verify(subs) -> None:
     p = subs.add_parser("verify", help="re-score submitted outputs and compare with the claimed means",
-                        description=verify.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description=inspect.cleandoc(verify.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog=examples(
                             "ggt leaderboard verify results/ --reference ggt-100k",
                             "ggt leaderboard verify ORG/GGT-100K-results --reference ORG/GGT-100K --only me/model"))
