@@ -31,7 +31,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import GGTError
-from ..images import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, png_orientation
+from ..images import (ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, display_size, orientation_of, png_orientation,
+                      png_whole)
 
 # Bump when a rule above changes what pixels a metric sees: it keys the reference cache.
 DECODE_RULES_VERSION = 2     # 2: 48/64-bit TIFF and 16-bit gray+alpha PNG read at 16 bits
@@ -145,6 +146,20 @@ def _decode_16_tiff(data: bytes, im: Image.Image, name: str) -> Decoded:
             return d
     raise ImageDecodeError(f"{name}: this 16-bit TIFF reads differently in OpenCV and Pillow; "
                            "save it as 16-bit PNG")
+
+
+def header_size(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) as ``decode`` will return the image, read from its header alone.
+
+    Applies every rule above that the header decides (format, frames, pixel limit), so the
+    pre-check of a submission finds those problems before any pixel is decoded.
+    """
+    im = _open(data, name, max_pixels)
+    if im.format == "PNG" and not png_whole(data):      # a CRC pass: what ``ggt build`` refuses too
+        raise ImageDecodeError(f"{name}: a truncated or corrupt PNG (a chunk CRC fails or IEND is missing)")
+    # Pillow's getexif() on a PNG would decode every pixel to find eXIf after the image data.
+    orientation = png_orientation(im, data) if im.format == "PNG" else orientation_of(im)
+    return display_size(im, orientation)
 
 
 def decode(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:

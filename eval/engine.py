@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import GGTError
-from . import cache
+from . import cache, precheck
 from .decode import Decoded, ImageDecodeError, decode
 from .fid import FIDScorer, Moments, clean_resize
 from .metrics import Scorer
 from .predictions import Predictions, by_stem
 from .protocol import Protocol
 from .references import References
+from .summary import absdiff_name
 
 DEFAULT_BATCH = 8
 # A batch holds at most this many pixels. On the CPU, pyiqa's float64 SSIM is no faster per
@@ -68,7 +69,8 @@ class Match:
 
 @dataclass
 class Result:
-    rows: list[dict]                            # one per scored pair: id, category, metrics, note
+    rows: list[dict]                            # one per scored pair: id, category, metrics, note,
+                                                # and absdiff_name(m) for each NR metric in reference
     reference: dict[str, dict[str, float]]      # NR metric -> id -> score on the ground truth
     match: Match
     failed: list[str] = field(default_factory=list)   # unscorable predictions (allow_partial)
@@ -107,23 +109,33 @@ def describe_mismatch(m: Match, source: str, limit: int = 10) -> str:
     return f"{source}: predictions do not line up with the test set:\n  " + "\n  ".join(lines)
 
 
-def _align(pred: Decoded, gt: Decoded, protocol: Protocol, name: str) -> Decoded:
-    """Apply the protocol's size policy: returns the prediction, cropped or resized, and may crop gt."""
+def describe_unscorable(failed: list[str], protocol: Protocol, limit: int = 50) -> str:
+    return (f"{len(failed)} prediction(s) cannot be scored under protocol {protocol.name!r}:\n  "
+            + "\n  ".join(failed[:limit])
+            + (f"\n  ... and {len(failed) - limit} more" if len(failed) > limit else ""))
+
+
+def _problems(m: Match, source: str, failed: list[str], protocol: Protocol, partial_option: str,
+              rest: bool = True) -> str:
+    """Every problem found, ids and files together, and what to do about them."""
+    parts = ([describe_mismatch(m, source)] if not m.complete else []) + (
+        [describe_unscorable(failed, protocol)] if failed else [])
+    fix = (f"Fix them, or pass {partial_option} to score the rest (the report is then marked partial)."
+           if rest else "No prediction can be scored; fix them.")
+    return "\n".join(parts + [f"Nothing was written. {fix}"])
+
+
+def _align(pred: Decoded, gt: Decoded, protocol: Protocol) -> Decoded:
+    """Apply the protocol's size policy (sizes already checked by ``pair_problem``): returns
+    the prediction, cropped or resized, and may crop gt."""
     (ph, pw), (gh, gw) = pred.pixels.shape[:2], gt.pixels.shape[:2]
     if (ph, pw) == (gh, gw):
         return pred
-    policy = protocol.size
-    sizes = f"prediction {pw}x{ph}, ground truth {gw}x{gh}"
-    if policy.policy == "error":
-        raise ImageDecodeError(f"{name}: {sizes}; protocol {protocol.name!r} requires equal sizes")
-    if policy.policy == "resize":
+    if protocol.size.policy == "resize":
         import cv2
 
         pixels = cv2.resize(pred.pixels, (gw, gh), interpolation=cv2.INTER_CUBIC)
         return Decoded(pixels, pred.scale, ", ".join(filter(None, [pred.note, f"resized from {pw}x{ph}"])))
-    if max(abs(ph - gh), abs(pw - gw)) > policy.max_diff:
-        raise ImageDecodeError(f"{name}: {sizes}; they differ by more than the {policy.max_diff} px "
-                               f"protocol {protocol.name!r} allows")
     h, w = min(ph, gh), min(pw, gw)
     gt.pixels = gt.pixels[:h, :w]
     return Decoded(pred.pixels[:h, :w], pred.scale,
@@ -138,11 +150,11 @@ def _prepare(pair_id: str, category: str, gt_bytes: bytes, preds: Predictions,
     # FID sees each whole image, before the size policy crops the pair.
     fid_pred = clean_resize(raw_pred) if fid[0] else None
     fid_gt = clean_resize(gt) if fid[1] else None
-    pred = _align(raw_pred, gt, protocol, name)
     # Per pair, before any metric: one image too small for a metric failed its whole batch, unnamed.
-    problem = protocol.size_problem(*pred.pixels.shape[:2])
+    problem = protocol.pair_problem(raw_pred.size, gt.size)
     if problem:
         raise ImageDecodeError(f"{name}: {problem}")
+    pred = _align(raw_pred, gt, protocol)
     return Pair(pair_id, category, pred, gt, fid_pred, fid_gt)
 
 
@@ -251,13 +263,14 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
     ``partial_option`` is how the caller spells ``allow_partial`` in its error messages."""
     t_start = time.perf_counter()
     m = match(preds, refs)
-    if not m.scored:
-        raise ScoreError(describe_mismatch(m, preds.source) if not m.complete
-                         else f"{preds.source}: nothing to score")
-    if not m.complete and not allow_partial:
-        raise ScoreError(describe_mismatch(m, preds.source)
-                         + f"\nFix the predictions, or pass {partial_option} to score what is there "
-                         "(the report is then marked partial).")
+    if not m.scored and m.complete:
+        raise ScoreError(f"{preds.source}: nothing to score")
+    # Every cheap problem at once, before any pixel is decoded (precheck.py).
+    early = precheck.check(preds, refs, protocol, m.scored, workers)
+    todo = [i for i in m.scored if i not in early]
+    if not todo or ((early or not m.complete) and not allow_partial):
+        raise ScoreError(_problems(m, preds.source, list(early.values()), protocol, partial_option,
+                                   rest=bool(todo)))
     fid = next((s for s in scorers if s.spec.kind == "SET"), None)
     scorers = [s for s in scorers if s.spec.kind != "SET"]
     fid_gt_cached = cache.load_moments(cache_dir, fid, refs, m.scored) if fid else None
@@ -273,18 +286,18 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
             else:
                 reference[s.name] = hit
     batcher = _Batcher(protocol, scorers, batch_size, gt_nr, fid, fid is not None and fid_gt_cached is None)
-    failed: list[str] = []
+    failed: list[str] = list(early.values())
     window = max(4, 4 * workers)
     futures: queue.Queue = queue.Queue(maxsize=window)
     stop = threading.Event()
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(m.scored), desc="scoring", unit="pair", disable=not progress)
+    bar = tqdm(total=len(todo), desc="scoring", unit="pair", disable=not progress)
     # Import the plotting library while the metrics run (half a second otherwise, later).
     threading.Thread(target=_warm_imports, daemon=True).start()
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="ggt-decode") as pool:
         producer = threading.Thread(target=_produce, daemon=True,
-                                    args=(m.scored, preds, refs, protocol,
+                                    args=(todo, preds, refs, protocol,
                                           (fid is not None, fid is not None and fid_gt_cached is None),
                                           pool, futures, stop))
         producer.start()
@@ -305,10 +318,7 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
                     producer.join(0.05)
             bar.close()
     if failed and not allow_partial:
-        raise ScoreError(f"{len(failed)} prediction(s) cannot be scored under protocol "
-                         f"{protocol.name!r}:\n  " + "\n  ".join(failed[:50])
-                         + (f"\n  ... and {len(failed) - 50} more" if len(failed) > 50 else "")
-                         + f"\nNothing was written. Fix them, or pass {partial_option} to skip them.")
+        raise ScoreError(_problems(m, preds.source, failed, protocol, partial_option))
     for s in gt_nr:
         reference[s.name] = batcher.reference[s.name]
         if not failed:                # a complete set of ground-truth scores is worth keeping
@@ -325,6 +335,11 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
                           "cache": "hit" if fid_gt_cached is not None else "miss"}
     order = {i: k for k, i in enumerate(refs.ids)}
     rows = sorted(batcher.rows, key=lambda r: order[r["id"]])
+    for row in rows:
+        # Hallucination raises a no-reference score above the ground truth's own; closeness
+        # to it (|prediction - ground truth|, lower is closer) is what resists that.
+        for name, scores in reference.items():
+            row[absdiff_name(name)] = abs(row[name] - scores[row["id"]])
     total = time.perf_counter() - t_start
     return Result(rows, reference, m, failed,
                   {"total": total, "metric_compute": batcher.compute_s}, cache_state, sets)

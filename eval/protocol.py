@@ -158,6 +158,24 @@ class Protocol:
         return (f"{width}x{height} px, smaller than the {side}x{side} px protocol {self.name!r} needs "
                 f"({metric} needs {own}x{own} px{crop})")
 
+    def pair_problem(self, pred: tuple[int, int], gt: tuple[int, int]) -> str | None:
+        """Why a prediction of size ``pred`` cannot be scored against a ground truth of size ``gt``
+        (both (width, height)) under the size policy and the metrics' smallest sides, or None.
+
+        The one statement of these rules: the pre-check applies them to header sizes, the
+        scoring pass to decoded images.
+        """
+        (pw, ph), (gw, gh) = pred, gt
+        sizes = f"prediction {pw}x{ph}, ground truth {gw}x{gh}"
+        if (pw, ph) != (gw, gh) and self.size.policy == "error":
+            return f"{sizes}; protocol {self.name!r} requires equal sizes"
+        if self.size.policy == "crop" and max(abs(ph - gh), abs(pw - gw)) > self.size.max_diff:
+            return (f"{sizes}; they differ by more than the {self.size.max_diff} px "
+                    f"protocol {self.name!r} allows")
+        # What the metrics see: the ground truth's size (resize), or the overlap (crop).
+        w, h = (gw, gh) if self.size.policy == "resize" else (min(pw, gw), min(ph, gh))
+        return self.size_problem(h, w)
+
     def sha256(self) -> str:
         """Hash of the resolved protocol: what every report and cache key carries."""
         body = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)

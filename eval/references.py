@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import GGTError
 from ..ids import validate_id
@@ -33,6 +33,9 @@ class References:
     categories: dict[str, str]
     fingerprint: str
     _iter: Callable[[set[str], str], Iterator[tuple[str, bytes]]]
+    # id -> the ground truth's (width, height) as decoded, from the dataset's hq_width/hq_height
+    # columns: the pre-check compares prediction sizes with them before any image is read.
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def iter_hq(self, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
         """(id, HQ image bytes) for the ``wanted`` ids, in dataset order, streaming."""
@@ -51,6 +54,14 @@ def fingerprint(rows: list[tuple[str, str, str]]) -> str:
     return h.hexdigest()
 
 
+def _sizes(columns: dict[str, list]) -> dict[str, tuple[int, int]]:
+    """id -> (hq_width, hq_height) where both are known (the columns are nullable)."""
+    w, h = columns.get("hq_width"), columns.get("hq_height")
+    if w is None or h is None:
+        return {}
+    return {i: (a, b) for i, a, b in zip(columns["id"], w, h) if a and b}
+
+
 def _from_build(out: str, split: str) -> References:
     import pyarrow.parquet as pq
 
@@ -61,10 +72,11 @@ def _from_build(out: str, split: str) -> References:
     if not shards:
         have = sorted({s["split"] for s in data["shards"]})
         raise ReferenceDataError(f"{out}: no {split!r} split (it has {', '.join(have) or 'none'})")
-    rows = []
+    rows, sizes = [], {}
     for path in shards:
-        t = pq.read_table(path, columns=["id", "category", "hq_sha256"])
+        t = pq.read_table(path, columns=["id", "category", "hq_sha256", "hq_width", "hq_height"])
         rows += zip(*(t.column(c).to_pylist() for c in ("id", "category", "hq_sha256")))
+        sizes.update(_sizes({c: t.column(c).to_pylist() for c in ("id", "hq_width", "hq_height")}))
 
     def iter_images(wanted: set[str], column: str) -> Iterator[tuple[str, bytes]]:
         for path in shards:
@@ -79,7 +91,7 @@ def _from_build(out: str, split: str) -> References:
                         yield pair_id, images[i]["bytes"].as_py()
 
     return References(out, split, [r[0] for r in rows], {r[0]: r[1] for r in rows},
-                      fingerprint(rows), iter_images)
+                      fingerprint(rows), iter_images, sizes)
 
 
 def _from_datasets(target: str, split: str) -> References:
@@ -97,6 +109,8 @@ def _from_datasets(target: str, split: str) -> References:
         ds = ds.cast_column(column, datasets.Image(decode=False))
     meta = ds.select_columns(["id", "category", "hq_sha256"])
     rows = list(zip(meta["id"], meta["category"], [s or "" for s in meta["hq_sha256"]]))
+    size_columns = [c for c in ("hq_width", "hq_height") if c in ds.column_names]
+    sizes = _sizes({c: ds[c] for c in ["id", *size_columns]})
 
     def iter_images(wanted: set[str], column: str) -> Iterator[tuple[str, bytes]]:
         for row in ds.select_columns(["id", column]):
@@ -104,7 +118,7 @@ def _from_datasets(target: str, split: str) -> References:
                 yield row["id"], row[column]["bytes"]
 
     return References(target, split, [r[0] for r in rows], {r[0]: r[1] for r in rows},
-                      fingerprint(rows), iter_images)
+                      fingerprint(rows), iter_images, sizes)
 
 
 def _is_raw_release(folder: str, depth: int = 3, max_folders: int = 1000) -> bool:

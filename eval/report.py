@@ -24,7 +24,7 @@ from .. import __version__
 from ..schema import CATEGORIES
 from .protocol import Protocol, evaluate_derived
 from .report_folder import write_folder
-from .summary import REPORT_FORMAT, ReportError, read_summary  # noqa: F401 (read_summary: one reader, re-exported)
+from .summary import REPORT_FORMAT, ReportError, absdiff_name, read_summary  # noqa: F401 (read_summary: one reader, re-exported)
 
 ARROW = {"higher": "↑", "lower": "↓"}
 
@@ -84,6 +84,12 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
                        "per_category": {c: _mean([scores[r["id"]] for r in result.rows
                                                   if r["category"] == c]) for c in cats},
                        "cache": result.reference_cache.get(metric)}
+    absdiff = {}
+    for metric in result.reference:
+        col = absdiff_name(metric)
+        absdiff[metric] = {"overall": _mean([r[col] for r in result.rows]),
+                           "per_category": {c: _mean([r[col] for r in result.rows if r["category"] == c])
+                                            for c in cats}}
     m = result.match
     flagged: list[dict] = []
     return {
@@ -116,6 +122,8 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
                     "per_category": {c: _derived(protocol, v, c, flagged) for c, v in per_cat.items()},
                     "nonfinite": flagged},
         "reference": ref,
+        # per NR metric: mean |prediction - ground truth| of its score; per-image columns <m>_absdiff
+        "absdiff": absdiff,
         "nonfinite": [{"id": r["id"], "metric": n, "value": str(r[n])}
                       for r in result.rows for n in names if not math.isfinite(r[n])],
         "conversions": sum(1 for r in result.rows if r["note"]),
@@ -142,6 +150,39 @@ def cell(v: dict | None) -> str:
     return text + (f" †{k}" if k else "")
 
 
+def _listed(items: list[str], limit: int) -> str:
+    return ", ".join(items[:limit]) + (f", ... ({len(items) - limit} more in summary.json)"
+                                       if len(items) > limit else "")
+
+
+def _left_out(counts: dict, limit: int = 20) -> list[str]:
+    """What a partial report left out, by name: a count alone sends the reader to summary.json."""
+    lines = [f"- {what}: {_listed(counts[key], limit)}" for what, key in (("missing", "missing"), ("extra", "extra"))
+             if counts[key]]
+    lines += [f"- duplicate {pair_id}: {', '.join(files)}" for pair_id, files in list(counts["duplicates"].items())[:limit]]
+    lines += [f"- unscorable: {why}" for why in counts["failed"][:limit]]
+    if len(counts["failed"]) > limit:
+        lines.append(f"- ... and {len(counts['failed']) - limit} more unscorable (summary.json lists them all)")
+    return lines + [""] if lines else []
+
+
+def _absdiff_table(summary: dict) -> list[str]:
+    """Per category, each no-reference metric's mean |prediction - ground truth| (lower is closer)."""
+    gaps = summary.get("absdiff") or {}
+    if not gaps:
+        return []
+    names = list(gaps)
+    lines = ["Closeness to the ground truth's own no-reference score: the mean over pairs of "
+             "|prediction − ground truth| (lower is closer; a prediction scoring above its ground "
+             "truth may be hallucinating detail). Per image: the `<metric>_absdiff` columns.", "",
+             "| category | " + " | ".join(f"{n} \\|Δ\\| ↓" for n in names) + " |",
+             "|" + "---|" * (len(names) + 1)]
+    for cat in summary["per_category"]:
+        lines.append(f"| {cat} | " + " | ".join(cell(gaps[n]["per_category"].get(cat)) for n in names) + " |")
+    lines.append("| **overall** | " + " | ".join(cell(gaps[n]["overall"]) for n in names) + " |")
+    return lines + [""]
+
+
 def markdown(summary: dict) -> str:
     names = list(summary["metrics"])
     better = {n: summary["metrics"][n]["better"] for n in names}
@@ -153,6 +194,7 @@ def markdown(summary: dict) -> str:
         lines += [(f"> **PARTIAL**: {c['scored']} of {c['test_set']} test pairs scored "
                   f"({len(c['missing'])} missing, {len(c['extra'])} extra, {len(c['duplicates'])} "
                   f"duplicate, {len(c['failed'])} unscorable). Not comparable with complete reports."), ""]
+        lines += _left_out(c)
     if summary["restricted_to"]:
         lines += [(f"> Restricted to metrics {', '.join(summary['restricted_to'])} (--metrics); the "
                   f"protocol has more."), ""]
@@ -173,6 +215,7 @@ def markdown(summary: dict) -> str:
         lines.append("| *ground truth* | " + str(summary["counts"]["scored"]) + " | "
                      + " | ".join(cells) + " |" + " |" * len(derived))
     lines.append("")
+    lines += _absdiff_table(summary)
     for name, v in summary.get("sets", {}).items():
         lines += [(f"**{name}** {ARROW[v['better']]} over the set ({v['n']} predictions vs their ground "
                   f"truths): **{_fmt(v['value'])}**{' (undefined: ' + v['undefined'] + ')' if v.get('undefined') else ''}. "
@@ -260,6 +303,7 @@ def write(out: str, summary: dict, rows: list[dict], unweighted: list[str] = ())
         names = list(summary["metrics"])
         cols = {"id": pa.array([r["id"] for r in rows], pa.string()),
                 "category": pa.array([r["category"] for r in rows], pa.string())}
+        names += [absdiff_name(n) for n in summary.get("absdiff", {})]
         cols.update({n: pa.array([r[n] for r in rows], pa.float64()) for n in names})
         cols["note"] = pa.array([r["note"] for r in rows], pa.string())
         table = pa.table(cols)

@@ -23,6 +23,11 @@ COMPARE_FIELDS = ("format_version", "label", "partial", "counts", "fingerprint",
                   "per_category", "derived")
 
 
+def absdiff_name(metric: str) -> str:
+    """The per-image column of |prediction's score - ground truth's own score| of an NR metric."""
+    return f"{metric}_absdiff"
+
+
 class ReportError(GGTError):
     """A report cannot be written, read or compared."""
 

@@ -154,6 +154,11 @@ def png_orientation(img: Image.Image, data: bytes) -> int | None:
     return orientation_of(img, exif) if exif is not None else None
 
 
+def png_whole(data: bytes) -> bool:
+    """Whether every chunk CRC of a PNG matches and IEND is reached (a truncated file fails)."""
+    return _png_chunks(data)[0]
+
+
 def _png_chunks(data: bytes) -> tuple[bool, bytes | None]:
     """Walk a PNG's chunks: (every CRC matches and IEND is reached, the eXIf payload if any).
 

@@ -510,3 +510,61 @@ def test_16_bit_gray_alpha_png_is_read_at_16_bits():
     d = decode(data, "la.png")
     assert d.scale == 65535.0 and np.array_equal(d.pixels, np.repeat(a[:, :, :1], 3, axis=2))
     assert "alpha dropped" in d.note
+
+
+def test_every_cheap_problem_is_listed_in_one_run_and_report_names_the_unscorable(eval_set, preds, tmp_path,
+                                                                                 capsys):
+    """Issue #12.4: a missing file, an extra one, one of the wrong size and one that is no image.
+    Before, the first run named only the missing and extra ids (the sizes came on the next run),
+    and --allow-partial's report.md said '2 unscorable' without naming them."""
+    ids = _ids(preds)
+    names = open_predictions(str(preds)).names
+    os.remove(names[ids[0]])
+    (preds / "rain" / "not_in_test.png").write_bytes(_png(np.zeros((96, 96, 3), np.uint8)))
+    _replace(preds, ids[1], _png(np.zeros((96 + 40, 96, 3), np.uint8)))
+    _replace(preds, ids[2], b"this is not an image at all")
+    text = _fail(capsys, preds, eval_set, tmp_path, "1 missing", ids[0], "1 extra", "rain/not_in_test",
+                 "2 prediction(s) cannot be scored", f"{ids[1]}.png: prediction 96x136, ground truth 96x96",
+                 f"{ids[2]}.png: not an image", "--allow-partial")
+    rc, text = _score(capsys, preds, eval_set, tmp_path / "p", "--allow-partial")
+    assert rc == 0, text
+    md = (tmp_path / "p" / "report.md").read_text()
+    assert "2 unscorable" in md and f"{ids[1]}.png: prediction 96x136" in md and f"{ids[2]}.png: not an image" in md
+    assert f"missing: {ids[0]}" in md and "extra: rain/not_in_test" in md
+
+
+def test_precheck_reads_headers_only_and_follows_exif_orientation(eval_set, preds):
+    """A prediction saved sideways with an EXIF tag fits its ground truth (decode turns it
+    upright); the pre-check takes its size from the header, as decode will see it."""
+    from ggt_dataset.eval import precheck
+    from ggt_dataset.eval.protocol import load
+    from ggt_dataset.eval.references import open_references
+
+    refs = open_references(eval_set)
+    pair = _ids(preds)[0]
+    assert refs.sizes[pair] == (96, 96)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _replace(preds, pair, _png(np.zeros((96, 90, 3), np.uint8), exif=exif.tobytes()))   # 90 wide, shown 96x90
+    found = precheck.check(open_predictions(str(preds)), refs, load("ggt").subset(["psnr", "ssim"]), [pair])
+    assert found == {}
+    exif[0x0112] = 1
+    _replace(preds, pair, _png(np.zeros((96, 20, 3), np.uint8), exif=exif.tobytes()))
+    found = precheck.check(open_predictions(str(preds)), refs, load("ggt").subset(["psnr", "ssim"]), [pair])
+    assert "prediction 20x96, ground truth 96x96" in found[pair]
+
+
+def test_readmes_first_score_example_runs_offline_as_written(eval_set, identity_preds, tmp_path, capsys):
+    """Issue #12.4: the README's first `ggt score` line, on a machine with no weight files (the
+    tests' TORCH_HOME is empty), only its paths replaced by the fixtures'. It used to need
+    `ggt weights fetch` (internet) first and failed here naming the missing files."""
+    import shlex
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith("ggt score "))
+    args = shlex.split(line, comments=True)[1:]
+    paths = {"outputs/": identity_preds, "ggt-100k": eval_set, "report/": str(tmp_path / "report")}
+    rc = main([paths.get(a, a) for a in args] + ["-q"])
+    text = "".join(capsys.readouterr())
+    assert rc == 0, text
+    assert (tmp_path / "report" / "report.md").is_file()

@@ -273,3 +273,45 @@ def test_comparison_plot_shows_every_category(near_perfect, tmp_path):
     assert len(labels) == 14 and labels[7:].count("inf †3") == 5 and labels[-1].endswith("†17")
     compare.plot(summaries, str(tmp_path / "c.png"))
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+NR_PROTOCOL = """name: nr-offline
+metadata: {version: 1}
+pyiqa: ">=0.1.16,<0.1.17"
+reference_scores: true
+metrics:
+  psnr: {pyiqa: psnr, kind: FR, better: higher, options: {test_y_channel: true, color_space: ycbcr}}
+  piqe: {pyiqa: piqe, kind: NR, better: lower}
+  entropy: {pyiqa: entropy, kind: NR, better: higher}
+"""
+
+
+def test_no_reference_metrics_get_absdiff_to_the_ground_truths_own_score(eval_set, identity_preds, tmp_path):
+    """Issue #12.3: per image |prediction - ground truth| of each NR score, and its mean per category."""
+    import numpy as np
+    import pyarrow.parquet as pq
+    from ggt_dataset.eval.decode import decode
+    from ggt_dataset.eval.engine import _tensor
+    from ggt_dataset.eval.metrics import Scorer
+    from ggt_dataset.eval.protocol import load
+    from ggt_dataset.eval.references import open_references
+
+    (tmp_path / "nr.yaml").write_text(NR_PROTOCOL)
+    out = tmp_path / "r"
+    assert main(["score", identity_preds, "--reference", eval_set, "--out", str(out), "--protocol",
+                 str(tmp_path / "nr.yaml"), "--device", "cpu", "-q"]) == 0
+    table = pq.read_table(out / "per_image.parquet").to_pylist()
+    assert set(table[0]) == {"id", "category", "psnr", "piqe", "entropy", "piqe_absdiff", "entropy_absdiff", "note"}
+    # Each gap is |the prediction's score - the ground truth's score computed here, independently|.
+    refs = open_references(eval_set)
+    scorer = Scorer(load(str(tmp_path / "nr.yaml")).metric("piqe"), "cpu")
+    gt = {i: float(scorer(_tensor([decode(b, i)], scorer.dtype))[0]) for i, b in refs.iter_hq(set(refs.ids))}
+    for row in table:
+        assert row["piqe_absdiff"] == pytest.approx(abs(row["piqe"] - gt[row["id"]]), abs=1e-9)
+    s = json.loads((out / "summary.json").read_text())
+    rain = [r["entropy_absdiff"] for r in table if r["category"] == "rain"]
+    assert s["absdiff"]["entropy"]["per_category"]["rain"]["mean"] == pytest.approx(np.mean(rain))
+    assert s["absdiff"]["piqe"]["overall"]["mean"] == pytest.approx(np.mean([r["piqe_absdiff"] for r in table]))
+    md = (out / "report.md").read_text()
+    assert "piqe \\|Δ\\| ↓ | entropy \\|Δ\\| ↓ |" in md
+    assert f"| rain | {report.cell(s['absdiff']['piqe']['per_category']['rain'])} |" in md
