@@ -147,6 +147,17 @@ def test_report_whose_table_no_longer_gives_its_means_refused(report, results, t
     assert _files(results) == ["ggt-results.yaml"]
 
 
+def test_report_whose_summary_was_edited_refused(report, results, tmp_path, capsys):
+    import shutil
+
+    edited = shutil.copytree(report, tmp_path / "edited")
+    s = json.loads(_read(edited / "summary.json"))
+    s["per_category"]["haze"]["ssim"]["mean"] += 0.05         # a better claim than the images earned
+    (edited / "summary.json").write_text(json.dumps(s))
+    _refused(capsys, [str(edited), "--results", results, "--model", MODEL], "no longer give the means")
+    assert _files(results) == ["ggt-results.yaml"]
+
+
 def test_outputs_that_the_report_did_not_score_refused(report, results, outputs, capsys):
     victim = min(os.listdir(os.path.join(outputs, "rain")))
     os.remove(os.path.join(outputs, "rain", victim))
