@@ -6,6 +6,7 @@ import os
 
 from . import engine, metrics, report, report_folder, weights
 from . import protocol as protocol_mod
+from .metrics import kernels
 from .predictions import MAX_UNZIPPED_BYTES, open_predictions
 from .references import open_references
 
@@ -43,9 +44,13 @@ def available_metrics(protocol: str, weights_dir: str | None = None) -> list[str
     return ok
 
 
-def build_scorers(proto: protocol_mod.Protocol, device: str = "auto",
-                  weights_dir: str | None = None) -> tuple[list[metrics.Scorer], dict, str]:
-    """Check pyiqa's version and every weight file first, then build the metrics."""
+def build_scorers(proto: protocol_mod.Protocol, device: str = "auto", weights_dir: str | None = None,
+                  kernel: str = "fast") -> tuple[list[metrics.Scorer], dict, str]:
+    """Check pyiqa's version and every weight file first, then build the metrics.
+
+    ``kernel``: ``fast`` runs our kernel where a metric has one (SSIM: eval/ssim.py), ``pyiqa``
+    pyiqa's own code everywhere.
+    """
     metrics.check_pyiqa(proto)
     if weights_dir:
         weights.use_weights_dir(weights_dir)
@@ -53,7 +58,7 @@ def build_scorers(proto: protocol_mod.Protocol, device: str = "auto",
     device = metrics.resolve_device(device)
     from .fid import FIDScorer
 
-    scorers = [FIDScorer(spec, device) if spec.kind == "SET" else metrics.Scorer(spec, device)
+    scorers = [FIDScorer(spec, device) if spec.kind == "SET" else metrics.Scorer(spec, device, kernel=kernel)
                for spec in proto.metrics]
     return scorers, files, device
 
@@ -71,7 +76,7 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
           device: str = "auto", batch_size: int = engine.DEFAULT_BATCH, workers: int | None = None,
           allow_partial: bool = False, overwrite: bool = False, weights_dir: str | None = None,
           cache_dir: str | None = None, label: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES,
-          fid: bool = False, progress: bool = False) -> dict:
+          fid: bool = False, progress: bool = False, kernel: str = "fast") -> dict:
     """Score a submission and (with ``out``) write its report. Returns the summary dict.
 
     Args:
@@ -85,6 +90,8 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
         metrics: restrict the protocol to these metrics (the report says so); ["available"]
             keeps those whose weight files are in place.
         fid: also compute the protocol's optional set metric (FID).
+        kernel: ``fast`` (our SSIM kernel, equal to pyiqa's within 1e-10) or ``pyiqa`` (pyiqa's
+            own code for every metric); the fingerprint records which computed each metric.
     """
     if out:
         report_folder.check_out(out, overwrite=overwrite,
@@ -94,7 +101,7 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
     proto = load_protocol(protocol, metrics)
     if fid:
         proto = proto.with_optional([m.name for m in proto.optional if m.kind == "SET"])
-    scorers, files, device = build_scorers(proto, device, weights_dir)
+    scorers, files, device = build_scorers(proto, device, weights_dir, kernel)
     preds = open_predictions(predictions, max_unzipped)
     refs = open_references(reference, split)
     result = engine.run(preds, refs, proto, scorers, allow_partial=allow_partial,
@@ -102,7 +109,7 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
                         cache_dir=cache_dir, progress=progress)
     label = label or os.path.basename(os.path.normpath(predictions))
     summary = report.summarize(result, proto, refs=refs, preds=preds, device=device_label(device),
-                               weight_files=files, label=label)
+                               weight_files=files, label=label, kernels=kernels(scorers))
     if out:
         report.write(out, summary, result.rows, [s.name for s in scorers if s.unweighted])
     return summary

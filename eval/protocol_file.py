@@ -105,10 +105,14 @@ def read_merged(path: str, seen: tuple[str, ...] = ()) -> dict:
     if not isinstance(parent, str) or not parent:
         raise ProtocolError(f"{path}: include must be one file name (a string), got {parent!r}")
     base = read_merged(os.path.join(os.path.dirname(path), parent), seen + (real,))
-    # Child keys replace the parent's; 'inputs' and 'metadata' merge one level deep.
+    # Child keys replace the parent's; 'inputs', 'metadata' and 'metrics' merge one level deep
+    # (a child's metric replaces the parent's metric of that name whole; 'name: null' drops it),
+    # so a variant restates only what it changes and follows the parent in the rest.
     for key, value in data.items():
-        if key in ("inputs", "metadata") and isinstance(value, dict):
-            base[key] = {**base.get(key, {}), **value}
+        if key in ("inputs", "metadata", "metrics") and isinstance(value, dict) \
+                and isinstance(base.get(key, {}), dict):
+            base[key] = {k: v for k, v in {**base.get(key, {}), **value}.items()
+                         if v is not None or key != "metrics"}
         else:
             base[key] = value
     return base

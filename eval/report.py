@@ -68,7 +68,7 @@ def _set_score(protocol: Protocol, name: str, v: dict) -> dict:
 
 
 def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_files: dict,
-              label: str) -> dict:
+              label: str, kernels: dict | None = None) -> dict:
     import torch
 
     from .metrics import pyiqa_version
@@ -109,6 +109,7 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
             "versions": {"ggt-100k": __version__, "pyiqa": pyiqa_version(), "torch": torch.__version__,
                          "python": platform.python_version()},
             "device": device,
+            "kernels": kernels or {},        # metric -> the code that computed it (metrics.kernels)
             "weights": {k: [{"file": r.weight.file, "sha256": r.sha256} for r in v]
                         for k, v in weight_files.items() if v},
         },
@@ -231,12 +232,30 @@ def markdown(summary: dict) -> str:
     lines += ["Means per image; overall is the mean over all pairs. "
               + " ".join(f"**{n}**: {summary['metrics'][n]['note'].rstrip('.')}." for n in names
                          if summary["metrics"][n]["note"]), ""]
+    lines += [_preprocessing(summary["protocol"], fp.get("kernels") or {}), ""]
     v = fp["versions"]
     lines += [(f"Protocol sha256 `{fp['protocol_sha256'][:16]}`, test set `{fp['test_set']['split']}` "
               f"sha256 `{fp['test_set']['sha256'][:16]}` ({fp['test_set']['pairs']} pairs), "
               f"ggt-100k {v['ggt-100k']}, pyiqa {v['pyiqa']}, torch {v['torch']}, device {fp['device']}."),
               f"{summary['conversions']} prediction(s) needed a conversion (see the `note` column).", ""]
     return "\n".join(lines)
+
+
+def _preprocessing(protocol: dict, kernels: dict) -> str:
+    """Every rule besides the metrics' own that changes the numbers, and what computed each metric."""
+    size, crop = protocol["size_mismatch"], protocol["crop_border"]
+    text = ((f"A {crop} px border is cropped from both images" if crop else "No border is cropped")
+            + " before the full-reference metrics. "
+            + {"crop": f"A prediction whose size differs from the ground truth's by up to {size['max_diff']} px per "
+                       f"side is cropped with it to their common size from the {size['anchor']}; more is an error.",
+               "resize": "A prediction whose size differs from the ground truth's is resized to it (bicubic, "
+                         "OpenCV INTER_CUBIC).",
+               "error": "A prediction whose size differs from the ground truth's is an error."}[size["policy"]])
+    ours = {n: k for n, k in kernels.items() if k != "pyiqa"}
+    if ours:
+        text += (" Computed by pyiqa except " + ", ".join(f"{n} (`{k}`)" for n, k in ours.items())
+                 + ": eval/ssim.py, pyiqa's maths within 1e-10 or the protocol's own convention.")
+    return text
 
 
 def _figure(n: int, width: float = 3.2):

@@ -236,3 +236,18 @@ def test_minimum_pair_size_follows_the_metrics_and_border_crop():
     assert P.load("ggt").subset(["psnr", "musiq"]).min_side() == (1, "psnr")
     assert P.load("ggt").subset(["ssim"]).size_problem(11, 11) is None
     assert "10x11 px, smaller than the 11x11 px" in P.load("ggt").subset(["ssim"]).size_problem(11, 10)
+
+
+def test_include_merges_metrics_by_name(tmp_path):
+    """A variant restates only the metrics it changes (basicsr: psnr, ssim); the rest follow the
+    parent, and 'name: null' drops one. Before, a child's 'metrics' replaced the parent's whole."""
+    bsr, ggt = P.load("basicsr"), P.load("ggt")
+    assert [m.name for m in bsr.metrics] == [m.name for m in ggt.metrics]
+    assert bsr.metric("lpips") == ggt.metric("lpips") and bsr.metric("fid") == ggt.metric("fid")
+    assert dict(bsr.metric("ssim").options)["convention"] == "basicsr" and bsr.metric("psnr").dtype == "float64"
+    f = tmp_path / "mine.yaml"
+    f.write_text(f"include: {P.resolve_path('ggt')}\nname: mine\nmetadata: {{version: 1}}\n"
+                 "metrics: {niqe: null, psnr: {pyiqa: psnr, kind: FR, better: higher}}\n")
+    mine = P.load(str(f))
+    assert [m.name for m in mine.metrics] == [m.name for m in ggt.metrics if m.name != "niqe"]
+    assert mine.metric("psnr").options == () and mine.metric("ssim") == ggt.metric("ssim")

@@ -11,6 +11,7 @@ import datasets
 import evaluate
 from ggt_dataset.eval import api, engine, report
 from ggt_dataset.eval.memory import in_memory
+from ggt_dataset.eval.metrics import kernels
 
 _DESCRIPTION = """Full-reference and no-reference image quality under a pinned GGT protocol
 (pyiqa metrics with fixed colour space, border crop, size-mismatch policy and aggregation).
@@ -56,7 +57,7 @@ class GgtIqa(evaluate.Metric):
         result = engine.run(preds, refs, proto, scorers, progress=False, allow_partial=allow_partial,
                             partial_option="allow_partial=True")
         summary = report.summarize(result, proto, refs=refs, preds=preds, device=device,
-                                   weight_files=files, label="evaluate")
+                                   weight_files=files, label="evaluate", kernels=kernels(scorers))
         out = {name: v["mean"] for name, v in summary["overall"].items()}
         out.update(summary["derived"]["overall"])
         out["per_category"] = {c: {n: v["mean"] for n, v in m.items()}

@@ -25,7 +25,7 @@ def register(sub) -> None:
                    help="folder, .zip, Parquet file(s) or saved dataset of predicted images")
     p.add_argument("--reference", metavar="DATASET", help="a `ggt build` folder or a Hub dataset id")
     add_split(p, default="test", help="split to score against (default: test)")
-    p.add_argument("--protocol", default="ggt", help="ggt (default), ntire, or a YAML file")
+    p.add_argument("--protocol", default="ggt", help="ggt (default), ntire, basicsr, or a YAML file")
     p.add_argument("--metrics", help="comma-separated subset of the protocol's metrics, or 'available' "
                    "for those whose weights are in place (the others are named)")
     p.add_argument("--out", metavar="REPORT_DIR", help="where the report goes: a new or empty folder, or "
@@ -35,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--fid", action="store_true",
                    help="also compute FID over the two image sets (the protocol's optional set metric)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--kernel", choices=("fast", "pyiqa"), default="fast",
+                   help="fast (default): our SSIM kernel, equal to pyiqa's within 1e-10 and several times "
+                        "faster; pyiqa: pyiqa's own code for every metric (the report records which ran)")
     p.add_argument("--batch-size", type=int, default=8, help="images per metric call (default 8)")
     p.add_argument("--workers", type=int, default=None, help="decode threads (default: cores, at most 4)")
     p.add_argument("--allow-partial", action="store_true",
@@ -89,7 +92,7 @@ def run(args) -> int:
                         weights_dir=args.weights_dir,
                         cache_dir=args.cache_dir, label=args.label,
                         max_unzipped=args.max_unzipped or MAX_UNZIPPED_BYTES, fid=args.fid,
-                        progress=not args.quiet and sys.stderr.isatty())
+                        progress=not args.quiet and sys.stderr.isatty(), kernel=args.kernel)
     print(markdown(summary))
     print(f"wrote {args.out}: per_image.parquet, per_image.csv, summary.json, report.md, plots/")
     return 0
