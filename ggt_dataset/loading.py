@@ -8,8 +8,6 @@ import os
 import time
 from typing import Any
 
-import datasets
-
 from . import hub
 
 # The authors' repo holds the raw image folders; a Parquet build published there (or
@@ -59,6 +57,9 @@ def load(path_or_repo: str | None = None, name: str | None = None, **kwargs: Any
     Example:
         >>> ds = load("ggt-100k", "rain", split="test", streaming=True)  # doctest: +SKIP
     """
+    # imported here, not at the top: tools that only read default_repo_id() never load (0.7 s)
+    import datasets
+
     target = path_or_repo or default_repo_id()
     if kwargs.get("streaming"):
         _exit_cleanly_after_streaming()

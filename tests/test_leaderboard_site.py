@@ -24,6 +24,8 @@ from ggt_dataset.eval import protocol
 from leaderboard_records import make_record, mean, write
 from test_view_browser import ARTIFACTS, browser  # noqa: F401  (the browser fixture: its skip/require logic)
 
+from ggt_dataset.benchmark.record import Record
+
 NTIRE = {"psnr": 20.0, "ssim": 0.6, "lpips": 0.3, "dists": 0.2, "musiq": 60.0, "maniqa": 0.4, "clipiqa": 0.5,
          "topiq_nr": 0.5, "niqe": 4.0}
 # table keys: the shipped protocols' versions, whatever they are now
@@ -39,7 +41,8 @@ def ggt(*args, env=None):
 
 
 def _invalid(results: str) -> None:
-    """Three malformed records and one in the wrong place, as the issue lists them."""
+    """Three malformed records as the issue lists them, one in the wrong place, one under an
+    edited protocol."""
     def put(rel: str, text: str) -> None:
         path = os.path.join(results, "submissions", *rel.split("/"))
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -54,6 +57,9 @@ def _invalid(results: str) -> None:
     unknown["protocol"]["name"] = "secret"
     put(f"bad__proto/secret-v{GGT[5:]}.json", json.dumps(unknown))
     put(f"bad__moved/{GGT}.json", make_record("acme/a", {"psnr": 99.0}).to_json())
+    edited = json.loads(make_record("bad/hash", {"psnr": 99.0}).to_json())
+    edited["protocol"]["sha256"] = "0" * 64          # scored under an edited copy of the protocol
+    put(f"bad__hash/{GGT}.json", json.dumps(edited))
 
 
 def make_results(root) -> str:
@@ -100,7 +106,7 @@ def test_build_writes_every_file_and_says_what_it_did(built):
     names = set(os.listdir(built["out"]))
     assert {"index.html", "app.js", "style.css", "data.json", "leaderboard.md", "results.parquet",
             "records", "eval_results"} <= names
-    assert "7 records (2 protocols), 4 invalid" in built["stdout"]
+    assert "7 records (2 protocols), 5 invalid" in built["stdout"]
     assert not [n for n in os.listdir(built["root"]) if n.startswith(".ggt-site-")]     # no temporary left
     # the "report" link of every row is a file the site holds
     for t in built["data"]["protocols"]:
@@ -122,14 +128,28 @@ def test_ranks_follow_the_compare_rule_and_never_rank_a_nonfinite_mean(built):
     assert [m["name"] + m["arrow"] for m in t["metrics"]] == ["psnr↑", "ssim↑"]
 
 
+def test_a_record_cannot_flip_a_metrics_direction(tmp_path):
+    from ggt_dataset.benchmark.site import build
+
+    results = str(tmp_path / "results")
+    write(results, make_record("acme/a", {"psnr": 25.0}))
+    flipped = json.loads(make_record("acme/flip", {"psnr": 30.0}).to_json())
+    flipped["metrics"]["psnr"]["better"] = "lower"          # the record's claim; the protocol says higher
+    write(results, Record.from_json(json.dumps(flipped)))
+    data = build(results, str(tmp_path / "site"))
+    ranks = {r["model"]: r["cells"]["overall"]["psnr"]["rank"] for r in table(data, GGT)["rows"]}
+    assert ranks == {"acme/flip": 1, "acme/a": 2}            # 30 dB beats 25 dB, whatever it claims
+
+
 def test_malformed_records_are_named_and_never_stop_the_build(built):
     reasons = {x["path"]: x["reason"] for x in built["data"]["invalid"]}
-    assert set(reasons) == {f"submissions/bad__{n}/{GGT}.json" for n in ("json", "missing", "moved")} | {
+    assert set(reasons) == {f"submissions/bad__{n}/{GGT}.json" for n in ("json", "missing", "moved", "hash")} | {
         f"submissions/bad__proto/secret-v{GGT[5:]}.json"}
     assert reasons[f"submissions/bad__json/{GGT}.json"].startswith("not JSON")
     assert reasons[f"submissions/bad__missing/{GGT}.json"].startswith("status must be one of")
     assert reasons[f"submissions/bad__proto/secret-v{GGT[5:]}.json"].startswith("unknown protocol 'secret'")
     assert "must sit at its own path" in reasons[f"submissions/bad__moved/{GGT}.json"]
+    assert "not the pinned protocol's" in reasons[f"submissions/bad__hash/{GGT}.json"]
     md = Path(built["out"], "leaderboard.md").read_text()
     assert "## Invalid records" in md and f"`submissions/bad__json/{GGT}.json`: not JSON" in md
 
@@ -220,7 +240,7 @@ def test_build_from_a_hub_results_repo(tmp_path):
         assert r.returncode == 0, r.stderr
         assert hub.gaps == []
     data = json.loads((tmp_path / "site" / "data.json").read_text())
-    assert data["source"] == "org/results" and len(data["invalid"]) == 4
+    assert data["source"] == "org/results" and len(data["invalid"]) == 5
     assert row(table(data, GGT), "acme/b")["cells"]["overall"]["psnr"]["rank"] == 1
     yml = (tmp_path / "site" / "eval_results" / "acme__a" / ".eval_results" / "ggt-100k.yaml").read_text()
     assert f"url: {env['HF_ENDPOINT']}/datasets/org/results" in yml       # the Hub it came from
@@ -229,11 +249,15 @@ def test_build_from_a_hub_results_repo(tmp_path):
 
 # -- the page, in real Chromium --------------------------------------------------------------
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
 @contextmanager
 def static_server(folder: str):
     """Any static host: Python's http.server, nothing of ours on the server side."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=folder)
-    handler.log_message = lambda *a: None
+    handler = functools.partial(_QuietHandler, directory=folder)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
@@ -262,6 +286,7 @@ def test_page_in_chromium_sort_filter_badge_nonfinite_link(browser, built):  # n
         psnr = f'{TG} tr[data-model="evil/x"] td[data-col="psnr"]'
         assert page.text_content(psnr) == "30.0000 †1 (1 NaN)" and page.get_attribute(psnr, "data-rank") == ""
         assert page.title() == "GGT-100K leaderboard"          # the hostile name ran nothing
+        assert page.locator("main img").count() == 0              # ... and made no element
         assert page.text_content('tr[data-model="evil/x"] td[data-col="model"] a').startswith("<img src=x")
         os.makedirs(ARTIFACTS, exist_ok=True)
         page.screenshot(path=os.path.join(ARTIFACTS, "leaderboard.png"), full_page=True)
@@ -292,9 +317,9 @@ def test_page_in_chromium_sort_filter_badge_nonfinite_link(browser, built):  # n
         assert page.text_content(badge) == "verified"
         assert page.eval_on_selector(badge, "b => getComputedStyle(b).color") == "rgb(10, 107, 47)"
         links = page.eval_on_selector_all(f'{TG} tr[data-model="acme/a"] a',
-                                          "as => as.map(a => [a.dataset.link || a.textContent, a.href])")
-        assert links[0] == ["Restorer A", "https://huggingface.co/acme/a"]
-        assert ["paper", "https://arxiv.org/abs/2605.31039"] in links
+                                          "as => as.map(a => [a.dataset.link, a.textContent, a.href])")
+        assert links[0] == ["model", "Restorer A", "https://huggingface.co/acme/a"]
+        assert ["paper", "paper", "https://arxiv.org/abs/2605.31039"] in links
         assert page.locator('tr[data-model="evil/x"] a[data-link="paper"]').count() == 0
         report = page.get_attribute(f'{TG} tr[data-model="acme/a"] a[data-link="report"]',
                                     "href")
@@ -303,7 +328,7 @@ def test_page_in_chromium_sort_filter_badge_nonfinite_link(browser, built):  # n
         assert json.loads(pop.value.text_content("body"))["model"]["id"] == "acme/a" and report.startswith("records/")
 
         # the invalid records, named
-        assert page.locator("#invalid li").count() == 4
+        assert page.locator("#invalid li").count() == 5
         assert "not JSON" in page.text_content(f'#invalid li[data-path="submissions/bad__json/{GGT}.json"]')
         # the derived score is a column
         assert page.text_content(f'{TN} th[data-col="perception"]') == "perception ↑"

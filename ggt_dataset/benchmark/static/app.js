@@ -1,27 +1,25 @@
 // The GGT-100K leaderboard page: renders data.json (written by `ggt leaderboard build`).
-// Every string from a record goes through textContent or a checked href, never innerHTML.
-// Ranks come from data.json (eval/compare.py's rank_key): this file sorts by them and never
-// ranks a mean itself, so a non-finite or unranked cell can only sort last.
+// Every string from a record is escaped (esc) before it becomes HTML, and a link's href must
+// be http(s) or the site's own records/ file. Ranks come from data.json (eval/compare.py's
+// rank_key): this file sorts by them and never ranks a mean itself, so a non-finite or
+// unranked cell can only sort last.
 "use strict";
 
 const state = { category: "overall", search: "", tables: [] };
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
-function el(tag, attrs, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  return e;
+function esc(value) {
+  return String(value).replace(/[&<>"']/g, ch => ESCAPES[ch]);
 }
 
 function safeHref(url) {
-  // a record is hostile: only http(s) and the site's own relative records/ links
   return typeof url === "string" && (/^https?:\/\//i.test(url) || /^records\/[^:]*$/.test(url)) ? url : null;
 }
 
-function link(url, text) {
+function linkHtml(url, text, name) {
   const href = safeHref(url);
-  if (!href) return null;
-  return el("a", { href, rel: "noopener noreferrer nofollow", target: "_blank", "data-link": text }, text);
+  return href ? `<a href="${esc(href)}" rel="noopener noreferrer nofollow" target="_blank" data-link="${name}">`
+    + `${esc(text)}</a>` : "";
 }
 
 function columns(t) {
@@ -42,113 +40,126 @@ function cellOf(row, name) {
   return scope ? scope[name] : undefined;
 }
 
-function fillCell(td, c) {
-  td.textContent = c ? c.text : "—";
-  if (c && c.note) td.append(el("small", { class: "note" }, ` (${c.note})`));   // which kinds the † counts
-  td.dataset.rank = c && c.rank !== null ? String(c.rank) : "";
-  td.classList.toggle("unranked", !c || c.rank === null);
-  td.classList.toggle("best", !!c && !!c.best);
-  td.dataset.note = c && c.note ? c.note : "";
-  td.title = (!c ? "no score" : c.rank === null ? "not ranked" : `rank ${c.rank}`) + (c && c.note ? ` · † ${c.note}` : "");
+function scoreHtml(key, c) {
+  // unranked: a NaN or mixed-infinity mean, a pending or mismatch record; † notes say which kinds
+  const cls = "num" + (!c || c.rank === null ? " unranked" : "") + (c && c.best ? " best" : "");
+  const title = (!c ? "no score" : c.rank === null ? "not ranked" : `rank ${c.rank}`) +
+                (c && c.note ? ` · † ${c.note}` : "");
+  const note = c && c.note ? `<small class="note"> (${esc(c.note)})</small>` : "";
+  return `<td class="${cls}" data-col="${esc(key)}" data-rank="${c && c.rank !== null ? c.rank : ""}" ` +
+         `title="${esc(title)}">${c ? esc(c.text) : "—"}${note}</td>`;
 }
 
-function renderRow(t, cols, r) {
-  const tr = el("tr", { "data-model": r.model, "data-status": r.status });
-  for (const col of cols) {
-    const td = el("td", { class: col.key === "model" || col.key === "status" || col.key === "links" ? col.key : "num",
-                          "data-col": col.key });
-    if (col.key === "model") {
-      const a = link(r.links.model, r.name) || el("span", {}, r.name);
-      td.append(a, el("span", { class: "id" }, r.model + (r.revision ? "@" + r.revision.slice(0, 12) : "")));
-    } else if (col.key === "status") {
-      td.append(el("span", { class: "badge", "data-status": r.status }, r.status));
-    } else if (col.key === "pairs") {
-      td.textContent = r.pairs === null || r.pairs === undefined ? "—" : String(r.pairs);
-    } else if (col.key === "links") {
-      for (const [url, text] of [[r.links.paper, "paper"], [r.links.report, "report"]]) {
-        const a = link(url, text);
-        if (a) td.append(a);
-      }
-    } else fillCell(td, cellOf(r, col.key));
-    tr.append(td);
-  }
-  return tr;
+function matches(row) {
+  const q = state.search.trim().toLowerCase();
+  return !q || row.model.toLowerCase().includes(q) || row.name.toLowerCase().includes(q);
+}
+
+function rowHtml(cols, r) {
+  const cells = cols.map(col => {
+    switch (col.key) {
+      case "model":
+        return `<td class="model" data-col="model">${linkHtml(r.links.model, r.name, "model") ||
+          esc(r.name)}<span class="id">${esc(r.model + (r.revision ? "@" + r.revision.slice(0, 12) : ""))}</span></td>`;
+      case "status":
+        return `<td class="status" data-col="status"><span class="badge" data-status="${esc(r.status)}">` +
+               `${esc(r.status)}</span></td>`;
+      case "pairs":
+        return `<td class="num" data-col="pairs">${r.pairs === null || r.pairs === undefined ? "—" : esc(r.pairs)}</td>`;
+      case "links":
+        return `<td class="links" data-col="links">${linkHtml(r.links.paper, "paper", "paper")}` +
+               `${linkHtml(r.links.report, "report", "report")}</td>`;
+      default:
+        return scoreHtml(col.key, cellOf(r, col.key));
+    }
+  });
+  return `<tr data-model="${esc(r.model)}" data-status="${esc(r.status)}"${matches(r) ? "" : " hidden"}>` +
+         cells.join("") + "</tr>";
 }
 
 function compare(col, dir) {
   return (a, b) => {
+    const x = col.get(a.row), y = col.get(b.row);
     if (col.kind === "rank") {
-      const x = col.get(a.row), y = col.get(b.row);
       const rx = x && x.rank !== null ? x.rank : null, ry = y && y.rank !== null ? y.rank : null;
-      if (rx === null || ry === null) return (rx === null) - (ry === null);   // unranked last, both ways
+      if (rx === null || ry === null) return (rx === null) - (ry === null) || a.i - b.i;   // unranked last
       return dir * (rx - ry) || a.i - b.i;
     }
-    const x = col.get(a.row), y = col.get(b.row);
-    if (x === null || x === undefined || y === null || y === undefined) return (x == null) - (y == null);
+    if (x === null || x === undefined || y === null || y === undefined) return (x == null) - (y == null) || a.i - b.i;
     return dir * (x < y ? -1 : x > y ? 1 : 0) || a.i - b.i;
   };
 }
 
-function sortTable(t, key) {
+function sortItems(t, key, keepDir) {
   const col = t.cols.find(c => c.key === key);
-  if (!col || col.kind === "none") return;
-  t.dir = t.sortKey === key ? -t.dir : 1;        // first click: best (rank 1) or A first
+  if (!col || col.kind === "none") return false;
+  if (!keepDir) t.dir = t.sortKey === key ? -t.dir : 1;     // first click: best (rank 1) or A first
   t.sortKey = key;
   t.items.sort(compare(col, t.dir));
-  const body = t.tbody;
-  for (const it of t.items) body.appendChild(it.tr);
   for (const th of t.thead.children)
     th.setAttribute("aria-sort", th.dataset.col === key ? (t.dir > 0 ? "ascending" : "descending") : "none");
+  return true;
+}
+
+function sortTable(t, key) {            // a click: reorder the rows there are, build none
+  if (!sortItems(t, key, false)) return;
+  const body = t.tbody;
+  for (const it of t.items) body.appendChild(it.tr);
+}
+
+function renderBody(t) {                // the rows, in their current order, for the current category
+  t.tbody.innerHTML = t.items.map(it => rowHtml(t.cols, it.row)).join("");
+  t.items.forEach((it, i) => { it.tr = t.tbody.rows[i]; });
 }
 
 function renderTable(t) {
-  const section = el("section", { class: "protocol", "data-protocol": t.key });
-  section.append(el("h2", {}, `${t.name} v${t.version}`));
-  if (t.description) section.append(el("p", { class: "description" }, t.description));
+  const section = document.createElement("section");
+  section.className = "protocol";
+  section.dataset.protocol = t.key;
   const cols = columns(t);
-  const table = el("table", { "data-protocol": t.key });
-  const thead = el("tr");
-  for (const col of cols) {
-    const th = el("th", { "data-col": col.key, scope: "col", "aria-sort": "none",
-                          class: col.kind === "rank" || col.kind === "number" ? "num" : "text" }, col.label);
-    if (col.title) th.title = col.title;
-    if (col.kind !== "none") th.tabIndex = 0;
-    thead.append(th);
-  }
-  const tbody = el("tbody");
-  const items = t.rows.map((row, i) => ({ row, i, tr: renderRow(t, cols, row) }));
-  for (const it of items) tbody.append(it.tr);
-  table.append(el("thead"), tbody);
-  table.tHead.append(thead);
-  section.append(table);
-  const view = { key: t.key, data: t, cols, items, tbody, thead, sortKey: null, dir: 1 };
-  thead.addEventListener("click", e => {
+  const head = cols.map(c => `<th scope="col" data-col="${esc(c.key)}" aria-sort="none" class="${
+    c.kind === "rank" || c.kind === "number" ? "num" : "text"}"${c.title ? ` title="${esc(c.title)}"` : ""}${
+    c.kind === "none" ? "" : ' tabindex="0"'}>${esc(c.label)}</th>`).join("");
+  section.innerHTML = `<h2>${esc(t.name)} v${esc(t.version)}</h2>` +
+    (t.description ? `<p class="description">${esc(t.description)}</p>` : "") +
+    `<table data-protocol="${esc(t.key)}"><thead><tr>${head}</tr></thead><tbody></tbody></table>`;
+  const view = { key: t.key, cols, sortKey: null, dir: 1, tbody: section.querySelector("tbody"),
+                 thead: section.querySelector("thead tr"), items: t.rows.map((row, i) => ({ row, i, tr: null })) };
+  const first = cols.find(c => c.kind === "rank");
+  if (first) sortItems(view, first.key, false);
+  renderBody(view);
+  view.thead.addEventListener("click", e => {
     const th = e.target.closest("th");
     if (th) timed("sortMs", () => sortTable(view, th.dataset.col));
   });
-  thead.addEventListener("keydown", e => {
+  view.thead.addEventListener("keydown", e => {
     if (e.key === "Enter" && e.target.dataset.col) timed("sortMs", () => sortTable(view, e.target.dataset.col));
   });
-  const first = cols.find(c => c.kind === "rank");
-  if (first) sortTable(view, first.key);
   return [section, view];
 }
 
-function applyFilters() {
-  let shown = 0, total = 0;
-  const q = state.search.trim().toLowerCase();
-  for (const t of state.tables) {
-    for (const it of t.items) {
-      for (const col of t.cols)
-        if (col.kind === "rank") fillCell(it.tr.querySelector(`td[data-col="${CSS.escape(col.key)}"]`), cellOf(it.row, col.key));
-      const hit = !q || it.row.model.toLowerCase().includes(q) || it.row.name.toLowerCase().includes(q);
-      it.tr.hidden = !hit;
-      shown += hit; total += 1;
-    }
-    if (t.sortKey) { t.dir = -t.dir; sortTable(t, t.sortKey); }   // re-sort by this category's ranks
-  }
+function count() {
+  const shown = state.tables.reduce((n, t) => n + t.items.filter(it => !it.tr.hidden).length, 0);
+  const total = state.tables.reduce((n, t) => n + t.items.length, 0);
   document.getElementById("count").textContent = `${shown} of ${total} records`;
   document.body.dataset.filter = `${state.category}|${state.search}`;
+}
+
+function onCategory() {                 // other means, other ranks: re-sort, then rebuild the rows
+  for (const t of state.tables) {
+    if (t.sortKey) sortItems(t, t.sortKey, true);
+    renderBody(t);
+  }
+  count();
+}
+
+function onSearch() {
+  for (const t of state.tables)
+    for (const it of t.items) {
+      const hide = !matches(it.row);
+      if (it.tr.hidden !== hide) it.tr.hidden = hide;
+    }
+  count();
 }
 
 function timed(name, fn) {
@@ -162,23 +173,21 @@ function render(data) {
   const main = document.getElementById("tables");
   const cats = new Set();
   timed("renderMs", () => {
+    const frag = document.createDocumentFragment();
     for (const t of data.protocols) {
       const [section, view] = renderTable(t);
       state.tables.push(view);
-      main.append(section);
+      frag.append(section);
       for (const c of t.categories) cats.add(c);
     }
+    main.append(frag);
     const select = document.getElementById("category");
-    for (const c of cats) select.append(el("option", { value: c }, c));
-    applyFilters();
+    for (const c of cats) select.add(new Option(c, c));
+    count();
   });
   if (data.invalid.length) {
-    const list = document.getElementById("invalid-list");
-    for (const x of data.invalid) {
-      const li = el("li", { "data-path": x.path });
-      li.append(el("code", {}, x.path), document.createTextNode(": " + x.reason));
-      list.append(li);
-    }
+    document.getElementById("invalid-list").innerHTML = data.invalid.map(x =>
+      `<li data-path="${esc(x.path)}"><code>${esc(x.path)}</code>: ${esc(x.reason)}</li>`).join("");
     document.getElementById("invalid").hidden = false;
   }
   document.getElementById("footer").textContent =
@@ -188,10 +197,10 @@ function render(data) {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("category").addEventListener("change", e => {
-    state.category = e.target.value; timed("filterMs", applyFilters);
+    state.category = e.target.value; timed("filterMs", onCategory);
   });
   document.getElementById("search").addEventListener("input", e => {
-    state.search = e.target.value; timed("filterMs", applyFilters);
+    state.search = e.target.value; timed("filterMs", onSearch);
   });
   fetch("data.json").then(r => {
     if (!r.ok) throw new Error(`data.json: HTTP ${r.status}`);
