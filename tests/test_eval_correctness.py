@@ -12,7 +12,7 @@ from ggt_dataset.eval.metrics import Scorer
 from ggt_dataset.eval.predictions import open_predictions
 from ggt_dataset.eval.protocol import load
 from ggt_dataset.eval.references import open_references
-from iqa_reference import psnr_y, ssim_y
+from iqa_reference import basicsr_psnr, basicsr_ssim, psnr_y, ssim_y
 from PIL import Image
 
 
@@ -81,6 +81,33 @@ def test_score_end_to_end_equals_independent_values(eval_set, identity_preds, tm
         assert abs(r["psnr"] - psnr_y(lq[r["id"]], hq[r["id"]])) < 1e-4
         assert abs(r["ssim"] - ssim_y(lq[r["id"]], hq[r["id"]])) < 1e-4
     assert abs(summary["overall"]["psnr"]["mean"] - np.mean([r["psnr"] for r in rows])) < 1e-12
+
+
+def test_basicsr_protocol_end_to_end_equals_basicsr_code(eval_set, identity_preds, tmp_path):
+    """`ggt score --protocol basicsr`: every pair's PSNR within 1e-6 dB and SSIM within 1e-6 of
+    BasicSR's calculate_psnr/calculate_ssim (tests/iqa_reference.py), and report.md says how."""
+    from ggt_dataset.cli.main import main
+
+    out = tmp_path / "r"
+    assert main(["score", identity_preds, "--reference", eval_set, "--protocol", "basicsr", "--out", str(out),
+                 "--metrics", "psnr,ssim", "--device", "cpu", "-q"]) == 0
+    rows = pq.read_table(out / "per_image.parquet").to_pylist()
+    lq, hq = _decoded_column(eval_set, "lq"), _decoded_column(eval_set, "hq")
+    assert len(rows) == 18
+    for r in rows:
+        assert abs(r["psnr"] - basicsr_psnr(lq[r["id"]], hq[r["id"]])) < 1e-6
+        assert abs(r["ssim"] - basicsr_ssim(lq[r["id"]], hq[r["id"]])) < 1e-6
+        assert abs(r["ssim"] - ssim_y(lq[r["id"]], hq[r["id"]], rounded=False, clamp_cs=False)) < 1e-6
+    md = (out / "report.md").read_text()
+    assert "Y of YCbCr (BT.601) not rounded" in md and "No border is cropped" in md and "up to 32 px" in md
+
+
+def test_ntire_report_states_its_preprocessing(eval_set, identity_preds, tmp_path):
+    """ntire's 4 px crop and bicubic resize change numbers: report.md says so, not only summary.json."""
+    api.score(identity_preds, eval_set, out=str(tmp_path / "r"), protocol="ntire", metrics=["psnr"], device="cpu")
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "A 4 px border is cropped from both images before the full-reference metrics" in md
+    assert "resized to it (bicubic, OpenCV INTER_CUBIC)" in md
 
 
 def test_ntire_crops_border_before_psnr(eval_set, identity_preds):
