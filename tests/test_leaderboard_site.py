@@ -3,6 +3,9 @@
 Records are made with the real schema (tests/leaderboard_records.py), the CLI runs for real,
 and the page is driven in Debian's Chromium (skipped without it, unless GGT_REQUIRE_BROWSER=1).
 """
+# Fixtures imported from benchmark_fixtures and test_view_browser are redefined as arguments
+# and local names by design (pytest).
+# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from benchmark_fixtures import outputs, report, results  # noqa: F401 (fixtures)
 from ggt_dataset.eval import protocol
 from leaderboard_records import make_record, mean, write
 from test_view_browser import ARTIFACTS, browser  # noqa: F401  (the browser fixture: its skip/require logic)
@@ -191,7 +195,7 @@ def test_eval_results_are_the_hubs_format(built):
     from huggingface_hub import parse_eval_result_entries
 
     def entries(model: str):
-        path = os.path.join(built["out"], "eval_results", model.replace("/", "__"), ".eval_results", "ggt-100k.yaml")
+        path = os.path.join(built["out"], "eval_results", model.replace("/", "__") + ".yaml")
         if not os.path.exists(path):
             return None
         return {e.task_id: e for e in parse_eval_result_entries(yaml.safe_load(Path(path).read_text()))}
@@ -211,7 +215,8 @@ def test_an_earlier_site_is_replaced_whole_and_other_folders_are_refused(built, 
     os.remove(os.path.join(results, "submissions", "acme__mis", f"{GGT}.json"))
     r = ggt("leaderboard", "build", results, "--out", out)
     assert r.returncode == 0, r.stderr
-    assert not os.path.exists(os.path.join(out, "records", "acme__mis"))        # replaced, not merged
+    assert not os.path.exists(os.path.join(out, "records", f"acme__mis__{GGT}.json"))   # replaced, not merged
+    assert os.path.exists(os.path.join(out, "records", f"acme__b__{GGT}.json"))
     other = tmp_path / "notes"
     other.mkdir()
     (other / "todo.txt").write_text("mine")
@@ -242,9 +247,26 @@ def test_build_from_a_hub_results_repo(tmp_path):
     data = json.loads((tmp_path / "site" / "data.json").read_text())
     assert data["source"] == "org/results" and len(data["invalid"]) == 5
     assert row(table(data, GGT), "acme/b")["cells"]["overall"]["psnr"]["rank"] == 1
-    yml = (tmp_path / "site" / "eval_results" / "acme__a" / ".eval_results" / "ggt-100k.yaml").read_text()
+    yml = (tmp_path / "site" / "eval_results" / "acme__a.yaml").read_text()
     assert f"url: {env['HF_ENDPOINT']}/datasets/org/results" in yml       # the Hub it came from
     assert row(table(data, GGT), "acme/a")["links"]["model"] == f"{env['HF_ENDPOINT']}/acme/a"
+
+
+@pytest.mark.slow
+def test_a_submitted_and_verified_report_is_on_the_leaderboard(report, results, outputs, eval_set, tmp_path):
+    """The whole path with the real verbs: ggt score -> ggt submit -> ggt leaderboard verify -> build."""
+    from ggt_dataset.cli.main import main
+
+    assert main(["submit", report, "--results", results, "--model", "org/restorer", "--outputs", outputs,
+                 "--name", "Identity"]) == 0
+    assert main(["leaderboard", "verify", results, "--reference", eval_set, "--device", "cpu"]) == 0
+    assert main(["leaderboard", "build", results, "--out", str(tmp_path / "site")]) == 0
+    data = json.loads((tmp_path / "site" / "data.json").read_text())
+    summary = json.loads(Path(report, "summary.json").read_text())
+    r = row(table(data, GGT), "org/restorer")
+    assert r["status"] == "verified" and r["pairs"] == 18 and data["invalid"] == []
+    assert r["cells"]["overall"]["psnr"]["mean"] == summary["overall"]["psnr"]["mean"]
+    assert r["cells"]["rain"]["ssim"]["mean"] == summary["per_category"]["rain"]["ssim"]["mean"]
 
 
 # -- the page, in real Chromium --------------------------------------------------------------
@@ -273,7 +295,7 @@ def models(page, key: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_page_in_chromium_sort_filter_badge_nonfinite_link(browser, built):  # noqa: F811 (the fixture)
+def test_page_in_chromium_sort_filter_badge_nonfinite_link(browser, built):
     with static_server(built["out"]) as url:
         page = browser.new_page(viewport={"width": 1300, "height": 900}, bypass_csp=True)
         errors: list[str] = []

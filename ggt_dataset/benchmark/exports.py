@@ -3,9 +3,9 @@
 * ``leaderboard.md``: one Markdown table per protocol (overall), for a README;
 * ``results.parquet``: one row per valid record, so the results repo renders in the Hub's
   dataset viewer;
-* ``eval_results/<org>__<name>/.eval_results/ggt-100k.yaml``: the Hub's eval-results
-  format, which the model's author copies into the model repo (one file per model, with an
-  entry per protocol and metric: a model repo has one ``ggt-100k.yaml``).
+* ``eval_results/<org>__<name>.yaml``: the Hub's eval-results format, which the model's
+  author saves as ``.eval_results/ggt-100k.yaml`` in the model repo (one file per model, with
+  an entry per protocol and metric: a model repo has one ``ggt-100k.yaml``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 from ..atomic import write_bytes
 from .record import Record, model_folder
 
-EVAL_RESULTS_FILE = "ggt-100k.yaml"
+EVAL_RESULTS_FILE = ".eval_results/ggt-100k.yaml"      # its place in a model repo
 
 
 def write_all(site: str, data: dict, records: list[tuple[str, Record]], *, dataset_id: str | None,
@@ -25,8 +25,7 @@ def write_all(site: str, data: dict, records: list[tuple[str, Record]], *, datas
     write_bytes(os.path.join(site, "leaderboard.md"), markdown(data).encode(), durable=False)
     write_bytes(os.path.join(site, "results.parquet"), results_parquet(data), durable=False)
     for model, text in eval_results(data, dataset_id=dataset_id, source=source).items():
-        write_bytes(os.path.join(site, "eval_results", model_folder(model), ".eval_results", EVAL_RESULTS_FILE),
-                    text.encode(), durable=False)
+        write_bytes(os.path.join(site, "eval_results", f"{model_folder(model)}.yaml"), text.encode(), durable=False)
 
 
 def _md(text) -> str:
@@ -110,7 +109,7 @@ def results_parquet(data: dict) -> bytes:
 
 
 def eval_results(data: dict, *, dataset_id: str | None, source: str) -> dict[str, str]:
-    """Per model, its ``.eval_results/ggt-100k.yaml`` text. The field names are the Hub's,
+    """Per model, the text of its EVAL_RESULTS_FILE. The field names are the Hub's,
     through huggingface_hub's own writer (``EvalResultEntry``, ``eval_result_entries_to_yaml``;
     spec: https://huggingface.co/docs/hub/eval-results and hub-docs ``eval_results.yaml``).
     Only ranked records' means over all pairs are exported: a pending or mismatched claim,

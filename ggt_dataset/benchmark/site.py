@@ -4,7 +4,8 @@ SITE holds ``index.html``, ``app.js`` and ``style.css`` (copied from ``static/``
 step, no server of its own, so any static host serves it, a static Hugging Face Space
 included), ``data.json`` (the page's one input, built here), ``leaderboard.md``,
 ``results.parquet``, each valid record under ``records/`` (the page's "report" link) and
-``eval_results/<org>__<name>/.eval_results/ggt-100k.yaml`` (exports.py).
+``eval_results/<org>__<name>.yaml`` (exports.py). Both folders are flat: removing an earlier
+site cost ~3 ms a folder here, and a folder per model was half of a 200-record build.
 
 A record is data. It is read only through :func:`..record.read_record`; one that fails
 (bad JSON, a missing field, a protocol this ggt-100k does not ship) is listed as invalid
@@ -139,7 +140,13 @@ def _links(rec: Record, rel: str) -> dict:
     return {"model": f"{hub.endpoint()}/{rec.model['id']}",
             # a record is hostile: only http(s) URLs become links (no javascript:, no data:)
             "paper": paper if isinstance(paper, str) and paper.startswith(("https://", "http://")) else None,
-            "report": f"records/{rel[len(SUBMISSIONS) + 1:]}"}
+            "report": site_record(rel)}
+
+
+def site_record(rel: str) -> str:
+    """Where the site keeps a copy of the record ``rel``: ``records/<org>__<name>__<protocol>-v<v>.json``
+    (unique: a model id's parts hold no ``__``)."""
+    return "records/" + rel[len(SUBMISSIONS) + 1:].replace("/", "__")
 
 
 def _row(rel: str, rec: Record, proto) -> dict:
@@ -215,10 +222,9 @@ def build(results: str, out: str, *, dataset_id: str | None = None, revision: st
         # compact: json's C encoder (indent= takes the pure-Python one, 5x slower for 200 records)
         write_bytes(os.path.join(tmp, "data.json"), json.dumps(data, separators=(",", ":")).encode(),
                     durable=False)
+        os.makedirs(os.path.join(tmp, "records"))
         for rel, _ in records:
-            dest = os.path.join(tmp, "records", rel[len(SUBMISSIONS) + 1:])
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            shutil.copyfile(os.path.join(folder, rel), dest)
+            shutil.copyfile(os.path.join(folder, rel), os.path.join(tmp, site_record(rel)))
         exports.write_all(tmp, data, records, dataset_id=dataset_id, source=source)
         # The folder is swapped in whole, so its files need no fsync each (two per file were a
         # third of the build): one sync before the swap, so a power cut leaves the old site or
