@@ -188,7 +188,7 @@ def _table(key: tuple, rows: list[dict]) -> dict:
 
 
 def site_data(records: list[tuple[str, Record]], invalid: list[dict], source: str) -> dict:
-    """The page's JSON contract (documented in docs/benchmark.md, "The leaderboard site")."""
+    """The page's JSON contract (docs/benchmark.md, "The leaderboard")."""
     groups: dict[tuple, list[dict]] = {}
     for rel, rec in records:
         key = (rec.protocol["name"], rec.protocol["version"])
