@@ -48,8 +48,10 @@ demo: $(DEMO_STAMP)
 	@echo "  $(GGT) view $(DEMO)/ggt-100k-sample --report $(DEMO)/reports/identity --port 8766"
 	@echo "and the synthesized pairs:  $(GGT) view $(DEMO)/ggt-synth --port 8767"
 
+# The whole suite, then mypy over the library (settings: [tool.mypy] in pyproject.toml).
 test: $(TEST_STAMP)
 	$(PY) -m pytest -q
+	$(PY) tools/typecheck.py
 
 test-fast: $(TEST_STAMP)
 	$(PY) -m pytest -q -m "not slow"

@@ -33,10 +33,10 @@ def configs_and_infos(counts: dict[str, dict[str, dict[str, int]]]) -> tuple[lis
             entry["default"] = True
         entry["data_files"] = [{"split": s, "path": split_glob(folder, s)} for s in splits]
         configs.append(entry)
-        split_infos = [{"name": s,
-                        "num_bytes": sum(v["arrow_bytes"] for c, v in counts[s].items() if c in cats),
-                        "num_examples": sum(v["pairs"] for c, v in counts[s].items() if c in cats)}
-                       for s in splits]
+        split_infos: list[dict[str, Any]] = [
+            {"name": s, "num_bytes": sum(v["arrow_bytes"] for c, v in counts[s].items() if c in cats),
+             "num_examples": sum(v["pairs"] for c, v in counts[s].items() if c in cats)}
+            for s in splits]
         infos.append({"config_name": name, "features": features, "splits": split_infos,
                       "download_size": sum(v["bytes"] for s in splits for c, v in counts[s].items()
                                            if c in cats),

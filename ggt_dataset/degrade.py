@@ -33,7 +33,7 @@ def _blur(x: Array, radius: float) -> Array:
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, scale: int = 8) -> Array:
     """Low-frequency noise in [0, 1]: coarse random grid upsampled bicubically."""
     coarse = (rng.random((max(2, h // scale), max(2, w // scale))) * 255).astype(np.uint8)
-    return _f(np.asarray(Image.fromarray(coarse).resize((w, h), Image.BICUBIC)))[..., None]
+    return _f(np.asarray(Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC)))[..., None]
 
 
 def rain(img: Array, rng: np.random.Generator) -> Array:

@@ -23,7 +23,8 @@ def find_duplicates(out: str, shards: list[dict[str, Any]]) -> dict[str, Any]:
         table = pq.read_table(os.path.join(out, shard["path"]), columns=["id", "lq_sha256"])
         for pair_id, digest in zip(table.column("id").to_pylist(), table.column("lq_sha256").to_pylist()):
             seen[digest].append((shard["split"], pair_id))
-    across, within = [], []
+    across: list[list[str]] = []
+    within: list[list[str]] = []
     for members in seen.values():
         if len(members) < 2:
             continue

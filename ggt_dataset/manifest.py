@@ -101,12 +101,13 @@ def _check_structure(path: str, data: dict[str, Any]) -> None:
     for key, kind in (("shards", list), ("totals", dict), ("counts", dict), ("release", dict)):
         if not isinstance(data.get(key), kind):
             raise VerifyError(f"{path}: {key!r} missing or not a {kind.__name__}")
-    for key, names, kind in (("totals", ("pairs", "shards", "bytes"), int),
-                             ("release", _CARD_RELEASE_KEYS, str), ("built_with", ("ggt-100k",), str)):
+    for key, names, value_type in (("totals", ("pairs", "shards", "bytes"), int),
+                                   ("release", _CARD_RELEASE_KEYS, str), ("built_with", ("ggt-100k",), str)):
         part = data.get(key)
-        bad = [k for k in names if not isinstance(part, dict) or type(part.get(k)) is not kind]
+        bad = [k for k in names if not isinstance(part, dict) or type(part.get(k)) is not value_type]
         if bad:
-            raise VerifyError(f"{path}: {key!r} lacks or mistypes {bad} (expected {kind.__name__} values)")
+            raise VerifyError(f"{path}: {key!r} lacks or mistypes {bad} "
+                              f"(expected {value_type.__name__} values)")
     for i, shard in enumerate(data["shards"]):
         bad = [k for k, kind in _SHARD_KEYS.items() if not isinstance(shard, dict)
                or not isinstance(shard.get(k), kind)]

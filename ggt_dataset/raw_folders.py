@@ -92,11 +92,11 @@ def walk_images(root: str) -> tuple[list[str], list[str]]:
                 entries = [e for e in it if not e.name.startswith(".")]
         except OSError as e:
             raise LayoutError(f"{shown(path)}: cannot list this folder ({e.strerror or e})") from None
-        for e in entries:
-            relpath = f"{rel}{e.name}"
-            if _is_dir(e):
-                pending.append((e.path, relpath + "/"))
-            elif e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS:
+        for entry in entries:
+            relpath = f"{rel}{entry.name}"
+            if _is_dir(entry):
+                pending.append((entry.path, relpath + "/"))
+            elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
                 images.append(relpath)
             else:
                 others.append(relpath)

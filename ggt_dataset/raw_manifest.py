@@ -22,7 +22,7 @@ import json
 import math
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .errors import BadIdError, BadPairError, LayoutError
@@ -102,7 +102,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _check_columns(where: str, names: list[str]) -> None:
+def _check_columns(where: str, names: Sequence[str]) -> None:
     canon = [_ALIASES.get(n, n) for n in names]
     twice = sorted({c for c in canon if canon.count(c) > 1})
     if twice:

@@ -65,7 +65,7 @@ def _crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     side = int(min(h, w) * rng.uniform(0.55, 1.0))
     y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
     crop = Image.fromarray(img[y:y + side, x:x + side])
-    return np.asarray(crop.resize((size, size), Image.LANCZOS))
+    return np.asarray(crop.resize((size, size), Image.Resampling.LANCZOS))
 
 
 def _encode(arr: np.ndarray, fmt: str) -> bytes:

@@ -10,7 +10,7 @@ import json
 import os
 import posixpath
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +88,7 @@ def load_pair(root: str, options: BuildOptions, pp: PlannedPair) -> LoadedPair:
 
 
 def ordered_map(fn: Callable, items: Iterable, size_of: Callable[[Any], int], *,
-                workers: int, budget: int) -> Iterator:
+                workers: int, budget: int) -> Generator[Any, None, None]:
     """``map(fn, items)`` on a thread pool, in order, holding at most ``budget`` bytes in flight."""
     pending: deque = deque()
     inflight = 0
@@ -109,7 +109,7 @@ def ordered_map(fn: Callable, items: Iterable, size_of: Callable[[Any], int], *,
 
 
 def load_pairs(root: str, pairs: Iterable[PlannedPair], options: BuildOptions,
-               workers: int) -> Iterator[LoadedPair]:
+               workers: int) -> Generator[LoadedPair, None, None]:
     """Every pair loaded and checked, in order, read ahead on a thread pool (128 MB in flight).
 
     Small pairs travel in batches: one task per pair costs more in thread hand-off
