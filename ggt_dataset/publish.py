@@ -16,14 +16,10 @@ import os
 from dataclasses import dataclass, field
 
 from huggingface_hub import HfApi, RepoCard
-from huggingface_hub.errors import (
-    HfHubHTTPError,
-    HFValidationError,
-    OfflineModeIsEnabled,
-)
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from . import card, hub_card
+from . import card, hub, hub_card
 from . import manifest as manifest_mod
 from .contents import dataset_files, other_files, via_symlink, why_left_out
 from .errors import PublishError
@@ -141,15 +137,22 @@ def publish(out: str, repo_id: str, *, private: bool = False, revision: str | No
         info = api.upload_file(path_or_fileobj=result.card, path_in_repo=CARD_FILE, repo_id=repo_id,
                                repo_type="dataset", revision=revision,
                                commit_message=f"Dataset card for {repo_id}")
-    except NETWORK_ERRORS as e:
-        raise PublishError(_failure(repo_id, e)) from None
+    except Exception as e:
+        # Without hf_xet, huggingface_hub wraps each failed LFS upload in RuntimeError("Error while
+        # uploading ...") raised from its cause: the network error (hub.unreachable looks through
+        # the chain), or its own "client has been closed" when a retrying thread closed the shared
+        # HTTP client under the other upload threads (seen with the Hub gone mid-upload).
+        if isinstance(e, (*NETWORK_ERRORS, RuntimeError)) or hub.unreachable(e):
+            raise PublishError(_failure(repo_id, e)) from None
+        raise
     return str(getattr(info, "commit_url", info))
 
 
 def _failure(repo_id: str, e: BaseException) -> str:
-    if isinstance(e, OfflineModeIsEnabled):
-        return (f"cannot publish to datasets/{repo_id}: HF_HUB_OFFLINE is set, so huggingface_hub "
-                "makes no requests; unset it and run the same command again")
-    return (f"upload to datasets/{repo_id} failed: {type(e).__name__}: {e}\nNothing in the build "
+    if hub.unreachable(e):   # one line, naming the endpoint (HF_ENDPOINT) and what to do
+        return (hub.unreachable_message(f"cannot publish to datasets/{repo_id}", e)
+                + " (files already committed are skipped)")
+    cause = f" ({type(e.__cause__).__name__}: {e.__cause__})" if e.__cause__ else ""
+    return (f"upload to datasets/{repo_id} failed: {type(e).__name__}: {e}{cause}\nNothing in the build "
             "folder was changed; check the network and your token (`hf auth login`), then run the "
             "same command again: files already committed are skipped")

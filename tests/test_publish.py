@@ -173,7 +173,8 @@ def test_dry_run_cli_lists_every_file_and_what_it_leaves_out(built_copy, tmp_pat
 
 @pytest.mark.parametrize("env,match", [
     ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE is set"),
-    ({"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}, "failed: ConnectError")])
+    ({"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"},
+     "cannot reach the Hub at http://127.0.0.1:9 (ConnectError")])
 def test_publish_without_network_is_a_clear_error_and_changes_nothing(built_copy, env, match):
     before = {p: Path(os.path.join(built_copy, p)).read_bytes() for p in dataset_paths(built_copy)}
     run = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "publish", built_copy,
