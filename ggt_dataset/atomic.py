@@ -50,6 +50,20 @@ def write_bytes(path: str, data: bytes, durable: bool = True) -> None:
         os.replace(tmp, path)
 
 
+def copy_file(src: str, path: str) -> None:
+    """The file ``src`` copied to ``path``, all or nothing; streamed, since it may be large
+    (a submission's outputs zip)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = _tmp(path)
+    try:
+        shutil.copyfile(src, tmp)
+        publish_file(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def write_text(path: str, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 

@@ -67,6 +67,8 @@ def test_submit_report_and_outputs_to_a_folder(report, results, outputs, capsys)
             member = next(n for n in z.namelist() if os.path.splitext(n)[0] == pair_id)
             assert hashlib.sha256(z.read(member)).hexdigest() == digest
     assert r.outputs["repo"] is None and r.outputs["kind"] == "zip"
+    stem = RECORD.format(r.protocol["version"])[:-5]
+    assert _files(results) == sorted(["ggt-results.yaml", stem + ".json", stem + ".parquet", stem + ".outputs.zip"])
     assert "self-reported" in capsys.readouterr().out
 
 

@@ -12,7 +12,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from ..atomic import write_bytes
+from ..atomic import copy_file, write_bytes
 from .record import SUBMISSIONS, Record, RecordError
 
 CONFIG = "ggt-results.yaml"
@@ -157,11 +157,11 @@ class Results:
         order = sorted(files, key=lambda p: p.endswith(".json"))
         if self.local:
             for path in order:
-                data = files[path]
+                data, dest = files[path], os.path.join(self.target, *path.split("/"))
                 if isinstance(data, str):
-                    with open(data, "rb") as f:
-                        data = f.read()
-                write_bytes(os.path.join(self.target, *path.split("/")), data)
+                    copy_file(data, dest)
+                else:
+                    write_bytes(dest, data)
             return self.target
         from huggingface_hub import CommitOperationAdd
 
