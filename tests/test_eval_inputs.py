@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -102,14 +103,15 @@ def test_zip_of_good_predictions_scores_like_the_folder(eval_set, identity_preds
 
 def test_truncated_and_non_image_files_are_named(eval_set, preds, tmp_path, capsys):
     ids = _ids(preds)
-    good = Path(open_predictions(str(preds)).names[ids[0]]).read_bytes()
     noisy = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
     _replace(preds, ids[0], _png(noisy)[:2000])
     _replace(preds, ids[1], b"this is not an image at all")
     text = _fail(capsys, preds, eval_set, tmp_path, "2 prediction(s) cannot be scored",
                  ids[0] + ".png", ids[1] + ".png")
     assert "Nothing was written" in text
-    assert good
+    # Each file with its own reason, on its own line.
+    assert re.search(rf"{re.escape(ids[0])}\.png: [^\n]*truncated", text), text
+    assert f"{ids[1]}.png: not an image" in text
 
 
 def test_size_beyond_policy_names_both_sizes(eval_set, preds, tmp_path, capsys):
