@@ -254,6 +254,7 @@ def test_default_card_cites_the_paper(tree, tmp_path):
     assert "```bibtex\n@article{kong2026ggt100k," in card
 
 
+@pytest.mark.slow
 def test_ggt_release_yaml_values_must_be_text(tree, tmp_path):
     """A date (or number) there reached the manifest and the build ended, after writing
     every shard, in 'unexpected TypeError: Object of type date is not JSON serializable'."""
@@ -332,6 +333,7 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tree, tmp_pat
     assert os.path.exists(os.path.join(out, "notes.tmp-kept"))
 
 
+@pytest.mark.slow
 def test_a_build_of_another_raw_release_is_replaced_only_with_overwrite(tree, tmp_path):
     import shutil
     import subprocess

@@ -14,6 +14,7 @@ def ggt(*args, cwd=None):
                           capture_output=True, text=True, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_sample_build_verify_info_publish_dry_run(tmp_path):
     raw, out = str(tmp_path / "raw"), str(tmp_path / "ggt-100k")
     r = ggt("sample", raw, "--train", "1", "--test", "1", "--size", "48")
@@ -37,6 +38,7 @@ def test_sample_build_verify_info_publish_dry_run(tmp_path):
     (("publish", "/does/not/exist", "--repo-id", "a/b", "--dry-run"), "not publishable"),
     (("build", ".", "o", "--shard-size", "lots"), "is not a size like 300MB"),
 ])
+@pytest.mark.slow
 def test_errors_are_messages_not_tracebacks(tmp_path, args, message):
     r = ggt(*args, cwd=tmp_path)
     assert r.returncode != 0
@@ -58,6 +60,7 @@ def test_split_is_the_shared_option(verb):
     assert split_option(verb).metavar == "SPLIT"  # what add_split gives it
 
 
+@pytest.mark.slow
 def test_bad_tree_lists_problems_and_writes_nothing(tmp_path):
     write(tmp_path / "raw/train/LQ/rain/a.jpg", image_bytes(0, fmt="JPEG"))
     write(tmp_path / "raw/train/GT/rain/b.png", image_bytes(1))
@@ -67,6 +70,7 @@ def test_bad_tree_lists_problems_and_writes_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_verify_exit_code_on_a_flipped_byte(built, tmp_path):
     import shutil
     out = str(tmp_path / "copy")

@@ -71,6 +71,7 @@ def _decoded_column(built: str, column: str) -> dict[str, np.ndarray]:
     return out
 
 
+@pytest.mark.slow
 def test_score_end_to_end_equals_independent_values(eval_set, identity_preds, tmp_path):
     summary = api.score(identity_preds, eval_set, out=str(tmp_path / "r"), metrics=["psnr", "ssim"],
                         device="cpu")
@@ -126,6 +127,7 @@ def _run(eval_set, preds_dir, names, **kw):
                       progress=False, **kw).rows
 
 
+@pytest.mark.slow
 def test_batched_equals_one_at_a_time_and_any_worker_count(eval_set, identity_preds):
     one = _run(eval_set, identity_preds, ["psnr", "ssim"], batch_size=1, workers=1)
     many = _run(eval_set, identity_preds, ["psnr", "ssim"], batch_size=16, workers=3)
@@ -134,6 +136,7 @@ def test_batched_equals_one_at_a_time_and_any_worker_count(eval_set, identity_pr
         assert a["psnr"] == b["psnr"] and a["ssim"] == b["ssim"]
 
 
+@pytest.mark.slow
 def test_equals_pyiqa_alone_reading_the_files_itself(eval_set, identity_preds, tmp_path):
     """pyiqa's own way (its file reader, one metric, batch 1) gives the same numbers."""
     import pyiqa
@@ -164,6 +167,7 @@ def test_cpu_and_cuda_agree(eval_set, identity_preds):
         assert abs(cpu["overall"][name]["mean"] - gpu["overall"][name]["mean"]) < tol
 
 
+@pytest.mark.slow
 def test_waiting_pairs_stay_bounded_with_many_distinct_sizes():
     """Every pair a different size: groups never fill, yet what waits stays under the budget."""
     from ggt_dataset.eval.decode import Decoded

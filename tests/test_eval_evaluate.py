@@ -15,6 +15,7 @@ from PIL import Image
 EVAL_DIR = os.path.join(os.path.dirname(__file__), "..", "eval", "ggt_iqa")
 
 
+@pytest.mark.slow
 def test_evaluate_module_matches_ggt_score(eval_set, identity_preds):
     import evaluate
 

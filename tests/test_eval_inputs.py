@@ -89,6 +89,7 @@ def test_zip_bomb_caps(eval_set, tmp_path, capsys):
     assert rc != 0 and "above the cap" in text and not (tmp_path / "r2").exists()
 
 
+@pytest.mark.slow
 def test_zip_of_good_predictions_scores_like_the_folder(eval_set, identity_preds, tmp_path, capsys):
     z = tmp_path / "preds.zip"
     with zipfile.ZipFile(z, "w") as zf:
@@ -121,6 +122,7 @@ def test_size_beyond_policy_names_both_sizes(eval_set, preds, tmp_path, capsys):
           "more than the 32 px")
 
 
+@pytest.mark.slow
 def test_small_size_mismatch_is_cropped_top_left(eval_set, preds, tmp_path, capsys):
     pair = _ids(preds)[0]
     src = Path(open_predictions(str(preds)).names[pair]).read_bytes()
@@ -146,6 +148,7 @@ def _psnr_vs_gt(eval_set, pair, pred, psnr_y):
     return psnr_y(pred, np.asarray(Image.open(io.BytesIO(gt)).convert("RGB")))
 
 
+@pytest.mark.slow
 def test_conversions_are_scored_and_noted(eval_set, preds, tmp_path, capsys):
     ids = _ids(preds)
     rgb = [np.asarray(Image.open(open_predictions(str(preds)).names[i]).convert("RGB")) for i in ids[:7]]
@@ -183,6 +186,7 @@ def test_conversions_are_scored_and_noted(eval_set, preds, tmp_path, capsys):
     assert np.isfinite([rows[i]["psnr"] for i in ids[:7]]).all()
 
 
+@pytest.mark.slow
 def test_lossless_16_bit_and_rotation_score_like_the_original(eval_set, identity_preds, preds, tmp_path, capsys):
     ids = _ids(preds)
     names = open_predictions(str(identity_preds)).names
@@ -209,6 +213,7 @@ def test_lossless_16_bit_and_rotation_score_like_the_original(eval_set, identity
         assert abs(a[i]["psnr"] - b[i]["psnr"]) < 1e-4 and abs(a[i]["ssim"] - b[i]["ssim"]) < 1e-6
 
 
+@pytest.mark.slow
 def test_32_bit_float_image_is_refused(eval_set, preds, tmp_path, capsys):
     pair = _ids(preds)[0]
     im = Image.fromarray(np.zeros((96, 96), np.float32), mode="F")
@@ -216,6 +221,7 @@ def test_32_bit_float_image_is_refused(eval_set, preds, tmp_path, capsys):
     _fail(capsys, preds, eval_set, tmp_path, pair + ".tif", "mode F", "8- or 16-bit PNG")
 
 
+@pytest.mark.slow
 def test_decompression_bomb_is_refused(eval_set, preds, tmp_path, capsys):
     pair = _ids(preds)[0]
     Image.MAX_IMAGE_PIXELS, old = 1000, Image.MAX_IMAGE_PIXELS
@@ -238,6 +244,7 @@ def test_empty_folder(eval_set, tmp_path, capsys):
     _fail(capsys, tmp_path / "empty", eval_set, tmp_path, "no prediction images found", "empty")
 
 
+@pytest.mark.slow
 def test_missing_extra_duplicate_ids_are_listed_and_partial_is_marked(eval_set, preds, tmp_path, capsys):
     ids = _ids(preds)
     names = open_predictions(str(preds)).names
@@ -256,6 +263,7 @@ def test_missing_extra_duplicate_ids_are_listed_and_partial_is_marked(eval_set, 
     assert "PARTIAL" in (tmp_path / "p" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_flat_folder_matches_by_basename(eval_set, identity_preds, tmp_path, capsys):
     flat = tmp_path / "flat"
     flat.mkdir()
@@ -268,6 +276,7 @@ def test_flat_folder_matches_by_basename(eval_set, identity_preds, tmp_path, cap
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["submission"]["matched_by"] == "basename"
 
 
+@pytest.mark.slow
 def test_parquet_and_saved_dataset_predictions(eval_set, identity_preds, tmp_path, capsys):
     import datasets
     import pyarrow as pa
@@ -302,6 +311,7 @@ def test_exif_orientation_matches_pillow_for_16_bit_path(orientation):
     assert np.array_equal(_ORIENT.get(orientation, lambda x: x)(a), want)
 
 
+@pytest.mark.slow
 def test_ntire_resizes_a_mismatched_prediction(eval_set, preds, tmp_path, capsys):
     pair = _ids(preds)[0]
     _replace(preds, pair, _png(np.zeros((96 + 40, 96 + 8, 3), np.uint8)))
@@ -334,6 +344,7 @@ def test_missing_split_and_unreadable_reference(eval_set, identity_preds, tmp_pa
     assert rc == 1 and "Traceback" not in text and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_metrics_available_names_what_it_leaves_out(eval_set, identity_preds, tmp_path, capsys):
     rc = main(["score", identity_preds, "--reference", eval_set, "--out", str(tmp_path / "r"),
                "--metrics", "available", "--device", "cpu", "-q"])
@@ -355,6 +366,7 @@ def _zip_folder(folder, z, extra=()):
     return z
 
 
+@pytest.mark.slow
 def test_corrupt_zip_member_fails_that_image_only(eval_set, identity_preds, tmp_path, capsys):
     z = _zip_folder(identity_preds, tmp_path / "preds.zip")
     ids = _ids(identity_preds)
@@ -374,6 +386,7 @@ def test_corrupt_zip_member_fails_that_image_only(eval_set, identity_preds, tmp_
     assert len(s["counts"]["failed"]) == 1 and f"{z}!{bad}: damaged zip member" in s["counts"]["failed"][0]
 
 
+@pytest.mark.slow
 def test_macos_finder_zip_extras_are_ignored(eval_set, identity_preds, tmp_path, capsys):
     ids = _ids(identity_preds)
     fork = b"\0\5\26\7" + b"\0" * 60            # AppleDouble resource fork, not an image
@@ -452,6 +465,7 @@ def test_16_bit_tiff_that_cannot_be_read_exactly_is_refused(kw):
         decode(_tiff(arr, **kw), "a.tif")
 
 
+@pytest.mark.slow
 def test_48_bit_tiff_prediction_scores_like_the_same_16_bit_png(eval_set, preds, tmp_path, capsys):
     import cv2
     import pyarrow.parquet as pq

@@ -34,6 +34,7 @@ def nr_protocol(tmp_path):
     return str(f)
 
 
+@pytest.mark.slow
 def test_reference_scores_are_cached_and_keyed(eval_set, built, identity_preds, nr_protocol, tmp_path):
     cache = str(tmp_path / "cache")
     first = api.score(identity_preds, eval_set, protocol=nr_protocol, device="cpu", cache_dir=cache,
@@ -66,6 +67,7 @@ def test_reference_scores_are_cached_and_keyed(eval_set, built, identity_preds, 
     assert "*ground truth*" in md and "piqe ↓" in md
 
 
+@pytest.mark.slow
 def test_unweighted_musiq_plumbing_batches_like_one_at_a_time():
     """pyiqa's real MUSIQ architecture, built without pretrained weights: shapes, device, batching."""
     import torch
@@ -81,6 +83,7 @@ def test_unweighted_musiq_plumbing_batches_like_one_at_a_time():
     np.testing.assert_allclose(batch, single, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_unweighted_metric_runs_through_engine_but_no_report(eval_set, identity_preds, tmp_path):
     from ggt_dataset.eval import report
 
@@ -153,6 +156,7 @@ def test_cuda_device_refused_without_cuda(eval_set, identity_preds, tmp_path, ca
     assert rc == 1 and "CUDA is not available" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fid_plumbing_with_unweighted_inception(eval_set, identity_preds, tmp_path):
     """pyiqa's real FID Inception without its checkpoint: streaming moments, cache, distance."""
     from ggt_dataset.eval.fid import FIDScorer, Moments

@@ -209,6 +209,7 @@ def test_include_must_be_one_file_name(tmp_path, value):
         P.load(str(f))
 
 
+@pytest.mark.slow
 def test_non_finite_derived_score_is_flagged_and_the_report_still_written(eval_set, identity_preds, tmp_path):
     """0/0 and overflow in a derived score made summary.json's strict JSON write fail: no report."""
     import json

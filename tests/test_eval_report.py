@@ -21,6 +21,7 @@ def _score(tmp_path, preds, ref, name, *extra):
     return out
 
 
+@pytest.mark.slow
 def test_report_files_and_fingerprint(eval_set, identity_preds, tmp_path):
     import datasets
 
@@ -41,6 +42,7 @@ def test_report_files_and_fingerprint(eval_set, identity_preds, tmp_path):
     assert not (out / ".tmp").exists()
 
 
+@pytest.mark.slow
 def test_perfect_prediction_gives_inf_psnr_flagged_not_averaged(eval_set, identity_preds, tmp_path):
     from ggt_dataset.eval.references import open_references
 
@@ -61,6 +63,7 @@ def test_perfect_prediction_gives_inf_psnr_flagged_not_averaged(eval_set, identi
     assert "†1" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_compare_side_by_side_and_refuses_other_protocols(eval_set, identity_preds, tmp_path, capsys):
     a = _score(tmp_path, identity_preds, eval_set, "a", "--label", "A")
     b = _score(tmp_path, identity_preds, eval_set, "b", "--label", "B")
@@ -100,6 +103,7 @@ def test_out_that_is_a_file_fails_before_any_work(eval_set, identity_preds, tmp_
     assert rc == 1 and f"{out}: exists and is not a folder" in err and out.read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_out_refuses_a_folder_that_is_not_a_report(eval_set, identity_preds, tmp_path, capsys):
     out = tmp_path / "r"
     (out / ".tmp").mkdir(parents=True)
@@ -125,6 +129,7 @@ def test_out_never_replaces_the_reference_dataset(eval_set, identity_preds, tmp_
     assert sorted(p.name for p in ref.rglob("*")) == before
 
 
+@pytest.mark.slow
 def test_an_earlier_report_is_replaced_whole(eval_set, identity_preds, tmp_path):
     _score(tmp_path, identity_preds, eval_set, "r", "--label", "first")
     _score(tmp_path, identity_preds, eval_set, "r", "--label", "second")

@@ -49,6 +49,7 @@ def test_a_link_to_dev_zero_is_named_not_hashed(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.slow
 def test_a_fifo_in_a_timm_snapshot_is_named(tmp_path):
     snap = tmp_path / "w" / "huggingface" / "hub" / "models--timm--resnet50.a1_in1k" / "snapshots" / "abc"
     snap.mkdir(parents=True)
@@ -58,6 +59,7 @@ def test_a_fifo_in_a_timm_snapshot_is_named(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.slow
 def test_score_with_a_fifo_weight_fails_before_any_work(eval_set, identity_preds, tmp_path):
     os.mkfifo(niqe_file(tmp_path))
     r = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "score", identity_preds,
@@ -68,6 +70,7 @@ def test_score_with_a_fifo_weight_fails_before_any_work(eval_set, identity_preds
     assert "Traceback" not in r.stderr and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_niqe_model_is_checked_by_content(tmp_path):
     """No hash is published for it: a file of that name that is not the model is refused."""
     path = niqe_file(tmp_path)

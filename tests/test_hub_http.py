@@ -353,6 +353,7 @@ UNREACHABLE_COMMANDS = {
     ("load", False), ("load", True), ("view", False), ("view", True),
     pytest.param("score", False, marks=pytest.mark.slow),   # torch, ~10 s; offline it is load's path
 ])
+@pytest.mark.slow
 def test_no_hub_is_one_line_naming_the_endpoint_and_what_to_do(hub, built, identity, tmp_path, command, offline):
     endpoint = f"http://127.0.0.1:{_closed_port()}"
     args = UNREACHABLE_COMMANDS[command](built, identity, str(tmp_path / "report"))

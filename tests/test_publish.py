@@ -160,6 +160,7 @@ def test_card_linked_files_are_sent_and_secrets_never(built_copy):
     assert sent == dataset_paths(built_copy) | {"assets/teaser[1].png"}
 
 
+@pytest.mark.slow
 def test_dry_run_cli_lists_every_file_and_what_it_leaves_out(built_copy, tmp_path):
     strays = add_strays(built_copy, tmp_path)
     run = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "publish", built_copy,
@@ -175,6 +176,7 @@ def test_dry_run_cli_lists_every_file_and_what_it_leaves_out(built_copy, tmp_pat
     ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE is set"),
     ({"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"},
      "cannot reach the Hub at http://127.0.0.1:9 (ConnectError")])
+@pytest.mark.slow
 def test_publish_without_network_is_a_clear_error_and_changes_nothing(built_copy, env, match):
     before = {p: Path(os.path.join(built_copy, p)).read_bytes() for p in dataset_paths(built_copy)}
     run = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "publish", built_copy,
@@ -198,6 +200,7 @@ def _dry_run(out):
                            "--dry-run"], capture_output=True, text=True, check=False)
 
 
+@pytest.mark.slow
 def test_license_other_needs_a_name_and_a_link_from_ggt_release_yaml(tree, tmp_path):
     """The Hub refuses `license: other` without license_name and license_link: the dry run
     says so and where to fix it, and ggt-release.yaml takes both keys into the card."""
@@ -227,6 +230,7 @@ def test_license_other_needs_a_name_and_a_link_from_ggt_release_yaml(tree, tmp_p
     assert run.returncode == 0 and "all checks passed" in run.stdout and "  LICENSE.md  7 B" in run.stdout
 
 
+@pytest.mark.slow
 def test_a_card_the_hub_would_refuse_is_refused_before_any_upload(built_copy, monkeypatch):
     """Each rule on its own: values outside the Hub's lists, no pretty_name, a data_files
     pattern that matches none of the files sent."""

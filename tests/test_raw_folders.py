@@ -141,6 +141,7 @@ def test_fifo_named_like_an_image_is_listed_as_ignored_not_read(tmp_path):
     assert r.ignored == ["train/GT/rain/pipe.png", "train/LQ/rain/pipe.jpg"]
 
 
+@pytest.mark.slow
 def test_build_with_a_fifo_in_the_tree_finishes(tmp_path):
     # The bug was a hang, so the CLI runs in a subprocess with a timeout.
     raw, out = tmp_path / "raw", tmp_path / "out"

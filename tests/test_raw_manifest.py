@@ -134,6 +134,7 @@ def test_ids_that_could_name_a_file_outside_a_folder_are_bad_pairs(files, pair_i
     assert msg.startswith(f"lq/0.jpg: {files / 'm.jsonl'}:1: id {pair_id!r}") and why in msg, msg
 
 
+@pytest.mark.slow
 def test_build_refuses_a_manifest_id_with_dotdot(files, tmp_path):
     rows = [{"lq": "lq/0.jpg", "hq": "hq/0.png", "split": "test", "category": "rain", "id": "../../escape"}]
     jsonl(files / "metadata.jsonl", rows)

@@ -111,6 +111,7 @@ def test_damaged_manifest_is_a_fault_not_a_crash(built_copy, content, match):
     (lambda m: m.update(format_version="1"), r"'format_version' is '1', expected an integer"),
     (lambda m: m["release"].pop("pretty_name"), r"'release' lacks or mistypes \['pretty_name'\]"),
     (lambda m: m.update(built_with=None), r"'built_with' lacks or mistypes \['ggt-100k'\]")])
+@pytest.mark.slow
 def test_manifest_fields_that_are_missing_or_mistyped_are_named(built_copy, edit, match):
     path = os.path.join(built_copy, "ggt_manifest.json")
     meta = json.loads(Path(path).read_text())
@@ -124,6 +125,7 @@ def test_manifest_fields_that_are_missing_or_mistyped_are_named(built_copy, edit
     assert re.search(match, run.stdout)
 
 
+@pytest.mark.slow
 def test_files_beside_the_dataset_are_warnings_and_secrets_say_so(built_copy):
     for rel in ("data/rain/.DS_Store", ".env", "notes.txt", "secrets.txt"):
         Path(os.path.join(built_copy, rel)).write_bytes(b"x")

@@ -268,6 +268,7 @@ def test_thumbnail_of_16_bit_gray_is_not_clipped_white():
     assert 100 < thumb.mean() < 155                      # a ramp's middle, not 255 everywhere
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line(tmp_path, eval_set):
     r = ggt("view", str(tmp_path))
     assert r.returncode == 1 and "ggt view: error:" in r.stderr and "Traceback" not in r.stderr
@@ -425,6 +426,7 @@ def test_public_messages_name_folders_not_paths(eval_set, identity_preds, report
     assert viewer.public(f"{home}/elsewhere/y.png") == "~/elsewhere/y.png"
 
 
+@pytest.mark.slow
 def test_all_interfaces_warns_and_prints_urls_that_answer(eval_set):
     """--host 0.0.0.0: a warning that the data is reachable from the network, and every URL printed works."""
     from ggt_dataset.view.app import machine_addresses

@@ -24,6 +24,7 @@ def _python(code: str) -> str:
     return r.stdout.strip()
 
 
+@pytest.mark.slow
 def test_shard_reads_use_the_servers_pool_not_mimalloc(eval_set):
     """Opened by path, a shard's reads came from pyarrow's C++ default pool (mimalloc), which keeps what it frees."""
     out = _python(f"""
@@ -45,6 +46,7 @@ def test_shard_reads_use_the_servers_pool_not_mimalloc(eval_set):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+@pytest.mark.slow
 def test_a_freed_image_buffer_leaves_the_process():
     """After a 30 MB block is freed, glibc would serve a 20 MB one from a heap it keeps; not in the server."""
     out = _python("""

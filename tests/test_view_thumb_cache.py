@@ -104,6 +104,7 @@ def test_only_a_hex_sha256_names_a_file(tmp_path):
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
+@pytest.mark.slow
 def test_cli_cache_options(eval_set, tmp_path):
     r = ggt("view", eval_set, "--port", "0", "--thumb-cache-mb", "0")
     assert r.returncode == 1 and "--thumb-cache-mb must be at least 1" in r.stderr and "Traceback" not in r.stderr
@@ -114,6 +115,7 @@ def test_cli_cache_options(eval_set, tmp_path):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_default_cache_is_the_users_cache_folder(eval_set, tmp_path):
     """The real command, started and asked for thumbnails: they land under $XDG_CACHE_HOME/ggt/view-thumbs."""
     with ggt_view(eval_set, "--port", "0", env={"XDG_CACHE_HOME": str(tmp_path / "xdg")}) as said:
