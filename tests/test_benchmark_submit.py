@@ -237,3 +237,14 @@ def test_outputs_already_on_the_hub_are_recorded_where_they_are(outputs, results
         first = hashlib.sha256(f.read()).hexdigest()
     assert len(record.outputs["sha256"]) == 18 and first in record.outputs["sha256"].values()
     assert _files(results) == ["ggt-results.yaml", RECORD.format(load("ggt").version)]
+
+
+def test_a_folder_of_outputs_is_zipped_in_a_temporary_folder_that_goes(report, results, outputs, tmp_path,
+                                                                        monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert main(["submit", report, "--results", results, "--model", MODEL, "--outputs", outputs]) == 0
+    assert os.listdir(scratch) == []

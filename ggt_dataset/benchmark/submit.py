@@ -55,7 +55,7 @@ def _claims(report_dir: str, accepted) -> tuple[dict, dict]:
     if differences((s["overall"], s["per_category"]), (overall, per_cat), {}):
         raise RecordError(f"{table}: its scores no longer give the means in {where} (edited after "
                           "`ggt score`?); score again")
-    fields = {"protocol": {"name": fp["protocol"], "version": fp["protocol_version"],
+    fields = {"status": "self-reported", "protocol": {"name": fp["protocol"], "version": fp["protocol_version"],
                            "sha256": fp["protocol_sha256"]},
               "test_set": fp["test_set"], "fingerprint": fp,
               "metrics": {m: {"better": v["better"]} for m, v in s["metrics"].items()},
@@ -63,10 +63,20 @@ def _claims(report_dir: str, accepted) -> tuple[dict, dict]:
     return fields, {"table": table, "ids": ids}
 
 
-def _zip_folder(preds) -> str:
-    """A folder of outputs as one zip (stored, sorted, fixed times: the same folder, the same bytes)."""
-    fd, path = tempfile.mkstemp(suffix=".zip")
-    os.close(fd)
+def _pending(protocol: str, accepted) -> tuple[dict, None]:
+    """A pending record's fields: the protocol it is to be scored under, nothing claimed."""
+    from ..eval.protocol import load
+
+    proto = load(protocol)
+    accepted.check_protocol(proto.name, proto.sha256(), f"protocol {protocol}")
+    return {"status": "pending",
+            "protocol": {"name": proto.name, "version": proto.version, "sha256": proto.sha256()}}, None
+
+
+def _zip_folder(preds, work: str) -> str:
+    """A folder of outputs as one zip in ``work`` (stored, sorted, fixed times: the same folder,
+    the same bytes)."""
+    path = os.path.join(work, "outputs.zip")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         for pair_id in sorted(preds.names):
             rel = os.path.relpath(preds.names[pair_id], preds.source).replace(os.sep, "/")
@@ -74,7 +84,7 @@ def _zip_folder(preds) -> str:
     return path
 
 
-def _outputs(path: str, stem: str, token: str | None) -> tuple[dict, dict[str, str]]:
+def _outputs(path: str, stem: str, token: str | None, work: str) -> tuple[dict, dict[str, str]]:
     """The record's ``outputs`` and the files to put beside it (repo path -> local file)."""
     from ..eval.predictions import open_predictions
 
@@ -84,7 +94,7 @@ def _outputs(path: str, stem: str, token: str | None) -> tuple[dict, dict[str, s
         if local is None:           # a folder (or a set of Parquet files): sent as one zip
             if preds.kind != "folder":
                 raise RecordError(f"{path}: send outputs as a folder of images, a .zip or one .parquet file")
-            local = _zip_folder(preds)
+            local = _zip_folder(preds, work)
         ext = ".parquet" if local.endswith(".parquet") else ".zip"
         in_repo = f"{stem}.outputs{ext}"
         return ({"repo": None, "path": in_repo, "kind": ext[1:], "sha256": output_hashes(preds)},
@@ -121,16 +131,7 @@ def submit(report_dir: str | None, results: str, model: str, *, model_revision: 
         raise RecordError("give a REPORT_DIR from `ggt score`, or --outputs for a pending submission")
     repo = Results(results, token)
     accepted = repo.accepted()
-    if report_dir is not None:
-        fields, report = _claims(report_dir, accepted)
-    else:
-        from ..eval.protocol import load
-
-        proto = load(protocol)
-        accepted.check_protocol(proto.name, proto.sha256(), f"protocol {protocol}")
-        fields = {"protocol": {"name": proto.name, "version": proto.version, "sha256": proto.sha256()}}
-        report = None
-    fields["status"] = "pending" if report is None else "self-reported"
+    fields, report = _claims(report_dir, accepted) if report_dir is not None else _pending(protocol, accepted)
     record = Record(model={"id": model, "revision": model_revision, "name": name, "paper": paper},
                     submitted=_now(), **fields)
     stem = record.path[:-len(".json")]
@@ -143,8 +144,15 @@ def submit(report_dir: str | None, results: str, model: str, *, model_revision: 
         files[stem + ".parquet"] = report["table"]
         record = record.replace(per_image={"file": os.path.basename(stem) + ".parquet",
                                            "sha256": file_sha256(report["table"])})
+    with tempfile.TemporaryDirectory(prefix="ggt-submit-") as work:
+        return _finish(repo, record, files, report, outputs, token, work, dry_run)
+
+
+def _finish(repo: Results, record: Record, files: dict, report: dict | None, outputs: str | None,
+            token: str | None, work: str, dry_run: bool) -> Submission:
+    """Add the outputs (zipped in ``work`` if a folder) and the record, then write them all."""
     if outputs is not None:
-        out_fields, out_files = _outputs(outputs, stem, token)
+        out_fields, out_files = _outputs(outputs, record.path[:-len(".json")], token, work)
         if report is not None and set(out_fields["sha256"]) != set(report["ids"]):
             only = sorted(set(out_fields["sha256"]) ^ set(report["ids"]))
             raise RecordError(f"{outputs}: not the outputs the report scored ({len(only)} ids on one side "
@@ -154,6 +162,6 @@ def submit(report_dir: str | None, results: str, model: str, *, model_revision: 
     files[record.path] = record.to_json().encode()
     sub = Submission(record, files)
     if not dry_run:
-        sub.where = repo.write(files, f"Submit {model} ({record.protocol['name']} v{record.protocol['version']}, "
-                                      f"{record.status})")
+        p = record.protocol
+        sub.where = repo.write(files, f"Submit {record.model['id']} ({p['name']} v{p['version']}, {record.status})")
     return sub
