@@ -48,11 +48,13 @@ def test_reference_scores_are_cached_and_keyed(eval_set, built, identity_preds, 
     proto = load(nr_protocol)
     refs = open_references(eval_set)
     scorer = Scorer(proto.metric("piqe"), "cpu")
+    import torch
     from ggt_dataset.eval.decode import decode
-    from ggt_dataset.eval.engine import _tensor
 
     gt = {i: decode(b, i) for i, b in refs.iter_hq(set(refs.ids[:3]))}
-    direct = {i: float(scorer(_tensor([d], scorer.dtype))[0]) for i, d in gt.items()}
+    # Each image on its own, as a 1xCxHxW batch scaled to [0, 1]: the scorer's public input.
+    as_batch = lambda d: torch.from_numpy(d.pixels[None]).to(scorer.dtype).div_(d.scale).permute(0, 3, 1, 2)
+    direct = {i: float(scorer(as_batch(d))[0]) for i, d in gt.items()}
     cached = json.loads(Path(next((tmp_path / "cache" / "reference").glob("piqe-*.json"))).read_text())["scores"]
     for i, v in direct.items():
         assert cached[i] == pytest.approx(v, abs=1e-9)
