@@ -184,3 +184,19 @@ def test_verify_a_hub_results_repo_opens_a_pull_request(report, outputs, eval_se
         assert json.loads(hub.files("org/results")[path])["status"] == "self-reported"   # main: until merged
         assert json.loads(hub.files("org/results", "refs/pr/2")[path])["status"] == "verified"
         assert hub.gaps == []
+
+
+def test_a_record_of_another_protocol_version_is_named_and_the_others_still_verified(report, results, outputs,
+                                                                                     eval_set, capsys):
+    path = _submit(report, results, outputs)
+    old = read_record(path)
+    stale = old.replace(model={**old.model, "id": "org/older"},
+                        protocol={**old.protocol, "version": 1, "sha256": "0" * 64})
+    stale_path = os.path.join(results, stale.path)
+    os.makedirs(os.path.dirname(stale_path))
+    with open(stale_path, "w", encoding="utf-8") as f:
+        f.write(stale.to_json())
+    code, out = _verify(results, eval_set, capsys)
+    assert code == 1
+    assert "org/older (ggt v1): self-reported; not verified: " in out and "sha256 000000000000" in out, out
+    assert read_record(path).status == "verified" and _read(stale_path) == stale.to_json()

@@ -29,6 +29,7 @@ class Outcome:
     record: Record
     changed: bool = False
     note: str = ""
+    failed: bool = False        # could not be verified here (another protocol version, say); left as it was
 
 
 def _fetch_outputs(repo: Results, record: Record, token: str | None) -> str:
@@ -161,7 +162,11 @@ def verify_all(results: str, opts: Options, *, only: str | None = None,
             if record.outputs is None:
                 outcomes.append(Outcome(path, record, note="no outputs: stays " + record.status))
                 continue
-            new, extra = verify_record(repo, path, opts, work)
+            try:
+                new, extra = verify_record(repo, path, opts, work)
+            except RecordError as e:    # this record only: the others are still verified
+                outcomes.append(Outcome(path, record, note=f"not verified: {e}", failed=True))
+                continue
             outcomes.append(Outcome(path, new, changed=True))
             files.update({**extra, path: new.to_json().encode()})
         where = None

@@ -44,7 +44,7 @@ def verify(args) -> int:
     """ggt leaderboard verify RESULTS --reference DATASET: fetch each record's outputs, check their
     sha256s, re-score them under the recorded protocol and compare every mean with the claimed one
     (per-metric tolerance from the protocol). Records become verified or mismatch; records without
-    outputs stay self-reported. Exit status 1 when any record is a mismatch."""
+    outputs stay self-reported. Exit status 1 when any record is a mismatch or could not be verified."""
     from ..benchmark.verify import Options, describe, verify_all
 
     opts = Options(args.reference, device=args.device, metrics=metric_names(args.metrics),
@@ -53,7 +53,7 @@ def verify(args) -> int:
     print(describe(outcomes))
     if where:
         print(f"updated {sum(1 for o in outcomes if o.changed)} records in {where}")
-    return 1 if any(o.record.status == "mismatch" for o in outcomes) else 0
+    return 1 if any(o.failed or o.record.status == "mismatch" for o in outcomes) else 0
 
 
 def _register_build(subs) -> None:
