@@ -89,7 +89,7 @@ def make_results(root) -> str:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def lb_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("leaderboard")
     results, out = make_results(root), str(root / "site")
     r = ggt("leaderboard", "build", results, "--out", out)
@@ -106,20 +106,20 @@ def row(t: dict, model: str) -> dict:
     return next(r for r in t["rows"] if r["model"] == model)
 
 
-def test_build_writes_every_file_and_says_what_it_did(built):
-    names = set(os.listdir(built["out"]))
+def test_build_writes_every_file_and_says_what_it_did(lb_site):
+    names = set(os.listdir(lb_site["out"]))
     assert {"index.html", "app.js", "style.css", "data.json", "leaderboard.md", "results.parquet",
             "records", "eval_results"} <= names
-    assert "7 records (2 protocols), 5 invalid" in built["stdout"]
-    assert not [n for n in os.listdir(built["root"]) if n.startswith(".ggt-site-")]     # no temporary left
+    assert "7 records (2 protocols), 5 invalid" in lb_site["stdout"]
+    assert not [n for n in os.listdir(lb_site["root"]) if n.startswith(".ggt-site-")]     # no temporary left
     # the "report" link of every row is a file the site holds
-    for t in built["data"]["protocols"]:
+    for t in lb_site["data"]["protocols"]:
         for r in t["rows"]:
-            assert os.path.isfile(os.path.join(built["out"], r["links"]["report"]))
+            assert os.path.isfile(os.path.join(lb_site["out"], r["links"]["report"]))
 
 
-def test_ranks_follow_the_compare_rule_and_never_rank_a_nonfinite_mean(built):
-    t = table(built["data"], GGT)
+def test_ranks_follow_the_compare_rule_and_never_rank_a_nonfinite_mean(lb_site):
+    t = table(lb_site["data"], GGT)
     psnr = {r["model"]: r["cells"]["overall"].get("psnr") for r in t["rows"]}
     assert psnr["acme/b"]["rank"] == 1 and psnr["acme/b"]["note"] == "1 +inf"    # +inf over all pairs: best
     assert psnr["acme/a"]["rank"] == 2 and psnr["acme/a"]["best"] is False
@@ -145,8 +145,8 @@ def test_a_record_cannot_flip_a_metrics_direction(tmp_path):
     assert ranks == {"acme/flip": 1, "acme/a": 2}            # 30 dB beats 25 dB, whatever it claims
 
 
-def test_malformed_records_are_named_and_never_stop_the_build(built):
-    reasons = {x["path"]: x["reason"] for x in built["data"]["invalid"]}
+def test_malformed_records_are_named_and_never_stop_the_build(lb_site):
+    reasons = {x["path"]: x["reason"] for x in lb_site["data"]["invalid"]}
     assert set(reasons) == {f"submissions/bad__{n}/{GGT}.json" for n in ("json", "missing", "moved", "hash")} | {
         f"submissions/bad__proto/secret-v{GGT[5:]}.json"}
     assert reasons[f"submissions/bad__json/{GGT}.json"].startswith("not JSON")
@@ -154,32 +154,32 @@ def test_malformed_records_are_named_and_never_stop_the_build(built):
     assert reasons[f"submissions/bad__proto/secret-v{GGT[5:]}.json"].startswith("unknown protocol 'secret'")
     assert "must sit at its own path" in reasons[f"submissions/bad__moved/{GGT}.json"]
     assert "not the pinned protocol's" in reasons[f"submissions/bad__hash/{GGT}.json"]
-    md = Path(built["out"], "leaderboard.md").read_text()
+    md = Path(lb_site["out"], "leaderboard.md").read_text()
     assert "## Invalid records" in md and f"`submissions/bad__json/{GGT}.json`: not JSON" in md
 
 
-def test_the_derived_score_comes_from_the_pinned_protocol_not_the_record(built):
-    t = table(built["data"], NT)
+def test_the_derived_score_comes_from_the_pinned_protocol_not_the_record(lb_site):
+    t = table(lb_site["data"], NT)
     assert [d["name"] for d in t["derived"]] == ["perception"]
     a = row(t, "acme/a")["cells"]["overall"]["perception"]
     assert a["mean"] == pytest.approx(PERCEPTION) and a["rank"] == 1
     c = row(t, "acme/c")["cells"]["overall"]["perception"]       # NIQE had a NaN: shown with ‡, not ranked
     assert c["rank"] is None and c["text"].endswith("‡")
-    assert not os.path.exists("PWNED") and not os.path.exists(os.path.join(built["root"], "PWNED"))
+    assert not os.path.exists("PWNED") and not os.path.exists(os.path.join(lb_site["root"], "PWNED"))
 
 
-def test_markdown_escapes_record_text(built):
-    md = Path(built["out"], "leaderboard.md").read_text()
+def test_markdown_escapes_record_text(lb_site):
+    md = Path(lb_site["out"], "leaderboard.md").read_text()
     line = next(x for x in md.splitlines() if "evil/x" in x)
     # CommonMark backslash escapes: a literal "<", "|" and "*", never a tag, a cell break or emphasis
     assert "\\<img" in line and "<" not in line.replace("\\<", "") and "\\| \\*x\\*" in line
     assert len(re.findall(r"(?<!\\)\|", line)) == 6         # 5 columns: the name's | broke no cell
     assert "| **24.0000 †1 (1 +inf)** |" in md       # the best, bold, with what its † counts
-    assert row(table(built["data"], GGT), "evil/x")["links"]["paper"] is None    # javascript: is no link
+    assert row(table(lb_site["data"], GGT), "evil/x")["links"]["paper"] is None    # javascript: is no link
 
 
-def test_results_parquet_has_one_row_per_record(built):
-    rows = pq.read_table(os.path.join(built["out"], "results.parquet")).to_pylist()
+def test_results_parquet_has_one_row_per_record(lb_site):
+    rows = pq.read_table(os.path.join(lb_site["out"], "results.parquet")).to_pylist()
     assert sorted((r["model"], r["protocol"]) for r in rows) == sorted(
         [("acme/a", "ggt"), ("acme/b", "ggt"), ("evil/x", "ggt"), ("acme/pend", "ggt"), ("acme/mis", "ggt"),
          ("acme/a", "ntire"), ("acme/c", "ntire")])
@@ -188,14 +188,14 @@ def test_results_parquet_has_one_row_per_record(built):
     assert {"category": "rain", "metric": "psnr", "mean": 25.01, "nonfinite": 0, "rank": 2} in a["per_category"]
     from datasets import Dataset
 
-    assert Dataset.from_parquet(os.path.join(built["out"], "results.parquet")).num_rows == 7
+    assert Dataset.from_parquet(os.path.join(lb_site["out"], "results.parquet")).num_rows == 7
 
 
-def test_eval_results_are_the_hubs_format(built):
+def test_eval_results_are_the_hubs_format(lb_site):
     from huggingface_hub import parse_eval_result_entries
 
     def entries(model: str):
-        path = os.path.join(built["out"], "eval_results", model.replace("/", "__") + ".yaml")
+        path = os.path.join(lb_site["out"], "eval_results", model.replace("/", "__") + ".yaml")
         if not os.path.exists(path):
             return None
         return {e.task_id: e for e in parse_eval_result_entries(yaml.safe_load(Path(path).read_text()))}
@@ -208,7 +208,7 @@ def test_eval_results_are_the_hubs_format(built):
     assert entries("acme/mis") is None and entries("acme/pend") is None
 
 
-def test_an_earlier_site_is_replaced_whole_and_other_folders_are_refused(built, tmp_path):
+def test_an_earlier_site_is_replaced_whole_and_other_folders_are_refused(tmp_path):
     results = make_results(tmp_path)
     out = str(tmp_path / "site")
     assert ggt("leaderboard", "build", results, "--out", out).returncode == 0
@@ -295,8 +295,8 @@ def models(page, key: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_page_in_chromium_sort_filter_badge_nonfinite_link(browser, built):
-    with static_server(built["out"]) as url:
+def test_page_in_chromium_sort_filter_badge_nonfinite_link(browser, lb_site):
+    with static_server(lb_site["out"]) as url:
         page = browser.new_page(viewport={"width": 1300, "height": 900}, bypass_csp=True)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
