@@ -145,6 +145,19 @@ def test_a_record_cannot_flip_a_metrics_direction(tmp_path):
     assert ranks == {"acme/flip": 1, "acme/a": 2}            # 30 dB beats 25 dB, whatever it claims
 
 
+def test_an_oversized_record_is_invalid_not_read_whole(tmp_path):
+    from ggt_dataset.benchmark.record import MAX_RECORD_BYTES
+    from ggt_dataset.benchmark.site import build
+
+    results = str(tmp_path / "results")
+    path = write(results, make_record("acme/big", {"psnr": 25.0}))
+    with open(path, "a") as f:           # still a valid record, padded past the cap
+        f.write(" " * MAX_RECORD_BYTES)
+    data = build(results, str(tmp_path / "site"))
+    assert data["protocols"] == [] and [x["reason"] for x in data["invalid"]] == [
+        f"larger than {MAX_RECORD_BYTES >> 20} MiB; not a submission record"]
+
+
 def test_malformed_records_are_named_and_never_stop_the_build(lb_site):
     reasons = {x["path"]: x["reason"] for x in lb_site["data"]["invalid"]}
     assert set(reasons) == {f"submissions/bad__{n}/{GGT}.json" for n in ("json", "missing", "moved", "hash")} | {

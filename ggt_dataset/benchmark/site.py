@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import posixpath
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -37,7 +36,7 @@ from ..atomic import replace_dir, write_bytes
 from ..errors import GGTError
 from ..eval.compare import rank_key
 from ..eval.report import ARROW, cell
-from .record import SUBMISSIONS, Record, RecordError
+from .record import SUBMISSIONS, Record, RecordError, read_record
 from .results import Results
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
@@ -73,10 +72,11 @@ def read_records(folder: str) -> tuple[list[tuple[str, Record]], list[dict]]:
                         f"({SUBMISSIONS}/<org>__<name>/<protocol>-v<version>.json, docs/benchmark.md)")
     valid, invalid = [], []
     for rel in results.record_paths():
+        path = os.path.join(folder, *rel.split("/"))
         try:
-            rec = results.record(rel)
+            rec = read_record(path)         # capped at MAX_RECORD_BYTES: a record is hostile
         except RecordError as e:      # its message starts with the file: say that once
-            invalid.append({"path": rel, "reason": str(e).removeprefix(posixpath.join(folder, rel) + ": ")})
+            invalid.append({"path": rel, "reason": str(e).removeprefix(path + ": ")})
             continue
         reason = _unusable(rec, rel)
         if reason:
@@ -149,10 +149,14 @@ def site_record(rel: str) -> str:
     return "records/" + rel[len(SUBMISSIONS) + 1:].replace("/", "__")
 
 
+def _directions(proto) -> dict[str, str]:
+    return {m.name: m.better for m in proto.metrics + proto.optional}
+
+
 def _row(rel: str, rec: Record, proto) -> dict:
     ranked = rec.status in RANKED
     scope = {"overall": rec.overall, **rec.per_category}
-    better = {m.name: m.better for m in proto.metrics + proto.optional}
+    better = _directions(proto)
     cells = {where: {**_cells(means, better, ranked), **_derived(proto, means, ranked)}
              for where, means in scope.items()}
     pairs = (rec.test_set or {}).get("pairs")
@@ -176,7 +180,7 @@ def _assign_ranks(rows: list[dict]) -> None:
 
 def _table(key: tuple, rows: list[dict]) -> dict:
     proto = pinned_protocol(*key)
-    better = {m.name: m.better for m in proto.metrics + proto.optional}
+    better = _directions(proto)
     metrics = list(dict.fromkeys(n for r in rows for n in r["cells"].get("overall", {}) if n in better))
     _assign_ranks(rows)
     cats = list(dict.fromkeys(c for r in rows for c in r["cells"] if c != "overall"))
