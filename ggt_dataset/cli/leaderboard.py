@@ -74,7 +74,8 @@ def _register_build(subs) -> None:
 def build(args) -> int:
     """ggt leaderboard build RESULTS --out SITE: one table per protocol (overall and per category,
     sortable, filterable), ranked by --compare's rule; leaderboard.md, results.parquet and each
-    model's .eval_results/ggt-100k.yaml beside it. Malformed records are listed, never fatal;
+    model's eval results (eval_results/ORG__NAME.yaml, to save as .eval_results/ggt-100k.yaml in
+    the model repo) beside it. Malformed records are listed, never fatal;
     serve SITE with any static host (python -m http.server -d SITE)."""
     from ..benchmark.site import build as build_site
 
