@@ -76,13 +76,15 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
           device: str = "auto", batch_size: int = engine.DEFAULT_BATCH, workers: int | None = None,
           allow_partial: bool = False, overwrite: bool = False, weights_dir: str | None = None,
           cache_dir: str | None = None, label: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES,
-          fid: bool = False, progress: bool = False, kernel: str = "fast") -> dict:
+          fid: bool = False, progress: bool = False, kernel: str = "fast",
+          revision: str | None = None) -> dict:
     """Score a submission and (with ``out``) write its report. Returns the summary dict.
 
     Args:
         predictions: a folder of images, a .zip, Parquet file(s) or a saved ``datasets`` dataset;
             each image is named by its pair id (``rain/chelsea_000.png``).
         reference: a ``ggt build`` output folder or a Hub dataset id.
+        revision: a Hub reference's tag, branch or commit; the report records the commit.
         out: the report folder; None scores without writing. It is checked before any work:
             a new or empty folder, or an earlier report (replaced whole at the end).
         overwrite: let ``out`` replace a folder that is not a report (never the inputs).
@@ -103,7 +105,7 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
         proto = proto.with_optional([m.name for m in proto.optional if m.kind == "SET"])
     scorers, files, device = build_scorers(proto, device, weights_dir, kernel)
     preds = open_predictions(predictions, max_unzipped)
-    refs = open_references(reference, split)
+    refs = open_references(reference, split, revision)
     result = engine.run(preds, refs, proto, scorers, allow_partial=allow_partial,
                         batch_size=batch_size, workers=workers or min(4, os.cpu_count() or 1),
                         cache_dir=cache_dir, progress=progress)

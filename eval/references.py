@@ -36,6 +36,7 @@ class References:
     # id -> the ground truth's (width, height) as decoded, from the dataset's hq_width/hq_height
     # columns: the pre-check compares prediction sizes with them before any image is read.
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    revision: str | None = None          # a Hub dataset's commit, resolved before loading it
 
     def iter_hq(self, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
         """(id, HQ image bytes) for the ``wanted`` ids, in dataset order, streaming."""
@@ -94,13 +95,32 @@ def _from_build(out: str, split: str) -> References:
                       fingerprint(rows), iter_images, sizes)
 
 
-def _from_datasets(target: str, split: str) -> References:
+def _commit(target: str, revision: str | None) -> str | None:
+    """The commit a Hub dataset's ``revision`` (a tag, branch or commit) names now, so the scores
+    and the report pin one thing even if the tag moves; offline, the revision as given."""
+    from .. import hub
+
+    if os.path.isdir(target) or hub.offline():
+        return revision
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi().dataset_info(target, revision=revision, timeout=10).sha or revision
+    except Exception as e:  # noqa: BLE001 (reported with the target; an unreachable Hub by hub's rule)
+        if hub.unreachable(e):
+            raise hub.HubUnreachableError(hub.unreachable_message(f"cannot read {target}", e)) from None
+        raise ReferenceDataError(f"{target}: cannot resolve revision {revision or 'main'!r} "
+                                 f"({type(e).__name__}: {e})") from None
+
+
+def _from_datasets(target: str, split: str, revision: str | None = None) -> References:
     import datasets
 
     from ..loading import load
 
+    commit = _commit(target, revision)
     try:
-        ds = load(target, split=split)
+        ds = load(target, split=split, **({"revision": commit} if commit else {}))
     except GGTError:
         raise
     except Exception as e:  # noqa: BLE001 (datasets raises many types; reported with the target)
@@ -118,7 +138,7 @@ def _from_datasets(target: str, split: str) -> References:
                 yield row["id"], row[column]["bytes"]
 
     return References(target, split, [r[0] for r in rows], {r[0]: r[1] for r in rows},
-                      fingerprint(rows), iter_images, sizes)
+                      fingerprint(rows), iter_images, sizes, commit)
 
 
 def _is_raw_release(folder: str, depth: int = 3, max_folders: int = 1000) -> bool:
@@ -149,8 +169,12 @@ def _is_raw_release(folder: str, depth: int = 3, max_folders: int = 1000) -> boo
     return False
 
 
-def open_references(target: str, split: str = "test") -> References:
-    """Open ``split`` of ``target``: a ``ggt build`` output folder, or anything ``ggt_dataset.load`` takes."""
+def open_references(target: str, split: str = "test", revision: str | None = None) -> References:
+    """Open ``split`` of ``target``: a ``ggt build`` output folder, or anything ``ggt_dataset.load``
+    takes; ``revision`` (a tag, branch or commit) pins a Hub dataset."""
+    if revision and os.path.exists(target):
+        raise ReferenceDataError(f"{target}: a local dataset has no revision; --revision pins a Hub "
+                                 "dataset (ORG/NAME)")
     if os.path.isfile(os.path.join(target, MANIFEST_FILE)):
         refs = _from_build(target, split)
     elif os.path.isdir(target) and _is_raw_release(target) or (
@@ -161,7 +185,7 @@ def open_references(target: str, split: str = "test") -> References:
         raise ReferenceDataError(f"{target}: a file; the reference is a folder written by `ggt build` "
                              "or a Hub dataset id")
     else:
-        refs = _from_datasets(target, split)
+        refs = _from_datasets(target, split, revision)
     for pair_id in refs.ids:   # a Hub dataset's ids are its author's text; they name prediction files
         validate_id(pair_id, f"{target} split {split!r}")
     if len(set(refs.ids)) != len(refs.ids):

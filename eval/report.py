@@ -105,7 +105,7 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
             "protocol": protocol.name, "protocol_version": protocol.version,
             "protocol_sha256": protocol.sha256(),
             "test_set": {"source": refs.source, "split": refs.split, "sha256": refs.fingerprint,
-                         "pairs": len(refs.ids)},
+                         "pairs": len(refs.ids), "revision": refs.revision},
             "versions": {"ggt-100k": __version__, "pyiqa": pyiqa_version(), "torch": torch.__version__,
                          "python": platform.python_version()},
             "device": device,

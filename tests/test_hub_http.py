@@ -322,12 +322,24 @@ def test_offline_load_still_reads_a_repo_loaded_before(hub, published, tmp_path)
     assert offline.returncode == 0 and offline.stdout == r.stdout, offline.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="ggt score has no --revision, and summary.json's fingerprint.test_set "
-                   "records the reference's name but not the Hub revision (commit) it scored against")
-def test_a_revision_pins_what_is_scored_and_the_report_records_it(hub, pinned, identity, tmp_path):
+@pytest.mark.slow
+def test_a_revision_pins_what_is_scored_and_the_report_records_it(hub, built, pinned, identity, tmp_path):
     repo, v1, _ = pinned
     summary = _score(hub, tmp_path / "hf", identity, repo, tmp_path / "report", "--revision", "v1")
     assert summary["fingerprint"]["test_set"]["revision"] == v1
+    from ggt_dataset.eval.references import open_references
+
+    v1_refs = open_references(built)     # v1 is the sample build; main has moved on to another one
+    assert summary["fingerprint"]["test_set"]["sha256"] == v1_refs.fingerprint
+    assert_no_gaps(hub)
+
+
+def test_a_local_reference_has_no_revision(built, identity, tmp_path, capsys):
+    from ggt_dataset.cli.main import main
+
+    assert main(["score", identity, "--reference", built, "--revision", "v1", "--metrics", "psnr",
+                 "--out", str(tmp_path / "r"), "-q"]) == 1
+    assert "a local dataset has no revision" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
 def _closed_port() -> int:

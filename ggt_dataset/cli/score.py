@@ -25,6 +25,8 @@ def register(sub) -> None:
                    help="folder, .zip, Parquet file(s) or saved dataset of predicted images")
     p.add_argument("--reference", metavar="DATASET", help="a `ggt build` folder or a Hub dataset id")
     add_split(p, default="test", help="split to score against (default: test)")
+    p.add_argument("--revision", help="a Hub reference's tag, branch or commit (default: main); "
+                   "the report records the commit it resolved to")
     p.add_argument("--protocol", default="ggt", help="ggt (default), ntire, basicsr, or a YAML file")
     p.add_argument("--metrics", help="comma-separated subset of the protocol's metrics, or 'available' "
                    "for those whose weights are in place (the others are named)")
@@ -92,7 +94,8 @@ def run(args) -> int:
                         weights_dir=args.weights_dir,
                         cache_dir=args.cache_dir, label=args.label,
                         max_unzipped=args.max_unzipped or MAX_UNZIPPED_BYTES, fid=args.fid,
-                        progress=not args.quiet and sys.stderr.isatty(), kernel=args.kernel)
+                        progress=not args.quiet and sys.stderr.isatty(), kernel=args.kernel,
+                        revision=args.revision)
     print(markdown(summary))
     print(f"wrote {args.out}: per_image.parquet, per_image.csv, summary.json, report.md, plots/")
     return 0
