@@ -42,6 +42,7 @@ def _verify(results_dir, eval_set, capsys, *extra) -> tuple[int, str]:
     return code, out
 
 
+@pytest.mark.slow
 def test_faithful_record_is_verified(report, results, outputs, eval_set, capsys):
     path = _submit(report, results, outputs)
     code, out = _verify(results, eval_set, capsys)
@@ -54,6 +55,7 @@ def test_faithful_record_is_verified(report, results, outputs, eval_set, capsys)
     assert f"{MODEL} (ggt v{r.protocol['version']}): verified" in out and "tolerance per metric: psnr" in out
 
 
+@pytest.mark.slow
 def test_edited_mean_is_a_mismatch(report, results, outputs, eval_set, capsys):
     path = _submit(report, results, outputs)
     data = json.loads(_read(path))
@@ -71,6 +73,7 @@ def test_edited_mean_is_a_mismatch(report, results, outputs, eval_set, capsys):
     assert any("does not give the claimed means" in p for p in r.verification["problems"])
 
 
+@pytest.mark.slow
 def test_outputs_swapped_after_submission_is_a_mismatch(report, results, outputs, eval_set, capsys):
     path = _submit(report, results, outputs)
     stored = os.path.join(results, read_record(path).outputs["path"])
@@ -88,6 +91,7 @@ def test_outputs_swapped_after_submission_is_a_mismatch(report, results, outputs
     assert r.verification["differences"], "the re-scored means differ too"
 
 
+@pytest.mark.slow
 def test_table_that_disagrees_with_its_means_is_a_mismatch(report, results, outputs, eval_set, capsys):
     path = _submit(report, results, outputs)
     table_path = path[:-5] + ".parquet"
@@ -109,6 +113,7 @@ def test_record_without_outputs_stays_self_reported(report, results, eval_set, c
     assert _read(path) == before
 
 
+@pytest.mark.slow
 def test_pending_record_is_scored(results, outputs, eval_set, capsys, report):
     path = _submit(None, results, outputs)
     code, out = _verify(results, eval_set, capsys, "--metrics", "psnr,ssim")

@@ -183,6 +183,7 @@ def test_refuses_a_folder_that_is_not_a_build(tree, tmp_path):
         build(tree, tree, progress=False)
 
 
+@pytest.mark.slow
 def test_build_from_folders_ignores_manifest_when_asked(sample_raw, tmp_path):
     out = str(tmp_path / "o")
     report = build(sample_raw, out, layout="folders", progress=False)

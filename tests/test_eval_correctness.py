@@ -84,6 +84,7 @@ def test_score_end_to_end_equals_independent_values(eval_set, identity_preds, tm
     assert abs(summary["overall"]["psnr"]["mean"] - np.mean([r["psnr"] for r in rows])) < 1e-12
 
 
+@pytest.mark.slow
 def test_basicsr_protocol_end_to_end_equals_basicsr_code(eval_set, identity_preds, tmp_path):
     """`ggt score --protocol basicsr`: every pair's PSNR within 1e-6 dB and SSIM within 1e-6 of
     BasicSR's calculate_psnr/calculate_ssim (tests/iqa_reference.py), and report.md says how."""

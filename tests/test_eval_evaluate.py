@@ -35,6 +35,7 @@ def test_evaluate_module_matches_ggt_score(eval_set, identity_preds):
     assert got["protocol"] == "ggt" and got["protocol_sha256"] == want["fingerprint"]["protocol_sha256"]
 
 
+@pytest.mark.slow
 def test_evaluate_module_rejects_unequal_lists():
     import evaluate
 

@@ -528,6 +528,7 @@ def test_16_bit_gray_alpha_png_is_read_at_16_bits():
     assert "alpha dropped" in d.note
 
 
+@pytest.mark.slow
 def test_every_cheap_problem_is_listed_in_one_run_and_report_names_the_unscorable(eval_set, preds, tmp_path,
                                                                                  capsys):
     """Issue #12.4: a missing file, an extra one, one of the wrong size and one that is no image.
@@ -570,6 +571,7 @@ def test_precheck_reads_headers_only_and_follows_exif_orientation(eval_set, pred
     assert "prediction 20x96, ground truth 96x96" in found[pair]
 
 
+@pytest.mark.slow
 def test_readmes_first_score_example_runs_offline_as_written(eval_set, identity_preds, tmp_path, capsys):
     """Issue #12.4: the README's first `ggt score` line, on a machine with no weight files (the
     tests' TORCH_HOME is empty), only its paths replaced by the fixtures'. It used to need

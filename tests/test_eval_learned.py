@@ -209,6 +209,7 @@ def test_fid_needs_its_inception_file(eval_set, identity_preds, tmp_path, capsys
     assert rc == 1 and "pt_inception-2015-12-05-6726825d.pth" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_metrics_available_with_nothing_available_is_an_error(eval_set, identity_preds, tmp_path, capsys):
     f = tmp_path / "learned.yaml"
     f.write_text("include: " + load("ggt").source + "\nname: learned\nmetadata: {version: 1}\n"

@@ -291,6 +291,7 @@ metrics:
 """
 
 
+@pytest.mark.slow
 def test_no_reference_metrics_get_absdiff_to_the_ground_truths_own_score(eval_set, identity_preds, tmp_path):
     """Issue #12.3: per image |prediction - ground truth| of each NR score, and its mean per category."""
     import numpy as np

@@ -91,6 +91,7 @@ def test_fast_ssim_is_pyiqa_within_1e10(protocol, case):
     {"test_y_channel": True, "color_space": "ycbcr", "crop_border": 3},
     {"test_y_channel": True},                                                 # pyiqa's default: yiq
 ])
+@pytest.mark.slow
 def test_fast_ssim_follows_pyiqa_options(options):
     spec = MetricSpec("ssim", "ssim", "FR", "higher", options=tuple(sorted(options.items())))
     for case in ("astronaut-512x512", "coffee-301x455", "noise-vs-noise"):
@@ -98,6 +99,7 @@ def test_fast_ssim_follows_pyiqa_options(options):
         assert abs(fast - pyiqa) <= PYIQA_TOL, (case, fast, pyiqa)
 
 
+@pytest.mark.slow
 def test_strips_give_the_whole_image_value(monkeypatch):
     """Strips overlapping by 10 rows, the last one short, change nothing (pyiqa within 1e-10)."""
     spec = load("ggt").metric("ssim")
@@ -155,6 +157,7 @@ def _score(capsys, eval_set, preds, out, *args) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_kernel_choice_is_in_the_fingerprint(eval_set, identity_preds, tmp_path, capsys):
     """The same numbers (1e-10) both ways; summary.json says which code computed each metric."""
     import pyarrow.parquet as pq

@@ -35,6 +35,7 @@ def save_niqe(path, mu_shape=(1, 36), cov_shape=(36, 36)):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.slow
 def test_a_fifo_is_named_as_not_a_weight_file(tmp_path):
     os.mkfifo(niqe_file(tmp_path))
     r = ggt_weights_list(tmp_path / "w")
@@ -42,6 +43,7 @@ def test_a_fifo_is_named_as_not_a_weight_file(tmp_path):
     assert f"{tmp_path / 'w' / NIQE_REL}: is a FIFO, not a regular file" in r.stdout
 
 
+@pytest.mark.slow
 def test_a_link_to_dev_zero_is_named_not_hashed(tmp_path):
     niqe_file(tmp_path).symlink_to("/dev/zero")
     r = ggt_weights_list(tmp_path / "w")

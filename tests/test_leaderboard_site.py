@@ -221,6 +221,7 @@ def test_eval_results_are_the_hubs_format(lb_site):
     assert entries("acme/mis") is None and entries("acme/pend") is None
 
 
+@pytest.mark.slow
 def test_an_earlier_site_is_replaced_whole_and_other_folders_are_refused(tmp_path):
     results = make_results(tmp_path)
     out = str(tmp_path / "site")

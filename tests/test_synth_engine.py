@@ -522,6 +522,7 @@ def test_ray_plan_never_exceeds_concurrency():
 
 
 @pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+@pytest.mark.slow
 def test_gemini_budget_needs_a_price_and_holds_at_concurrency_8(lq, tmp_path, monkeypatch, capsys):
     pytest.importorskip("google.genai")
     from ggt_dataset.cli.main import main

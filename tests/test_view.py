@@ -288,6 +288,7 @@ def test_page_past_the_end_is_the_last_page(server):
     assert status == 200 and last["page"] == last["pages"] and 0 < len(last["rows"]) <= 5
 
 
+@pytest.mark.slow
 def test_concurrent_reads_are_safe_and_right(eval_set):
     """The server's threads share one reader per shard: many at once must neither crash nor mix rows."""
     import random
