@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 
 from ..atomic import write_bytes
+from .metric_facts import RANKED
 from .report import ARROW, _figure, _fmt, bars, cell
 from .summary import COMPARE_FIELDS, ReportError, read_summary
 
@@ -27,7 +28,7 @@ def read(paths: list[str]) -> list[dict]:
 
 def rank_key(v: dict | None, better: str, partial: bool = False) -> tuple | None:
     """Where one mean stands (a larger key is better), or None when it cannot be ranked."""
-    if not v or partial:
+    if not v or partial or better not in RANKED:     # an unknown direction is never ranked
         return None
     k = v.get("nonfinite", 0)
     if k and not all(name in v for name in ("posinf", "neginf", "nan")):

@@ -13,22 +13,33 @@ Who reads what:
     ('lower', 0.1)
     >>> OFFLINE_NR
     ('piqe', 'entropy')
+    >>> FACTS["afine_nr"].ranked
+    False
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Which way a score is better. 'unknown' is a real answer: HarnessIR leaves AFINE-NR's sign
+# open, so such a metric is reported but never ranked, bolded, or put into a derived score.
+RANKED = ("higher", "lower")
+DIRECTIONS = (*RANKED, "unknown")
+
 
 @dataclass(frozen=True)
 class MetricFacts:
-    better: str             # higher | lower
+    better: str             # one of DIRECTIONS
     margin: float = 0.0     # synth QC: the smallest gain that counts as better, in the metric's own units
     offline: bool = False   # classical no-reference: needs no weight files (outside the shipped protocols)
 
     @property
     def higher_is_better(self) -> bool:
         return self.better == "higher"
+
+    @property
+    def ranked(self) -> bool:
+        return self.better in RANKED
 
 
 FACTS: dict[str, MetricFacts] = {
@@ -42,6 +53,9 @@ FACTS: dict[str, MetricFacts] = {
     "clipiqa": MetricFacts("higher", margin=0.01),
     "topiq_nr": MetricFacts("higher", margin=0.01),
     "niqe": MetricFacts("lower", margin=0.1),
+    # pyiqa's table says lower-is-better; HarnessIR (the ggt protocol's source) says the sign is
+    # not established, and the ggt protocol follows HarnessIR.
+    "afine_nr": MetricFacts("unknown"),
     "fid": MetricFacts("lower"),
     # classical no-reference metrics that run offline: synth QC's fallback
     "piqe": MetricFacts("lower", margin=1.0, offline=True),

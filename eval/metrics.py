@@ -64,6 +64,10 @@ def build_pyiqa(spec: MetricSpec, device: str, pretrained: bool = True):
     options = spec.pyiqa_options()
     if not pretrained:
         options["pretrained"] = False
+    if spec.pyiqa.startswith("afine"):
+        from .weights import afine_clip_in_store
+
+        afine_clip_in_store()
     try:
         # pyiqa prints "Loading pretrained model ..." on stdout; keep ours clean for reports.
         with contextlib.redirect_stdout(io.StringIO()):
@@ -106,13 +110,35 @@ class Scorer:
         """Scores for a batch: ``pred`` (and ``gt`` for FR) are (N, 3, H, W) tensors in [0, 1]."""
         import torch
 
-        pred = pred.to(self.device, self.dtype)
+        pred = crop_to_multiple(pred.to(self.device, self.dtype), self.spec.crop_to_multiple)
+        if gt is not None:
+            gt = crop_to_multiple(gt.to(self.device, self.dtype), self.spec.crop_to_multiple)
         with torch.no_grad():
-            if self.spec.kind == "FR":
-                out = self.model(pred, gt.to(self.device, self.dtype))
+            if self.spec.pyiqa in ONE_AT_A_TIME:
+                out = torch.cat([self._run(pred[i:i + 1].clone(), None if gt is None else gt[i:i + 1].clone())
+                                 .reshape(1) for i in range(pred.shape[0])])
             else:
-                out = self.model(pred)
+                out = self._run(pred, gt)
         return out.detach().reshape(pred.shape[0]).to("cpu", torch.float64).numpy()
+
+    def _run(self, pred, gt):
+        return self.model(pred, gt) if self.spec.kind == "FR" else self.model(pred)
+
+
+# pyiqa metrics that take one image per call, on a copy: AFINE normalises its input in place
+# (it would change the batch every later metric reads) and its score mapping branches on a
+# tensor (`if exp_pow >= 10`), which fails for a batch of more than one (archs/afine_arch.py).
+ONE_AT_A_TIME = frozenset({"afine_nr", "afine_fr", "afine_all", "afine_all_scale"})
+
+
+def crop_to_multiple(batch, multiple: int):
+    """The top-left crop of (N, C, H, W) ``batch`` to sides that are multiples of ``multiple``
+    (HarnessIR's rule for AFINE: never a centre crop, which would cut each method's outputs
+    differently, nor a resize, which would change the sharpness being measured)."""
+    if multiple <= 1:
+        return batch
+    h, w = batch.shape[-2:]
+    return batch[..., :h - h % multiple, :w - w % multiple]
 
 
 def kernels(scorers) -> dict[str, str]:

@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .metric_facts import DIRECTIONS, RANKED
 from .protocol_file import ProtocolError, read_merged
 
 PROTOCOL_DIR = os.path.join(os.path.dirname(__file__), "protocols")
@@ -36,6 +37,10 @@ MAX_EXPONENT = 16
 # psnr, dists and musiq score 1 px; maniqa upscales what is smaller than its 224 px crop;
 # clipiqa and topiq_nr were not measured (building them needs their weights).
 MIN_SIDE = {"ssim": 11, "lpips": 31, "niqe": 96}
+# pyiqa metrics whose backbone asserts that height and width are multiples of a number: AFINE's
+# CLIP ViT-B/32 (archs/afine_arch.py). A protocol must crop to it (crop_to_multiple), as HarnessIR
+# does, top-left, so that every method's outputs are cut alike and nothing is resampled.
+MULTIPLE_OF = {"afine_nr": 32}
 MAX_DERIVED_CHARS = 500
 
 
@@ -52,7 +57,7 @@ class MetricSpec:
     name: str                       # the column name in every report
     pyiqa: str                      # pyiqa's metric name
     kind: str                       # FR (needs ground truth), NR, or SET (one score for the set: FID)
-    better: str                     # higher or lower
+    better: str                     # higher, lower or unknown (metric_facts.DIRECTIONS)
     options: tuple[tuple[str, Any], ...] = ()
     dtype: str = "float32"
     note: str = ""
@@ -60,10 +65,20 @@ class MetricSpec:
     optional: bool = False          # run only when asked for (--fid, or named in --metrics)
     # How far a re-scored mean may be from a claimed one (ggt leaderboard verify); 0: bit-identical.
     tolerance: float = 0.0
+    crop_to_multiple: int = 1       # the metric sees the top-left crop to multiples of this (AFINE: 32)
 
     @property
     def higher_is_better(self) -> bool:
         return self.better == "higher"
+
+    @property
+    def ranked(self) -> bool:
+        """Whether scores can be ranked: never for a metric whose direction is unknown."""
+        return self.better in RANKED
+
+    def min_side(self) -> int:
+        """The smallest side, in px, this metric can score (before any border crop)."""
+        return max(MIN_SIDE.get(self.pyiqa, 1), self.crop_to_multiple)
 
     def pyiqa_options(self) -> dict[str, Any]:
         return dict(self.options)
@@ -92,6 +107,7 @@ class Protocol:
     optional: tuple[MetricSpec, ...] = ()    # declared, run only when asked for
     source: str = ""                # the file it came from
     restricted_to: tuple[str, ...] | None = None  # set by subset(): the report says so
+    differences: tuple[str, ...] = ()   # metadata.differences: where it departs from its source's way
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -108,10 +124,15 @@ class Protocol:
         if not self.metrics:
             raise ProtocolError(f"{where}: no metrics")
         names = [m.name for m in self.metrics]
+        unranked = {m.name for m in self.metrics + self.optional if not m.ranked}
         for dname, expr in self.derived:
-            unknown = sorted(_expr_names(expr, where) - set(names))
+            used = _expr_names(expr, where)
+            unknown = sorted(used - set(names))
             if unknown and self.restricted_to is None:
                 raise ProtocolError(f"{where}: derived {dname!r} uses unknown metrics {unknown}")
+            if used & unranked:
+                raise ProtocolError(f"{where}: derived {dname!r} uses {sorted(used & unranked)}, whose "
+                                    "direction is unknown; such a metric never enters a derived score")
 
     def metric(self, name: str) -> MetricSpec:
         for m in self.metrics + self.optional:
@@ -144,7 +165,7 @@ class Protocol:
 
         Full-reference metrics see each image after ``crop_border`` px went from every side.
         """
-        need = [(MIN_SIDE.get(m.pyiqa, 1) + (2 * self.crop_border if m.kind == "FR" else 0), m.name)
+        need = [(m.min_side() + (2 * self.crop_border if m.kind == "FR" else 0), m.name)
                 for m in self.metrics if m.kind != "SET"]
         return max(need, default=(1, ""))
 
@@ -153,7 +174,7 @@ class Protocol:
         side, metric = self.min_side()
         if min(height, width) >= side:
             return None
-        own = MIN_SIDE.get(self.metric(metric).pyiqa, 1)
+        own = self.metric(metric).min_side()
         crop = f" after a {self.crop_border} px border crop" if side > own else ""
         return (f"{width}x{height} px, smaller than the {side}x{side} px protocol {self.name!r} needs "
                 f"({metric} needs {own}x{own} px{crop})")
@@ -189,8 +210,10 @@ class Protocol:
                                   "anchor": self.size.anchor},
                 "aggregation": self.aggregation, "reference_scores": self.reference_scores,
                 "metrics": {m.name: {"pyiqa": m.pyiqa, "kind": m.kind, "better": m.better,
-                                     "options": m.pyiqa_options(), "dtype": m.dtype}
+                                     "options": m.pyiqa_options(), "dtype": m.dtype,
+                                     **({"crop_to_multiple": m.crop_to_multiple} if m.crop_to_multiple > 1 else {})}
                             for m in self.metrics},
+                "differences": list(self.differences),
                 "derived": dict(self.derived),
                 "restricted_to": list(self.restricted_to) if self.restricted_to else None}
 
@@ -311,12 +334,19 @@ def _tolerance(name: str, d: dict, where: str) -> float:
 def _metric(name: str, d: Any, where: str) -> MetricSpec:
     if not isinstance(d, dict) or "pyiqa" not in d:
         raise ProtocolError(f"{where}: metric {name!r} needs at least 'pyiqa: <metric name>'")
-    known = {"pyiqa", "kind", "better", "options", "dtype", "note", "weights", "optional", "tolerance"}
+    known = {"pyiqa", "kind", "better", "options", "dtype", "note", "weights", "optional", "tolerance",
+             "crop_to_multiple"}
     if set(d) - known:
         raise ProtocolError(f"{where}: metric {name!r} has unknown keys {sorted(set(d) - known)}")
     kind, better = d.get("kind"), d.get("better")
-    if kind not in ("FR", "NR", "SET") or better not in ("higher", "lower"):
-        raise ProtocolError(f"{where}: metric {name!r} needs kind: FR|NR|SET and better: higher|lower")
+    if kind not in ("FR", "NR", "SET") or better not in DIRECTIONS:
+        raise ProtocolError(f"{where}: metric {name!r} needs kind: FR|NR|SET and better: {'|'.join(DIRECTIONS)}")
+    multiple = d.get("crop_to_multiple", 1)
+    need = MULTIPLE_OF.get(str(d["pyiqa"]), 1)
+    if type(multiple) is not int or multiple < 1 or multiple % need:
+        raise ProtocolError(f"{where}: metric {name!r}: crop_to_multiple must be a positive integer"
+                            + (f" and a multiple of {need} (pyiqa's {d['pyiqa']} accepts only sides that are "
+                               f"multiples of {need})" if need > 1 else "") + f", got {multiple!r}")
     if kind == "SET" and d["pyiqa"] != "fid":
         raise ProtocolError(f"{where}: metric {name!r}: kind SET is only implemented for pyiqa's fid")
     if d.get("dtype", "float32") not in ("float32", "float64"):
@@ -331,7 +361,15 @@ def _metric(name: str, d: Any, where: str) -> MetricSpec:
     return MetricSpec(name=name, pyiqa=str(d["pyiqa"]), kind=kind, better=better,
                       options=tuple(sorted(options.items())), dtype=d.get("dtype", "float32"),
                       note=" ".join(str(d.get("note", "")).split()), weights=tuple(weights),
-                      optional=bool(d.get("optional", False)), tolerance=_tolerance(name, d, where))
+                      optional=bool(d.get("optional", False)), tolerance=_tolerance(name, d, where),
+                      crop_to_multiple=multiple)
+
+
+def _differences(metadata: dict, where: str) -> tuple[str, ...]:
+    items = metadata.get("differences") or []
+    if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+        raise ProtocolError(f"{where}: metadata.differences must be a list of sentences, got {items!r}")
+    return tuple(" ".join(x.split()) for x in items)
 
 
 def load(name_or_path: str = DEFAULT_PROTOCOL) -> Protocol:
@@ -360,7 +398,7 @@ def load(name_or_path: str = DEFAULT_PROTOCOL) -> Protocol:
             metrics=tuple(m for m in specs if not m.optional),
             optional=tuple(m for m in specs if m.optional),
             derived=tuple((str(k), str(v)) for k, v in derived.items()),
-            source=path, raw=d)
+            differences=_differences(d.get("metadata") or {}, where), source=path, raw=d)
     except KeyError as e:
         raise ProtocolError(f"{where}: missing required key {e}") from None
     except (TypeError, ValueError) as e:

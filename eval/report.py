@@ -26,7 +26,8 @@ from .protocol import Protocol, evaluate_derived
 from .report_folder import write_folder
 from .summary import REPORT_FORMAT, ReportError, absdiff_name, read_summary  # noqa: F401 (read_summary: one reader, re-exported)
 
-ARROW = {"higher": "↑", "lower": "↓"}
+# '?': the direction is unknown (AFINE-NR in HarnessIR): reported, never ranked or bolded.
+ARROW = {"higher": "↑", "lower": "↓", "unknown": "?"}
 
 
 def _mean(values: list[float]) -> dict:
@@ -173,9 +174,9 @@ def _absdiff_table(summary: dict) -> list[str]:
     if not gaps:
         return []
     names = list(gaps)
-    lines = ["Closeness to the ground truth's own no-reference score: the mean over pairs of "
-             "|prediction − ground truth| (lower is closer; a prediction scoring above its ground "
-             "truth may be hallucinating detail). Per image: the `<metric>_absdiff` columns.", "",
+    lines = [("Closeness to the ground truth's own no-reference score: the mean over pairs of "
+              "|prediction − ground truth| (lower is closer; a prediction scoring above its ground "
+              "truth may be hallucinating detail). Per image: the `<metric>_absdiff` columns."), "",
              "| category | " + " | ".join(f"{n} \\|Δ\\| ↓" for n in names) + " |",
              "|" + "---|" * (len(names) + 1)]
     for cat in summary["per_category"]:
@@ -233,12 +234,30 @@ def markdown(summary: dict) -> str:
               + " ".join(f"**{n}**: {summary['metrics'][n]['note'].rstrip('.')}." for n in names
                          if summary["metrics"][n]["note"]), ""]
     lines += [_preprocessing(summary["protocol"], fp.get("kernels") or {}), ""]
+    lines += _unranked(summary) + _differences(summary["protocol"])
     v = fp["versions"]
     lines += [(f"Protocol sha256 `{fp['protocol_sha256'][:16]}`, test set `{fp['test_set']['split']}` "
               f"sha256 `{fp['test_set']['sha256'][:16]}` ({fp['test_set']['pairs']} pairs), "
               f"ggt-100k {v['ggt-100k']}, pyiqa {v['pyiqa']}, torch {v['torch']}, device {fp['device']}."),
               f"{summary['conversions']} prediction(s) needed a conversion (see the `note` column).", ""]
     return "\n".join(lines)
+
+
+def _unranked(summary: dict) -> list[str]:
+    unknown = [n for n, m in summary["metrics"].items() if m["better"] == "unknown"]
+    if not unknown:
+        return []
+    return [(f"? {', '.join(unknown)}: which way is better is not established (HarnessIR leaves it open), "
+             "so it is reported but never ranked, bolded or used in a derived score."), ""]
+
+
+def _differences(protocol: dict) -> list[str]:
+    """Where the protocol departs from its source's way of scoring (its metadata.differences)."""
+    items = protocol.get("differences") or []
+    if not items:
+        return []
+    return [(f"Protocol `{protocol['name']}` v{protocol['version']} differs from HarnessIR "
+             "(PolyU-VCLab/HarnessIR, harness/metrics.py) in these ways:"), ""] + [f"- {x}" for x in items] + [""]
 
 
 def _preprocessing(protocol: dict, kernels: dict) -> str:

@@ -14,10 +14,10 @@ import os
 import stat
 
 from ..errors import GGTError
+from .metric_facts import DIRECTIONS
 
 REPORT_FORMAT = 1
 MAX_SUMMARY_BYTES = 64 * 2**20      # a 500-pair summary is ~100 KB; the cap only stops a runaway file
-BETTER = ("higher", "lower")
 # What --compare reads; the viewer needs only the format and whatever else is there.
 COMPARE_FIELDS = ("format_version", "label", "partial", "counts", "fingerprint", "metrics", "overall",
                   "per_category", "derived")
@@ -118,7 +118,7 @@ def _check(path: str, data: dict, need: tuple[str, ...]) -> None:
     metrics = c.get(("metrics",), _table, "an object", required=False) or {}
     for name in metrics:
         c.get(("metrics", name), _table, "an object")
-        c.get(("metrics", name, "better"), lambda v: v in BETTER, "'higher' or 'lower'")
+        c.get(("metrics", name, "better"), lambda v: v in DIRECTIONS, "'higher', 'lower' or 'unknown'")
     if "overall" in data:
         c.get(("overall",), _table, "an object")
         for name in metrics:
@@ -134,7 +134,7 @@ def _check(path: str, data: dict, need: tuple[str, ...]) -> None:
             c.scores(("derived", "per_category", cat))
     for name in c.get(("sets",), _table, "an object", required=False) or {}:
         c.get(("sets", name, "value"), _score, "a finite number or null")
-        c.get(("sets", name, "better"), lambda v: v in BETTER, "'higher' or 'lower'")
+        c.get(("sets", name, "better"), lambda v: v in DIRECTIONS, "'higher', 'lower' or 'unknown'")
 
 
 def read_summary(path: str, need: tuple[str, ...] = ()) -> dict:

@@ -51,6 +51,21 @@ def use_weights_dir(path: str) -> None:
     download_util.DEFAULT_CACHE_DIR = os.path.join(hub, "pyiqa")
 
 
+def afine_clip_in_store() -> None:
+    """Make pyiqa's AFINE load OpenAI CLIP from the ``clip`` store, as CLIPIQA does.
+
+    Its own loader (archs/afineclip_model.py) looks only in ~/.cache/clip, where neither
+    ``--weights-dir`` nor ``ggt weights list`` would find it. The file is the same ViT-B-32.pt,
+    checked by the sha256 in its URL either way.
+    """
+    from pyiqa.archs import afine_arch, afineclip_model
+
+    def load(name, *args, **kwargs):
+        return afineclip_model.load(name, *args, **{**kwargs, "download_root": store_dir("clip")})
+
+    afine_arch.load = load
+
+
 def store_dir(store: str) -> str:
     import huggingface_hub.constants as hf_constants
     import torch.hub

@@ -349,7 +349,7 @@ def test_metrics_available_names_what_it_leaves_out(eval_set, identity_preds, tm
     rc = main(["score", identity_preds, "--reference", eval_set, "--out", str(tmp_path / "r"),
                "--metrics", "available", "--device", "cpu", "-q"])
     cap = capsys.readouterr()
-    assert rc == 0 and "leaving out lpips, dists, musiq, maniqa, clipiqa, topiq_nr, niqe" in cap.err
+    assert rc == 0 and "leaving out lpips, dists, musiq, maniqa, clipiqa, topiq_nr, afine_nr, niqe" in cap.err
     import json
 
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["restricted_to"] == ["psnr", "ssim"]

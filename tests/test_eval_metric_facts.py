@@ -26,3 +26,14 @@ def test_synth_qc_reads_its_directions_and_margins_from_the_registry():
     rows = [{"name": n, "fidelity_colour_drift": d} for n, d in (("a", 20.0), ("b", 5.0))]
     assert [r["name"] for r in compare.rank(rows, quality_higher=True)] == ["b", "a"]
     assert all(c == "quality_hq" or c in FACTS for c in compare.COLUMNS)
+
+
+def test_a_metric_of_unknown_direction_is_never_a_qc_gain():
+    """AFINE-NR's direction is unknown (HarnessIR): synth QC, which needs a sign to judge a
+    gain, skips it with the reason instead of treating it as lower-is-better."""
+    from ggt_dataset.synth import qc_quality
+
+    assert FACTS["afine_nr"].better == "unknown" and not FACTS["afine_nr"].ranked
+    chosen = qc_quality.choose_metric(("afine_nr", "piqe"))
+    assert chosen.spec.name == "piqe"
+    assert any("afine_nr: its direction is unknown" in s for s in chosen.skipped)

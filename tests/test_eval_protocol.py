@@ -6,6 +6,7 @@ import os
 
 import pytest
 from ggt_dataset.eval import protocol as P
+from ggt_dataset.eval.metric_facts import DIRECTIONS
 
 
 @pytest.mark.parametrize("name", P.list_protocols())
@@ -13,7 +14,7 @@ def test_every_shipped_protocol_loads_and_pins_pyiqa(name):
     proto = P.load(name)
     assert proto.version >= 1 and proto.pyiqa and proto.metrics
     for m in proto.metrics:
-        assert m.kind in ("FR", "NR") and m.better in ("higher", "lower")
+        assert m.kind in ("FR", "NR") and m.better in DIRECTIONS
         if m.kind == "NR" or m.name in ("lpips", "dists"):
             assert m.weights, f"{name}.{m.name} names no weight files"
     assert len(proto.sha256()) == 64
@@ -22,7 +23,7 @@ def test_every_shipped_protocol_loads_and_pins_pyiqa(name):
 def test_ggt_pins_the_conventions_the_issue_names():
     ggt = P.load("ggt")
     assert [m.name for m in ggt.metrics] == ["psnr", "ssim", "lpips", "dists", "musiq", "maniqa",
-                                              "clipiqa", "topiq_nr", "niqe"]
+                                              "clipiqa", "topiq_nr", "afine_nr", "niqe"]
     assert ggt.metric("psnr").pyiqa_options() == {"color_space": "ycbcr", "eps": 0.0, "test_y_channel": True}
     assert ggt.metric("maniqa").pyiqa == "maniqa-pipal"
     assert (ggt.crop_border, ggt.size.policy, ggt.size.max_diff) == (0, "crop", 32)
@@ -136,6 +137,7 @@ _BOUNDED_LOAD = """
 import resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
 from ggt_dataset.eval import protocol as P
+from ggt_dataset.eval.metric_facts import DIRECTIONS
 t = time.process_time()      # CPU time: the work done, whatever else the machine runs
 try:
     P.load(sys.argv[1]).sha256()       # sha256 serialises the whole expanded mapping
@@ -252,3 +254,70 @@ def test_include_merges_metrics_by_name(tmp_path):
     mine = P.load(str(f))
     assert [m.name for m in mine.metrics] == [m.name for m in ggt.metrics if m.name != "niqe"]
     assert mine.metric("psnr").options == () and mine.metric("ssim") == ggt.metric("ssim")
+
+
+def test_ggt_is_harnessirs_protocol_or_says_where_it_is_not():
+    """Issue #12.0: HarnessIR's harness/metrics.py scores NR with MANIQA (maniqa-pipal), CLIPIQA,
+    MUSIQ, TOPIQ (topiq_nr) and AFINE-NR (direction unknown, top-left crop to multiples of 32),
+    FR with PSNR, SSIM (Y of YCbCr), LPIPS and DISTS. v2 had no AFINE-NR and stated no difference."""
+    ggt = P.load("ggt")
+    assert ggt.version >= 3
+    pyiqa = {m.pyiqa: m for m in ggt.metrics}
+    assert {"maniqa-pipal", "clipiqa", "musiq", "topiq_nr", "afine_nr"} <= {m.pyiqa for m in ggt.metrics
+                                                                          if m.kind == "NR"}
+    assert {"psnr", "ssim", "lpips", "dists"} == {m.pyiqa for m in ggt.metrics if m.kind == "FR"}
+    afine = pyiqa["afine_nr"]
+    assert (afine.better, afine.ranked, afine.crop_to_multiple, afine.min_side()) == ("unknown", False, 32, 32)
+    assert {w.file for w in afine.weights} == {"afine.pth", "ViT-B-32.pt"}
+    for m in ("psnr", "ssim"):
+        assert pyiqa[m].pyiqa_options()["test_y_channel"] and pyiqa[m].pyiqa_options()["color_space"] == "ycbcr"
+    # Each difference that remains is stated: eps, NIQE as an extra.
+    text = " ".join(ggt.differences)
+    assert "eps 0" in text and "1e-8" in text and "NIQE" in text and len(ggt.differences) >= 5
+    assert ggt.describe()["differences"] == list(ggt.differences)
+    ntire = P.load("ntire")
+    assert ntire.version >= 3 and ntire.differences == ()     # NTIRE's rules, not a HarnessIR variant
+    assert "afine_nr" not in P._expr_names(dict(ntire.derived)["perception"], "ntire")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("derived: {q: 'musiq + afine'}\n", "derived 'q' uses ['afine'], whose direction is unknown"),
+    ("", None),
+])
+def test_a_metric_of_unknown_direction_never_enters_a_derived_score(tmp_path, extra, message):
+    f = tmp_path / "p.yaml"
+    f.write_text("name: u\nmetadata: {version: 1}\nmetrics:\n"
+                 "  musiq: {pyiqa: musiq, kind: NR, better: higher}\n"
+                 "  afine: {pyiqa: afine_nr, kind: NR, better: unknown, crop_to_multiple: 64}\n" + extra)
+    if message is None:
+        assert P.load(str(f)).metric("afine").min_side() == 64
+        return
+    with pytest.raises(P.ProtocolError) as e:
+        P.load(str(f))
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("multiple", [None, 1, 48, 0, "32"])
+def test_afine_must_be_cropped_to_multiples_of_32(tmp_path, multiple):
+    """pyiqa's AFINE asserts sides divisible by 32: a protocol that would reach that assert mid-run
+    is refused when it loads."""
+    f = tmp_path / "p.yaml"
+    crop = "" if multiple is None else f", crop_to_multiple: {multiple!r}"
+    f.write_text("name: u\nmetadata: {version: 1}\nmetrics:\n"
+                 f"  afine: {{pyiqa: afine_nr, kind: NR, better: unknown{crop}}}\n")
+    with pytest.raises(P.ProtocolError, match="crop_to_multiple must be a positive integer and a multiple of 32"):
+        P.load(str(f))
+
+
+def test_afine_crop_is_top_left_to_multiples_of_32_and_sets_the_smallest_pair():
+    import torch
+    from ggt_dataset.eval.metrics import crop_to_multiple
+
+    batch = torch.arange(2 * 3 * 70 * 100, dtype=torch.float32).reshape(2, 3, 70, 100)
+    out = crop_to_multiple(batch, 32)
+    assert out.shape == (2, 3, 64, 96) and torch.equal(out, batch[..., :64, :96])
+    assert crop_to_multiple(batch, 1) is batch
+    afine = P.load("ggt").subset(["psnr", "afine_nr"])
+    assert afine.size_problem(32, 32) is None
+    assert "31x40 px, smaller than the 32x32 px protocol 'ggt' needs (afine_nr needs 32x32 px)" in \
+        afine.size_problem(40, 31)

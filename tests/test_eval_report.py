@@ -234,7 +234,7 @@ def test_compare_never_bolds_nan_or_partial(near_perfect, tmp_path, capsys):
     ({"overall__psnr__mean": "abc"}, "overall.psnr.mean must be a finite number or null, found 'abc'"),
     ({"overall__psnr__mean": math.inf}, "overall.psnr.mean must be a finite number or null, found inf"),
     ({"overall__psnr__mean": math.nan}, "overall.psnr.mean must be a finite number or null, found nan"),
-    ({"metrics__psnr__better": "up"}, "metrics.psnr.better must be 'higher' or 'lower'"),
+    ({"metrics__psnr__better": "up"}, "metrics.psnr.better must be 'higher', 'lower' or 'unknown'"),
     ({"counts__scored": "18"}, "counts.scored must be a count"),
     ({"fingerprint": DELETE}, "fingerprint must be present, found nothing"),
     ({"per_category": []}, "per_category must be an object"),
@@ -321,3 +321,30 @@ def test_no_reference_metrics_get_absdiff_to_the_ground_truths_own_score(eval_se
     md = (out / "report.md").read_text()
     assert "piqe \\|Δ\\| ↓ | entropy \\|Δ\\| ↓ |" in md
     assert f"| rain | {report.cell(s['absdiff']['piqe']['per_category']['rain'])} |" in md
+
+
+def test_a_metric_of_unknown_direction_is_reported_never_ranked_or_bolded(near_perfect, eval_set, identity_preds,
+                                                                          tmp_path, capsys):
+    """Issue #12.0: AFINE-NR's direction is unknown (HarnessIR). Real reports under a protocol with
+    an offline metric marked so: report.md says '?', and --compare bolds its other columns only.
+    Before, 'better: unknown' was refused, and a summary saying so could not be read."""
+    (tmp_path / "u.yaml").write_text(
+        'name: u\nmetadata: {version: 1}\npyiqa: ">=0.1.16,<0.1.17"\nmetrics:\n'
+        "  ssim: {pyiqa: ssim, kind: FR, better: higher, options: {test_y_channel: true, color_space: ycbcr}}\n"
+        "  entropy: {pyiqa: entropy, kind: NR, better: unknown}\n")
+    for label in ("exact", "identity"):
+        preds = near_perfect.parent / "exact" if label == "exact" else identity_preds
+        assert main(["score", str(preds), "--reference", eval_set, "--out", str(tmp_path / label), "--protocol",
+                     str(tmp_path / "u.yaml"), "--device", "cpu", "-q", "--label", label]) == 0
+    md = (tmp_path / "exact" / "report.md").read_text()
+    assert "| ssim ↑ | entropy ? |" in md and "? entropy: which way is better is not established" in md
+    capsys.readouterr()
+    assert main(["score", "--compare", str(tmp_path / "exact"), str(tmp_path / "identity")]) == 0
+    text = capsys.readouterr().out
+    head = next(x for x in text.splitlines() if x.startswith("| submission"))
+    col = [c.strip() for c in head.strip("|").split("|")].index("entropy ?")
+    rows = [[c.strip() for c in x.strip("|").split("|")] for x in text.splitlines() if x.startswith(("| exact", "| identity"))]
+    assert len(rows) == 2 and not any("**" in r[col] for r in rows)
+    assert sum("**" in r[col - 1] for r in rows) == 1          # ssim: the better one is bold
+    per_cat = text[text.index("**entropy** ? per category"):]
+    assert "**" not in per_cat.split("\n", 1)[1].split("\n\n**")[0]

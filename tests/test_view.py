@@ -466,3 +466,15 @@ def test_a_bad_query_names_its_parameter(server, query, param):
     url, _ = server
     status, body = get_json(f"{url}/api/rows?{query}")
     assert status == 400 and body["param"] == param and body["error"]
+
+
+def test_a_metric_of_unknown_direction_does_not_order_the_grid(eval_set, tmp_path):
+    """AFINE-NR's direction is unknown (HarnessIR): the viewer must not sort it as lower-is-better,
+    which it did for any direction other than 'higher'."""
+    test = [r["id"] for r in rows_of(eval_set) if r["split"] == "test"]
+    pq.write_table(pa.table({"id": test, "afine_nr": [0.5] * len(test)}), tmp_path / "per_image.parquet")
+    (tmp_path / "summary.json").write_text(json.dumps({"format": "ggt-score",
+                                                       "metrics": {"afine_nr": {"better": "unknown"}}}))
+    viewer = Viewer.open(eval_set, report=str(tmp_path))
+    assert viewer.info()["start"] == {"split": ["test"]}
+    assert viewer.index.columns["afine_nr"].better is None

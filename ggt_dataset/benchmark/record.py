@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..errors import GGTError
+from ..eval.metric_facts import DIRECTIONS
 
 FORMAT = "ggt-submission"
 FORMAT_VERSION = 1
@@ -209,7 +210,7 @@ def _validate(data, where: str) -> None:
         _get(data, key, _opt_obj, "an object or null", where, required=False)
     metrics = _get(data, "metrics", _obj, "an object", where, required=False) or {}
     for name in metrics:
-        _get(data, f"metrics.{name}.better", lambda v: v in ("higher", "lower"), "'higher' or 'lower'", where)
+        _get(data, f"metrics.{name}.better", lambda v: v in DIRECTIONS, "'higher', 'lower' or 'unknown'", where)
     if status != "pending":
         _get(data, "test_set.sha256", _text, "a sha256 (the report's test set)", where)
         _get(data, "fingerprint", _obj, "the report's fingerprint", where)

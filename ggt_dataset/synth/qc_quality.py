@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GGTError
-from ..eval.metric_facts import FACTS, OFFLINE_NR
+from ..eval.metric_facts import FACTS, OFFLINE_NR, RANKED
 from .qc import Judge, Quality, StageResult, band
 
 
@@ -45,6 +45,9 @@ def choose_metric(names: tuple[str, ...]) -> Chosen:
             continue
         if spec.kind != "NR":
             skipped.append(f"{name}: a {spec.kind} metric, not no-reference")
+            continue
+        if spec.better not in RANKED:        # a gain needs a sign: AFINE-NR's is not established
+            skipped.append(f"{name}: its direction is {spec.better}, so no gain can be judged by it")
             continue
         missing = weights.resolve(spec)[1]
         if missing:

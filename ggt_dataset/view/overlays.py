@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import GGTError
+from ..eval.metric_facts import RANKED
 from ..eval.predictions import Predictions, by_stem, open_predictions
 from ..eval.report import read_summary
 from .index import Column, PairIndex, pair_key
@@ -64,7 +65,8 @@ def attach_report(index: PairIndex, path: str) -> Report:
     if "id" not in table.column_names:
         raise OverlayError(f"{table_path}: no 'id' column; is it a ggt score per-image table?")
     summary = _summary(folder)
-    better = {k: v.get("better") for k, v in summary.get("metrics", {}).items()}
+    # Only a known direction orders the grid: 'unknown' (AFINE-NR) must not sort as lower-is-better.
+    better = {k: v.get("better") for k, v in summary.get("metrics", {}).items() if v.get("better") in RANKED}
     split = summary.get("fingerprint", {}).get("test_set", {}).get("split") or "test"
     rows, unmatched = _rows(index, table.column("id").to_pylist(), split, table_path)
     found = np.array([r is not None for r in rows])
