@@ -39,16 +39,19 @@ def link_tree(dest: str) -> None:
         os.symlink(os.path.join(ROOT, folder), os.path.join(pkg, child))
 
 
+def repo_paths(report: str, tree: str) -> str:
+    """mypy's ``ggt_dataset/eval/engine.py:12: ...`` as ``eval/engine.py:12: ...``: the file to open."""
+    own = re.compile(rf"^({PACKAGE}/[^:]+\.py)(?=:)", re.MULTILINE)
+    return own.sub(lambda m: os.path.relpath(os.path.realpath(os.path.join(tree, m.group(1))), ROOT), report)
+
+
 def main() -> int:
     tree = os.path.join(ROOT, "build", "typecheck")
     link_tree(tree)
     run = subprocess.run([sys.executable, "-m", "mypy", "--config-file", os.path.join(ROOT, "pyproject.toml"),
                           "--cache-dir", os.path.join(ROOT, "build", "mypy-cache"), "-p", PACKAGE],
                          cwd=tree, capture_output=True, text=True, check=False)
-    # ggt_dataset/eval/engine.py:12: ... -> eval/engine.py:12: ...
-    own = re.compile(rf"^({PACKAGE}/[^:]+\.py)(?=:)", re.MULTILINE)
-    out = own.sub(lambda m: os.path.relpath(os.path.realpath(os.path.join(tree, m.group(1))), ROOT), run.stdout)
-    sys.stdout.write(out)
+    sys.stdout.write(repo_paths(run.stdout, tree))
     sys.stderr.write(run.stderr)
     return run.returncode
 
