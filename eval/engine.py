@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import GGTError
 from . import cache, precheck
 from .decode import Decoded, ImageDecodeError, decode
 from .fid import FIDScorer, Moments, clean_resize
 from .metrics import Scorer
-from .predictions import Predictions, by_stem
+from .precheck import Match, ScoreError, match, problems
+from .predictions import Predictions
 from .protocol import Protocol
 from .references import References
 from .summary import absdiff_name
@@ -35,10 +35,6 @@ DEFAULT_BATCH = 8
 # image in batches (measured: 125-131 ms per 256^2 image at 1 to 8 per batch, 16% slower at
 # 8 x 512^2) and its im2col convolution holds about 1 KB per pixel, so CPU batches stay small.
 BATCH_PIXELS = {"cuda": 8 * 1024 * 1024, "cpu": 512 * 512}
-
-
-class ScoreError(GGTError):
-    """Predictions that cannot be scored under the protocol (the message lists them all)."""
 
 
 @dataclass
@@ -56,18 +52,6 @@ class Pair:
 
 
 @dataclass
-class Match:
-    scored: list[str]                 # ids to score, in dataset order
-    missing: list[str]
-    extra: list[str]
-    duplicates: dict[str, list[str]]
-
-    @property
-    def complete(self) -> bool:
-        return not (self.missing or self.extra or self.duplicates)
-
-
-@dataclass
 class Result:
     rows: list[dict]                            # one per scored pair: id, category, metrics, note,
                                                 # and absdiff_name(m) for each NR metric in reference
@@ -77,52 +61,6 @@ class Result:
     seconds: dict[str, float] = field(default_factory=dict)
     reference_cache: dict[str, str] = field(default_factory=dict)  # metric -> hit/miss
     sets: dict[str, dict] = field(default_factory=dict)   # SET metric -> value, n, cache
-
-
-def match(preds: Predictions, refs: References) -> Match:
-    known = set(refs.ids)
-    if preds.flat and any("/" in i for i in known):
-        base = by_stem(refs.ids)
-        if all(len(v) == 1 for v in base.values()):
-            preds.rekey({k: base[k][0] for k in preds.names if k in base})
-            preds.duplicates = {base[k][0] if k in base else k: v for k, v in preds.duplicates.items()}
-    have = set(preds.names)
-    return Match(scored=[i for i in refs.ids if i in have], missing=[i for i in refs.ids if i not in have
-                                                                   and i not in preds.duplicates],
-                 extra=sorted(have - known), duplicates=dict(sorted(preds.duplicates.items())))
-
-
-def describe_mismatch(m: Match, source: str, limit: int = 10) -> str:
-    lines = []
-    for what, ids in (("missing (in the test set, no prediction)", m.missing),
-                      ("extra (a prediction for no test pair)", m.extra)):
-        if ids:
-            shown = ", ".join(ids[:limit]) + (f", ... ({len(ids) - limit} more)" if len(ids) > limit else "")
-            lines.append(f"{len(ids)} {what}: {shown}")
-    for pair_id, files in list(m.duplicates.items())[:limit]:
-        lines.append(f"duplicate id {pair_id!r}: {', '.join(files)}")
-    if len(m.duplicates) > limit:
-        lines.append(f"... and {len(m.duplicates) - limit} more duplicate ids")
-    if m.extra and not any("/" in i for i in m.extra) and any("/" in i for i in m.missing):
-        lines.append("hint: ids are paths like rain/0001; put each prediction at <category>/<name>.png "
-                     "(file names alone are ambiguous in this test set)")
-    return f"{source}: predictions do not line up with the test set:\n  " + "\n  ".join(lines)
-
-
-def describe_unscorable(failed: list[str], protocol: Protocol, limit: int = 50) -> str:
-    return (f"{len(failed)} prediction(s) cannot be scored under protocol {protocol.name!r}:\n  "
-            + "\n  ".join(failed[:limit])
-            + (f"\n  ... and {len(failed) - limit} more" if len(failed) > limit else ""))
-
-
-def _problems(m: Match, source: str, failed: list[str], protocol: Protocol, partial_option: str,
-              rest: bool = True) -> str:
-    """Every problem found, ids and files together, and what to do about them."""
-    parts = ([describe_mismatch(m, source)] if not m.complete else []) + (
-        [describe_unscorable(failed, protocol)] if failed else [])
-    fix = (f"Fix them, or pass {partial_option} to score the rest (the report is then marked partial)."
-           if rest else "No prediction can be scored; fix them.")
-    return "\n".join(parts + [f"Nothing was written. {fix}"])
 
 
 def _align(pred: Decoded, gt: Decoded, protocol: Protocol) -> Decoded:
@@ -269,7 +207,7 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
     early = precheck.check(preds, refs, protocol, m.scored, workers)
     todo = [i for i in m.scored if i not in early]
     if not todo or ((early or not m.complete) and not allow_partial):
-        raise ScoreError(_problems(m, preds.source, list(early.values()), protocol, partial_option,
+        raise ScoreError(problems(m, preds.source, list(early.values()), protocol, partial_option,
                                    rest=bool(todo)))
     fid = next((s for s in scorers if s.spec.kind == "SET"), None)
     scorers = [s for s in scorers if s.spec.kind != "SET"]
@@ -318,7 +256,7 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
                     producer.join(0.05)
             bar.close()
     if failed and not allow_partial:
-        raise ScoreError(_problems(m, preds.source, failed, protocol, partial_option))
+        raise ScoreError(problems(m, preds.source, failed, protocol, partial_option))
     for s in gt_nr:
         reference[s.name] = batcher.reference[s.name]
         if not failed:                # a complete set of ground-truth scores is worth keeping

@@ -64,10 +64,6 @@ def build_pyiqa(spec: MetricSpec, device: str, pretrained: bool = True):
     options = spec.pyiqa_options()
     if not pretrained:
         options["pretrained"] = False
-    if spec.pyiqa.startswith("afine"):
-        from .weights import afine_clip_in_store
-
-        afine_clip_in_store()
     try:
         # pyiqa prints "Loading pretrained model ..." on stdout; keep ours clean for reports.
         with contextlib.redirect_stdout(io.StringIO()):

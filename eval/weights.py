@@ -66,6 +66,12 @@ def afine_clip_in_store() -> None:
     afine_arch.load = load
 
 
+def _look_in_stores(protocol: Protocol) -> None:
+    """Before any metric of ``protocol`` is built: pyiqa looks for each file where it is checked."""
+    if any(m.pyiqa.startswith("afine") for m in protocol.metrics):
+        afine_clip_in_store()
+
+
 def store_dir(store: str) -> str:
     import huggingface_hub.constants as hf_constants
     import torch.hub
@@ -197,6 +203,7 @@ def cli_name(protocol: Protocol) -> str:
 def require(protocol: Protocol) -> dict[str, list[Resolved]]:
     """Every weight file of every metric, or one error listing all that are missing."""
     out, problems = {}, []
+    _look_in_stores(protocol)
     for spec in protocol.metrics:
         out[spec.name], p = resolve(spec)
         problems += p
@@ -212,6 +219,7 @@ def fetch(protocol: Protocol, device: str = "cpu") -> dict[str, list[Resolved]]:
     """Let pyiqa download each metric's files (building the metric does it), then check them."""
     from .metrics import build_pyiqa
 
+    _look_in_stores(protocol)
     for spec in protocol.metrics:
         if spec.weights and resolve(spec)[1]:
             build_pyiqa(spec, device)
