@@ -48,7 +48,7 @@ def register(sub) -> None:
 
 EXAMPLES = examples("ggt synth my-lq/ my-raw/     # classical baseline, offline",
                     "ggt synth my-lq/ my-raw/ --backend gemini --vlm gemini --budget 20",
-                    "ggt synth my-lq/ my-raw/ --backend openai --engine ray --concurrency 32",
+                    "ggt synth my-lq/ my-raw/ --backend openai --engine ray --address HEAD:6379 --concurrency 64",
                     "ggt build my-raw/ my-ggt && ggt verify my-ggt",
                     "ggt synth compare probe/ --out cmp/ --backends classical,gemini")
 
@@ -119,9 +119,11 @@ def _shared_options(p: argparse.ArgumentParser, default=None) -> None:
     p.add_argument("--judge", default=d(None), help="add the VLM judge QC stage with this VLM (gemini, openai)")
     p.add_argument("--qc", default=d(None), help="QC stages as YAML (default: validity, fidelity, quality, review)")
     p.add_argument("--engine", choices=("local", "ray"), default=d("local"), help="local asyncio (default) "
-                   "or Ray Data (pip install 'ggt-100k[ray]')")
+                   "or ray: provider calls on Ray actors, on one machine or a cluster (pip install 'ggt-100k[ray]')")
     p.add_argument("--concurrency", type=int, default=d(8), help="provider calls in flight (default 8)")
     p.add_argument("--ray-actors", type=int, default=d(2), help="Ray actors sharing --concurrency (default 2)")
+    p.add_argument("--address", default=d(None), help="--engine ray: join the Ray cluster at this address "
+                   "(default: RAY_ADDRESS, else a new local Ray instance)")
     p.add_argument("--budget", type=float, default=d(None), help="stop before spending more than this, in the "
                    "provider's currency")
     p.add_argument("--price", default=d(None), help="the backend model's price when ggt's table lacks it: "
@@ -171,6 +173,7 @@ def shared_config(args):
                        retry=RetryPolicy(max_attempts=args.max_attempts, stop_after=args.stop_after_failures),
                        split=args.split, category=args.category, qc=qc, skip_bad=args.skip_bad,
                        source=args.source, license=args.license, name=args.name, ray_actors=args.ray_actors,
+                       ray_address=args.address,
                        options=client_options(args.base_url, args.price, args.vlm_price, args.judge_price))
 
 

@@ -9,11 +9,9 @@ resumes; nothing paid is asked for twice (see journal.py).
 Engines:
   local  one process: ``concurrency`` provider calls in flight (a semaphore), pairs
          fed from the journal through a bounded queue, CPU work in threads.
-  ray    Ray Data: the journal's pending keys are read with ``ray.data.read_sql`` and
-         mapped by a pool of actors, each running the same :class:`Pipeline` with
-         ``concurrency // actors`` calls in flight (never more than ``concurrency`` in
-         all); the driver writes the release. One host only: the SQLite journal in WAL
-         mode needs all its processes on one machine, so multi-node clusters are refused.
+  ray    the local engine's driver (the only process that touches the journal and
+         OUT_RAW), with every provider call run by stateless Ray actors on any node of
+         a cluster (ray_engine.py); a lost node's calls are retried on the nodes left.
 Both write the same files for the same input (tested). One run per OUT_RAW at a time:
 the run holds an exclusive lock on OUT_RAW/.ggt-synth/lock (a second run is refused).
 """
@@ -38,9 +36,12 @@ ENGINES = ("local", "ray")
 
 
 # -- the local engine ---------------------------------------------------------------------
-async def run_local(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journal, progress=None) -> str | None:
-    """Process every pending pair; returns why the run stopped early (None: it finished)."""
-    parts = make_parts(cfg, lq_dir, out_raw, journal, cfg.concurrency)
+async def run_local(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journal, progress=None,
+                    parts=None) -> str | None:
+    """Process every pending pair; returns why the run stopped early (None: it finished).
+
+    ``parts``: made by the caller (the Ray engine's driver, whose clients call its actors)."""
+    parts = parts or make_parts(cfg, lq_dir, out_raw, journal, cfg.concurrency)
     pipeline = Pipeline(parts)
     queue: asyncio.Queue = asyncio.Queue(maxsize=2 * cfg.concurrency)
     _on_signals(parts.caller)
@@ -236,20 +237,23 @@ def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped:
     reviewed = release.apply_review(journal, out_raw)
     reopened = _reopen_for_qc(journal, cfg.qc)
     bar = _progress(journal, progress)
+    ray_facts = {}
     try:
         if cfg.engine == "local":
             stopped = asyncio.run(run_local(cfg, lq_dir, out_raw, journal, bar))
         else:
             from .ray_engine import run_ray
 
-            stopped = run_ray(cfg, lq_dir, out_raw, journal)
+            stopped, facts = run_ray(cfg, lq_dir, out_raw, journal, bar)
+            ray_facts = {"ray": facts}
     finally:
         if bar:
             bar.close()
     failed = journal.failed_since(started)
     report = _finish(journal, lq_dir, out_raw, cfg, skipped, stopped,
                      {"lost_calls": lost, "recovered_calls": recovered, "failed_this_run": failed,
-                      "review_applied": reviewed, "reopened_for_qc": reopened, "changed_inputs": changed})
+                      "review_applied": reviewed, "reopened_for_qc": reopened, "changed_inputs": changed,
+                      **ray_facts})
     if stopped and stopped.startswith("budget"):
         raise BudgetReached(f"{stopped}: {report['spent']:.4f} {report['currency']} spent in all (calls that "
                             f"were in flight included); {report['pairs'].get('pending', 0)} pair(s) left pending. "

@@ -1,7 +1,7 @@
 """What both engines build a pipeline from: the run's settings and, per process, its parts.
 
-The local engine (engine.py) and each Ray actor (ray_engine.py) call :func:`make_parts`
-with the same :class:`SynthConfig`, so both run the same clients, caller and QC; this
+Both engines' drivers call :func:`make_parts` with the same :class:`SynthConfig`, so both
+run the same caller and QC; the Ray engine's actors build only :func:`make_clients`. This
 module sits below both, so neither engine imports the other to get them.
 """
 
@@ -38,6 +38,7 @@ class SynthConfig:
     name: str | None = None
     seed: int = 0
     ray_actors: int = 2
+    ray_address: str | None = None          # join this Ray cluster (None: RAY_ADDRESS, else a local instance)
     options: dict[str, Any] = field(default_factory=dict, compare=False)   # backend/VLM client options
 
     def settings(self) -> dict:
@@ -87,10 +88,13 @@ def make_clients(cfg: SynthConfig) -> tuple[Any, Any, Any]:
     return backend, vision, judge
 
 
-def make_parts(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journal, concurrency: int) -> Parts:
+def make_parts(cfg: SynthConfig, lq_dir: str, out_raw: str, journal: Journal, concurrency: int,
+               clients: tuple[Any, Any, Any] | None = None) -> Parts:
+    """The pipeline's parts; ``clients`` (backend, VLM, judge) replaces :func:`make_clients`'s (the Ray
+    engine passes stand-ins whose calls run on its actors)."""
     from .prompts import make_prompter
 
-    backend, vision, judge = make_clients(cfg)
+    backend, vision, judge = clients or make_clients(cfg)
     caller = Caller(journal, os.path.join(out_raw, RESULTS), concurrency=concurrency,
                     retry=cfg.retry, budget=cfg.budget, currency=getattr(backend, "currency", "USD"),
                     seed=cfg.seed)

@@ -1,55 +1,120 @@
-"""The Ray Data engine: the same :class:`Pipeline` in a pool of actors, for many GPUs or nodes.
+"""The Ray engine: the local engine's driver, with every provider call run by stateless Ray actors.
 
-The driver reads the journal's pending keys with ``ray.data.read_sql`` (streamed, not
-listed in memory) and maps them with ``map_batches`` over the actors (:func:`plan`:
-``min(ray_actors, concurrency)`` actors with ``concurrency // actors`` calls in flight
-each, so never more than ``--concurrency`` in total); each actor opens its own journal
-connection and runs its calls on its own event loop. Everything a pair produces goes to
-the journal and the results folder, so the driver writes the release exactly as the local
-engine does. The budget is shared: reservations live in the journal (see calls.py).
+The driver is the only process that touches the journal, OUT_RAW and the release: it runs
+the local engine (:func:`.engine.run_local`: the same feed, :class:`Pipeline`, :class:`Caller`,
+budget and QC), but its backend and VLM clients are stand-ins (:class:`_Remote`) whose
+``edit``/``ask`` run on a pool of :class:`SynthWorker` actors, which may sit on any node of
+a cluster. So everything the local engine promises holds unchanged: each call is journalled
+as sent before it leaves, an answered call is never paid twice, the budget is reserved in
+the driver's journal at any concurrency, a killed driver resumes with the same command, and
+the release is byte-identical (tested). The SQLite journal (WAL: one host only) never
+leaves the driver's machine.
 
-One host only: the journal is SQLite in WAL mode, whose shared-memory index works only
-between processes on one machine (https://www.sqlite.org/wal.html, "all processes using
-a database must be on the same host computer"), so a Ray cluster of several nodes is
-refused; use the GPUs/CPUs of one node, or ``--engine local``. ``RAY_ADDRESS`` may name a
-one-node cluster; otherwise a local Ray instance is started. The driver holds OUT_RAW's
-run lock throughout. On Ctrl-C the driver stops at once; calls that were in flight are
-marked lost on the next run.
-Ray is an optional extra (``pip install 'ggt-100k[ray]'``: ~240 MB, ~2.5 s import).
+Actors receive the request (the LQ bytes, the prompt, the seed) and return the provider's
+answer (image bytes and the call's facts): each result crosses the object store once,
+actor to driver. QC runs on the driver, not in the actors: it is the local engine's own
+code path (so the release cannot differ), it reads the driver's saved answer, and it is
+cheap beside a provider call; a heavy NR metric would be a reason to move it later.
+
+A worker node lost mid-run: the calls its actors had in flight come back as
+:class:`WorkerLost`, a transient failure with no HTTP status, so the journal counts each
+at the highest cost seen for its kind (it may have been billed) and the Caller retries it
+on the actors left; the dead actors leave the pool. When none is left the run stops
+(resumable). ``--address ADDR`` (or ``RAY_ADDRESS``) joins a running cluster; otherwise a
+local Ray instance starts. Ray is an optional extra (``pip install 'ggt-100k[ray]'``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+from collections import Counter
+from typing import Any
 
 from ..errors import GGTError
+from .backend import TransientError
+
+PLACE_TIMEOUT = 60.0    # seconds for the actors to be placed before the cluster is called too small
 
 
-class SynthActor:
-    """One Ray actor: a journal connection, a backend client and a pipeline, reused across batches."""
-
-    def __init__(self, cfg, lq_dir: str, out_raw: str, journal_path: str, concurrency: int):
-        from .journal import Journal
-        from .parts import make_parts
-        from .pipeline import Pipeline
-
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)
-        self.journal = Journal(journal_path)
-        self.parts = make_parts(cfg, lq_dir, out_raw, self.journal, concurrency)
-        self.pipeline = Pipeline(self.parts)
-
-    def __call__(self, batch: dict) -> dict:
-        keys = [str(k) for k in batch["key"]]
-        asyncio.set_event_loop(self.loop)       # Ray calls us from its own thread
-        states = self.loop.run_until_complete(self._run(keys))
-        stop = self.parts.caller.stop_reason or ""
-        return {"key": keys, "state": list(states), "stopped": [stop] * len(keys)}
+class WorkerLost(TransientError):
+    """The Ray actor running a call died (its node was lost): the answer, if any, never came back."""
 
 
-    async def _run(self, keys: list[str]) -> list[str]:
-        return list(await asyncio.gather(*(self.pipeline.process(k) for k in keys)))
+class SynthWorker:
+    """One Ray actor: the run's clients, built once (a diffusers pipeline loads once per actor);
+    no journal, no files: it only calls the provider and returns what it answered."""
+
+    def __init__(self, cfg):
+        from .parts import make_clients
+
+        self.clients = dict(zip(("backend", "vlm", "judge"), make_clients(cfg)))
+
+    def node(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+    async def edit(self, request):
+        return await self.clients["backend"].edit(request)
+
+    async def ask(self, client: str, image: bytes, mime: str, instruction: str, schema: dict | None):
+        return await self.clients[client].ask(image, mime, instruction, schema)
+
+
+class Pool:
+    """The driver's view of the actors: least-busy dispatch, dead actors dropped, calls per node."""
+
+    def __init__(self, actors: dict[Any, str]):
+        self.busy = dict.fromkeys(actors, 0)
+        self.node_of = actors
+        self.calls_by_node: Counter[str] = Counter()
+        self.on_empty = lambda reason: None     # the driver's Caller.stop, once it exists
+
+    async def run(self, method: str, *args: Any) -> Any:
+        import ray.exceptions
+
+        if not self.busy:
+            raise WorkerLost("no Ray worker is left")
+        actor = min(self.busy, key=self.busy.get)
+        self.busy[actor] += 1
+        try:
+            result = await getattr(actor, method).remote(*args)
+        except ray.exceptions.RayTaskError as e:    # the provider's own error, raised in the actor
+            raise e.cause from None
+        except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as e:
+            self._drop(actor)
+            raise WorkerLost(f"lost: the Ray worker on node {self.node_of[actor][:12]} died with this call in "
+                             f"flight ({type(e).__name__}); sent again on the workers left") from None
+        finally:
+            if actor in self.busy:
+                self.busy[actor] -= 1
+        self.calls_by_node[self.node_of[actor]] += 1
+        return result
+
+    def _drop(self, actor: Any) -> None:
+        if self.busy.pop(actor, None) is not None and not self.busy:
+            self.on_empty("every Ray worker was lost (their nodes left the cluster); start workers and run "
+                          "the same command to go on")
+
+
+class _Remote:
+    """A client on the driver whose facts (name, model, price, estimate) are the local client's and
+    whose calls run on the pool: the Caller journals and budgets it like the local one."""
+
+    def __init__(self, local: Any, pool: Pool, role: str):
+        self._local, self._pool, self._role = local, pool, role
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._local, name)
+
+    async def edit(self, request):
+        return await self._pool.run("edit", request)
+
+    async def ask(self, image: bytes, mime: str, instruction: str, schema: dict | None = None):
+        return await self._pool.run("ask", self._role, image, mime, instruction, schema)
+
+    async def aclose(self) -> None:
+        await self._local.aclose()
 
 
 def plan(concurrency: int, actors: int) -> tuple[int, int]:
@@ -58,35 +123,61 @@ def plan(concurrency: int, actors: int) -> tuple[int, int]:
     return actors, concurrency // actors
 
 
-def run_ray(cfg, lq_dir: str, out_raw: str, journal) -> str | None:
-    """Process every pending pair on Ray; returns why the run stopped early (None: it finished)."""
+def run_ray(cfg, lq_dir: str, out_raw: str, journal, progress=None) -> tuple[str | None, dict]:
+    """Process every pending pair with the calls on Ray; returns (why it stopped early or None, Ray facts)."""
+    ray = _connect(cfg.ray_address)
+    from .engine import run_local
+    from .parts import make_clients, make_parts
+
+    pool = Pool(_start_actors(ray, cfg))
+    try:
+        clients = tuple(_Remote(c, pool, role) if c is not None else None
+                        for role, c in zip(("backend", "vlm", "judge"), make_clients(cfg)))
+        parts = make_parts(cfg, lq_dir, out_raw, journal, cfg.concurrency, clients=clients)
+        pool.on_empty = parts.caller.stop
+        stopped = asyncio.run(run_local(cfg, lq_dir, out_raw, journal, progress, parts=parts))
+    finally:
+        for actor in pool.node_of:
+            ray.kill(actor)
+    facts = {"nodes": len(set(pool.node_of.values())), "actors": len(pool.node_of),
+             "actors_left": len(pool.busy), "calls_by_node": dict(pool.calls_by_node)}
+    return stopped, facts
+
+
+def _connect(address: str | None):
     try:
         import ray
-        import ray.data
-        import ray.exceptions
     except ImportError:
-        raise GGTError("--engine ray needs Ray Data: pip install 'ggt-100k[ray]' "
-                       "(or 'ray[data]')") from None
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    if len(nodes) > 1:
-        raise GGTError(f"--engine ray: the Ray cluster has {len(nodes)} nodes, but the synthesis journal "
-                       "(SQLite in WAL mode) works only between processes on one host; use a one-node "
-                       "cluster (or unset RAY_ADDRESS), or --engine local")
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    actors, per_actor = plan(cfg.concurrency, cfg.ray_actors)
-    keys = ray.data.read_sql(journal.TODO_SQL, journal.connector())
-    done = keys.map_batches(SynthActor, batch_size=2 * per_actor, compute=ray.data.ActorPoolStrategy(
-        size=actors), fn_constructor_args=(cfg, lq_dir, out_raw, journal.path, per_actor), num_cpus=0.5)
-    stopped = None
-    try:
-        for batch in done.iter_batches(batch_size=None, batch_format="numpy"):
-            stopped = stopped or next((str(s) for s in batch["stopped"] if s), None)
-    except ray.exceptions.RayError as e:
-        cause = str(e).strip().splitlines()
-        raise GGTError(f"the Ray engine failed: {cause[-1] if cause else type(e).__name__} "
-                       "(the journal keeps what was done; run again to resume)") from None
-    return stopped
+        raise GGTError("--engine ray needs Ray: pip install 'ggt-100k[ray]' (or 'ray')") from None
+    if not ray.is_initialized():    # address None: RAY_ADDRESS if set, else a new local instance
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except ConnectionError as e:
+            raise GGTError(f"--engine ray: cannot join the Ray cluster at {address or 'RAY_ADDRESS'} ({e}); "
+                           "check the address (ray status on the head node prints it)") from None
+    return ray
+
+
+def _start_actors(ray, cfg) -> dict[Any, str]:
+    """The actors, spread over the nodes, each with its node id; those the cluster cannot place are dropped."""
+    count, _ = plan(cfg.concurrency, cfg.ray_actors)
+    # diffusers runs the model on the actor's GPU; an API client needs little CPU
+    need = {"num_gpus": 1} if cfg.backend == "diffusers" else {"num_cpus": 0.5}
+    cls = ray.remote(**need, max_concurrency=cfg.concurrency, scheduling_strategy="SPREAD")(SynthWorker)
+    actors = [cls.remote(cfg) for _ in range(count)]
+    refs = {a.node.remote(): a for a in actors}
+    ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=PLACE_TIMEOUT)
+    for ref in pending:
+        ray.kill(refs[ref])
+    placed, failed = {}, []
+    for ref in ready:
+        try:
+            placed[refs[ref]] = ray.get(ref)
+        except ray.exceptions.RayError as e:    # its clients failed to build (the same for all), or it died
+            failed.append(str(e).strip().splitlines()[-1:] or [type(e).__name__])
+    if not placed and failed:
+        raise GGTError(f"--engine ray: no worker could start: {failed[0][0]}")
+    if not placed:
+        raise GGTError(f"--engine ray: no worker could be placed in {PLACE_TIMEOUT:g} s; each asks for {need} "
+                       "and the cluster has no node with that free (ray status shows its resources)")
+    return placed
