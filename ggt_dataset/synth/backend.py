@@ -74,6 +74,8 @@ class AuthError(BackendError):
 class TransientError(Exception):
     """A failure that may pass: HTTP 429, 5xx, a timeout, a dropped connection."""
 
+    provider_failing = True     # counts toward RetryPolicy.stop_after (a lost Ray worker does not)
+
     def __init__(self, message: str, retry_after: float | None = None, status: int | None = None):
         super().__init__(message)
         self.retry_after, self.status = retry_after, status

@@ -162,7 +162,7 @@ class Caller:
     def _transient(self, call_id: int, error: TransientError) -> str:
         self.journal.end_call(call_id, "transient", http_status=error.status, retry_after=error.retry_after,
                               detail=str(error)[:500])
-        self.transient_run += 1
+        self.transient_run += error.provider_failing
         if self.transient_run >= self.retry.stop_after:
             self.stop(f"{self.transient_run} transient failures in a row (last: {error}); the provider "
                       "is failing or throttling: run the same command again later")

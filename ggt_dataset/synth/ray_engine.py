@@ -37,7 +37,10 @@ PLACE_TIMEOUT = 60.0    # seconds for the actors to be placed before the cluster
 
 
 class WorkerLost(TransientError):
-    """The Ray actor running a call died (its node was lost): the answer, if any, never came back."""
+    """The Ray actor running a call died (its node was lost): the answer, if any, never came back.
+    Not the provider's failure: a node with many calls in flight must not stop the run."""
+
+    provider_failing = False
 
 
 class SynthWorker:
