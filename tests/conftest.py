@@ -104,6 +104,27 @@ def identity_preds(eval_set, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def classical_preds(eval_set, tmp_path_factory):
+    """The classical OpenCV baseline's outputs: a second submission, better than identity on some pairs only."""
+    from ggt_dataset.eval.baselines import run_baseline
+
+    out = str(tmp_path_factory.mktemp("preds") / "classical")
+    run_baseline("classical", eval_set, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def two_reports(eval_set, identity_preds, classical_preds, tmp_path_factory):
+    """identity's and classical's reports (PSNR, SSIM) by the real `ggt score`, labelled by name;
+    each names the outputs it scored."""
+    from benchmark_fixtures import score
+
+    base = tmp_path_factory.mktemp("two-reports")
+    return [score(p, eval_set, base / name, "--label", name)
+            for name, p in (("identity", identity_preds), ("classical", classical_preds))]
+
+
+@pytest.fixture(scope="session")
 def odd_build(tmp_path_factory):
     """Licences with commas, and an LQ whose aspect differs from its HQ."""
     import json

@@ -242,7 +242,8 @@ def test_flat_folder_predictions_match_by_name(eval_set, identity_preds, tmp_pat
         for f in files:
             shutil.copy(os.path.join(root, f), flat / f)
     viewer = Viewer.open(eval_set, predictions=str(flat))
-    assert len(viewer.outputs.rows) == 18 and not viewer.outputs.unmatched
+    outputs = viewer.subs[0].outputs
+    assert len(outputs.rows) == 18 and not outputs.unmatched
 
 
 def test_undecodable_prediction_is_422_not_a_traceback(eval_set, identity_preds, tmp_path):
@@ -375,7 +376,7 @@ def test_report_outputs_found_relative_to_the_report(eval_set, identity_preds, t
     score("preds", eval_set, out="report", metrics=["psnr"])
     monkeypatch.chdir(tmp_path)
     viewer = Viewer.open(eval_set, report=str(work / "report"))
-    assert viewer.outputs is not None and len(viewer.outputs.rows) == 18
+    assert viewer.subs[0].outputs is not None and len(viewer.subs[0].outputs.rows) == 18
 
 
 def test_sorting_from_the_full_order_equals_sorting_the_filtered_rows(eval_set):
@@ -408,7 +409,7 @@ def test_parquet_outputs_without_bytes_leak_no_path(eval_set, tmp_path, capfd):
         answers = [get(f"{url}/api/pair?" + urllib.parse.urlencode({"key": key}))]
         answers += [get(f"{url}/api/image?" + urllib.parse.urlencode({"key": key, "role": "pred", "size": size}))
                     for size in ("full", "thumb")]
-    assert answers[0][0] == 200 and json.loads(answers[0][2])["pred_size"] is None
+    assert answers[0][0] == 200 and json.loads(answers[0][2])["sizes"] == {"pred": None}
     for status, _, body in answers[1:]:
         assert status == 422 and key.encode() in body and b"server's log" in body
     for _, _, body in answers:

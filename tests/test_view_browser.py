@@ -185,3 +185,92 @@ def test_stretched_aspect_is_said(browser, odd_build):
         page.wait_for_function("document.body.dataset.pair === 'test:rain/b'")
         assert "stretched" not in page.text_content("#meta")
         page.close()
+
+
+@pytest.fixture(scope="module")
+def compared(eval_set, two_reports):
+    with serving(Viewer.open(eval_set, report=two_reports)) as url:
+        yield url
+
+
+def test_two_submissions_side_by_side(browser, compared):
+    """LQ | identity | classical | HQ in the grid and the detail, one zoom for all, sorted by margin."""
+    margin = "psnr:identity-vs-classical"
+    page = browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(compared)
+    page.wait_for_selector(".card img")
+    # The first view: the pairs where identity beats classical most, and the menu says so.
+    assert params(page) == {"split": "test", "sort": f"-{margin}"}
+    assert page.eval_on_selector("#sort", "s => s.selectedOptions[0].text") == "psnr: identity beats classical most"
+    assert page.locator(".card >> nth=0").locator(".thumb .role").all_inner_texts() == [
+        "LQ", "identity", "classical", "HQ"]
+    _, truth = get_json(f"{compared}/api/rows?split=test&sort=-{margin}&per=200")
+    shown = [float(re.search(rf"{re.escape(margin)} ↑ ([-\d.]+)", t).group(1))
+             for t in page.locator(".card .cap").all_inner_texts()]
+    assert len(shown) == 18 and shown == sorted(shown, reverse=True)
+    assert shown[0] == pytest.approx(truth["rows"][0]["values"][margin], abs=1e-3)
+    page.wait_for_function("[...document.querySelectorAll('.card img')].slice(0, 8).every(i => i.complete && i.naturalWidth)")
+    shot(page, "compare-grid")
+
+    # The other way round: where classical beats identity most.
+    page.select_option("#sort", margin)
+    page.wait_for_function(f"document.body.dataset.loaded.includes('sort={urllib.parse.quote(margin)}')")
+    assert page.eval_on_selector("#sort", "s => s.selectedOptions[0].text") == "psnr: classical beats identity most"
+    first = page.locator(".card >> nth=0").get_attribute("data-key")
+    assert first == truth["rows"][-1]["key"]
+
+    # The detail opens side by side: four panes, one transform after zooming, a margin in the table.
+    page.click(".card >> nth=0")
+    page.wait_for_function(f"document.body.dataset.pair === {first!r}")
+    page.wait_for_function("[...document.querySelectorAll('#side .pane img')].every(i => i.complete && i.naturalWidth)")
+    assert page.locator("#side .pane .tag").all_inner_texts() == ["LQ", "identity", "classical", "HQ"]
+    assert page.input_value("#mode") == "side" and "mode" not in params(page)
+    page.keyboard.press("+")
+    box = page.locator("#side .pane >> nth=2").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 30, box["y"] + box["height"] / 2 + 10)
+    page.mouse.up()
+    transforms = page.eval_on_selector_all("#side .frame", "fs => fs.map(f => f.style.transform)")
+    assert len(transforms) == 4 and len(set(transforms)) == 1 and "scale(" in transforms[0]
+    assert page.locator("#meta th").first.text_content() == "psnr: identity over classical ↑"
+    shot(page, "compare-detail-side")
+
+    # The slider: identity against classical.
+    page.keyboard.press("s")
+    page.wait_for_function("!document.getElementById('compare').hidden")
+    assert params(page)["mode"] == "slider"
+    assert (page.input_value("#left"), page.input_value("#right")) == ("pred:identity", "pred:classical")
+    assert (page.text_content("#tag-left"), page.text_content("#tag-right")) == ("identity", "classical")
+    shot(page, "compare-detail-slider")
+    assert not errors, errors
+    page.close()
+
+
+def test_a_label_is_shown_as_text(browser, eval_set, two_reports, tmp_path):
+    """A report's label is the submitter's text: the page shows it, never runs it."""
+    import json
+
+    label = '<img src=x onerror="document.body.dataset.owned=1">'
+    copies = []
+    for i, report in enumerate(two_reports):
+        copy = tmp_path / f"r{i}"
+        shutil.copytree(report, copy)
+        s = json.loads((copy / "summary.json").read_text())
+        s["label"] = f"{label}{i}"
+        (copy / "summary.json").write_text(json.dumps(s))
+        copies.append(str(copy))
+    with serving(Viewer.open(eval_set, report=copies)) as url:
+        page = browser.new_page(bypass_csp=True)
+        page.goto(url)
+        page.wait_for_selector(".card img")
+        assert page.locator(".card >> nth=0").locator(".thumb .role").all_inner_texts()[1] == f"{label}0"
+        page.click(".card >> nth=0")
+        page.wait_for_function("document.querySelectorAll('#side .pane').length === 4")
+        assert page.locator("#side .pane .tag").all_inner_texts()[1:3] == [f"{label}0", f"{label}1"]
+        assert label + "0" in page.eval_on_selector("#sort", "s => s.options[1].text")
+        assert page.evaluate("document.body.dataset.owned") is None
+        assert page.evaluate("document.querySelectorAll('img[src=x]').length") == 0
+        page.close()

@@ -1,4 +1,8 @@
-"""ggt view TARGET: browse a built dataset, a model's outputs and its scores in a local web page.
+"""ggt view TARGET: browse a built dataset, models' outputs and their scores in a local web page.
+
+Several models side by side: repeat --predictions (and --report, one per --predictions, in the
+same order), or give --submissions RESULTS (a results repo's records). Each pair then shows
+LQ | model A | model B | ... | HQ, and the sort menu has "A beats B most" on each metric.
 
 The page is served on 127.0.0.1 (read-only) until Ctrl-C; --host 0.0.0.0 makes it
 reachable from the network (a warning says so, with the URLs). Every view, filters
@@ -12,9 +16,8 @@ import socket
 import sys
 
 from ..errors import GGTError
-from ._options import add_split
 from ..view.thumb_cache import DEFAULT_MAX_BYTES
-from ._options import examples
+from ._options import add_split, examples
 
 
 def register(sub) -> None:
@@ -23,12 +26,21 @@ def register(sub) -> None:
                        epilog=examples("ggt view ggt-100k",
                                        "ggt view ggt-100k --report reports/mymodel   (outputs found from the report)",
                                        "ggt view ggt-100k --predictions outputs/ --report reports/mymodel --port 9000",
+                                       "ggt view ggt-100k --report reports/a --report reports/b   (A | B side by side)",
+                                       "ggt view ggt-100k --submissions ORG/GGT-100K-results --model org/a --model org/b",
                                        "ggt view me/GGT-100K   (a Hub repo: row groups are read on demand)"))
     p.add_argument("target", metavar="TARGET", help="a folder written by `ggt build`, or a Hub dataset repo id")
-    p.add_argument("--predictions", metavar="DIR_OR_ZIP", help="a model's outputs (folder, zip, Parquet), "
-                   "shown beside LQ and HQ; default: the outputs a --report scored, when they are on disk")
-    p.add_argument("--report", metavar="REPORT_DIR", help="a `ggt score --out` folder: per-image metrics "
-                   "become columns to sort and filter by")
+    p.add_argument("--predictions", metavar="DIR_OR_ZIP", action="append", help="a model's outputs (folder, "
+                   "zip, Parquet), shown beside LQ and HQ; repeat for several models; default: the outputs "
+                   "each --report scored, when they are on disk")
+    p.add_argument("--report", metavar="REPORT_DIR", action="append", help="a `ggt score --out` folder: "
+                   "per-image metrics become columns to sort and filter by; repeat for several models "
+                   "(the n-th goes with the n-th --predictions)")
+    p.add_argument("--submissions", metavar="RESULTS", help="a results repo (folder or Hub dataset repo id, "
+                   "as `ggt submit --results` takes): each record's per-image scores, and its outputs when "
+                   "the repo holds them, shown after any --predictions/--report")
+    p.add_argument("--model", action="append", metavar="ORG/NAME", help="with --submissions: only this "
+                   "model's records (repeatable; default: every record)")
     add_split(p, default=None, help="the split the outputs belong to (default: the report's, else test)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port (default: %(default)s; 0 picks a free one)")
@@ -92,13 +104,15 @@ def run(args) -> int:
         raise GGTError(f"--thumb-cache-mb must be at least 1, got {args.thumb_cache_mb}")
     sock = _listen(args.host, args.port)
     with sock:
-        viewer = Viewer.open(args.target, args.predictions, args.report, args.revision, args.split)
+        viewer = Viewer.open(args.target, args.predictions, args.report, args.revision, args.split,
+                             submissions=args.submissions, models=args.model)
         viewer.disk = _thumb_cache(args)       # made once the target opened: a failed start leaves nothing
         port = sock.getsockname()[1]
         url, *others = _urls(args.host, port)
         print(f"ggt view: {viewer.index.num_rows:,} pairs from {args.target}"
-              + (f", report {viewer.report.label}" if viewer.report else "")
-              + (f", {len(viewer.outputs.rows):,} outputs" if viewer.outputs else "")
+              + "".join(f", {s.label}: " + " and ".join(
+                  ([f"{len(s.outputs.rows):,} outputs"] if s.outputs else []) + (["scores"] if s.report else []))
+                  for s in viewer.subs)
               + f"\n  open {url}   (Ctrl-C stops it)"
               + "".join(f"\n  or   {u}" for u in others), file=sys.stderr, flush=True)
         if not is_loopback(args.host):

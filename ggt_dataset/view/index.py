@@ -36,6 +36,7 @@ ROW_CACHE_BYTES = 16 << 20
 IMAGE_CACHE_BYTES = 96 << 20                    # three row groups of images at the build's 32 MiB cap
 OPEN_FILES = 16                                 # open shards (each holds its parsed footer)
 READ_AHEAD = 8
+DERIVED_BYTES = 8 << 20                         # computed columns kept: about 20 of 100K rows
 
 
 @dataclass
@@ -129,8 +130,13 @@ class PairIndex:
     _images: LRU = field(init=False, repr=False)
     _reads: threading.BoundedSemaphore = field(init=False, repr=False)
     _locks: list[threading.Lock] = field(init=False, repr=False)
+    derived: dict[str, Callable[[], Column]] = field(init=False, repr=False)   # name -> how to compute it
+    _derived: LRU = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # Comparisons between submissions: many possible, few looked at, so made on first use.
+        self.derived = {}
+        self._derived = LRU(DERIVED_BYTES, lambda c: c.values.nbytes)
         self._files = LRU(OPEN_FILES, lambda _: 1)
         self._rows = LRU(ROW_CACHE_BYTES, lambda t: t.nbytes)
         self._images = LRU(IMAGE_CACHE_BYTES, lambda t: t.nbytes)
@@ -198,6 +204,13 @@ class PairIndex:
 
     def rows_of_split(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.columns["split"].values == SPLITS.index(split))
+
+    def column(self, name: str) -> Column | None:
+        """A column by name: stored, or derived (computed on first use, kept while the budget allows)."""
+        if name in self.columns:
+            return self.columns[name]
+        make = self.derived.get(name)
+        return None if make is None else self._derived.get(name, make)
 
     def add_column(self, column: Column) -> None:
         if column.name in self.columns:

@@ -1,14 +1,16 @@
-"""What a viewer shows on top of the dataset: a model's outputs and a ``ggt score`` report.
+"""What a viewer shows on top of the dataset: models' outputs and their per-image scores.
 
-Both are keyed by pair id and joined onto the index once, at start: per-image
-metrics become sortable columns (with their protocol's direction), notes stay
-per row, and predictions become a third image per pair. Rows the dataset does
-not hold are counted and named, not silently dropped.
+Scores come from a ``ggt score`` report (its ``per_image.parquet`` and ``summary.json``)
+or a submission record (its ``.parquet`` table beside the record JSON); outputs from a
+folder, zip or Parquet. Both are keyed by pair id and joined onto the index once, at
+start, as arrays by dataset row; ``view.submissions`` names them and adds the columns.
+Rows the dataset does not hold are counted and named, not silently dropped.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +21,7 @@ from ..errors import GGTError
 from ..eval.metric_facts import RANKED
 from ..eval.predictions import Predictions, by_stem, open_predictions
 from ..eval.report import read_summary
-from .index import Column, PairIndex, pair_key
+from .index import PairIndex, pair_key
 
 
 class OverlayError(GGTError):
@@ -28,9 +30,12 @@ class OverlayError(GGTError):
 
 @dataclass
 class Report:
+    """Per-image scores joined by dataset row: ``scores[metric]`` is NaN where a row has none."""
+
     label: str
     path: str
-    metrics: list[str]
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    better: dict[str, str] = field(default_factory=dict)     # metric -> higher/lower (known directions only)
     notes: dict[int, str] = field(default_factory=dict)     # row -> conversion note
     unmatched: list[str] = field(default_factory=list)
     submission: str | None = None                            # where the scored predictions were
@@ -52,41 +57,69 @@ def _rows(index: PairIndex, ids: list[str], split: str, what: str) -> tuple[np.n
     return rows, unmatched
 
 
-def attach_report(index: PairIndex, path: str) -> Report:
-    """Join ``per_image.parquet`` of a ``ggt score`` output (folder or file) onto ``index``."""
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
-    table_path = os.path.join(path, "per_image.parquet") if os.path.isdir(path) else path
-    if not os.path.isfile(table_path):
-        raise OverlayError(f"{path}: no per_image.parquet; pass the folder `ggt score --out` wrote")
+def _scores(index: PairIndex, table_path: str, report: Report) -> Report:
+    """Join the per-image table at ``table_path`` onto ``report``: numeric columns become scores."""
     try:
         table = pq.read_table(table_path)
     except Exception as e:  # noqa: BLE001 (any unreadable Parquet is reported by name)
         raise OverlayError(f"{table_path}: cannot read it ({type(e).__name__}: {e})") from None
     if "id" not in table.column_names:
         raise OverlayError(f"{table_path}: no 'id' column; is it a ggt score per-image table?")
-    summary = _summary(folder)
-    # Only a known direction orders the grid: 'unknown' (AFINE-NR) must not sort as lower-is-better.
-    better = {k: v.get("better") for k, v in summary.get("metrics", {}).items() if v.get("better") in RANKED}
-    split = summary.get("fingerprint", {}).get("test_set", {}).get("split") or "test"
-    rows, unmatched = _rows(index, table.column("id").to_pylist(), split, table_path)
+    rows, report.unmatched = _rows(index, table.column("id").to_pylist(), report.split, table_path)
     found = np.array([r is not None for r in rows])
     at = rows[found].astype(np.int64)
-    label = summary.get("label") or os.path.basename(os.path.normpath(folder))
-    report = Report(label, table_path, [], unmatched=unmatched,
-                    submission=summary.get("submission", {}).get("source"), split=split)
     for name in table.column_names:
         kind = table.schema.field(name).type
         if name in ("id", "category", "note") or not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
             continue
         values = np.full(index.num_rows, np.nan, np.float32)
         values[at] = table.column(name).to_numpy(zero_copy_only=False).astype(np.float32)[found]
-        column = Column(name, values, "metric", better=better.get(name))
-        index.add_column(column)
-        report.metrics.append(column.name)
+        report.scores[name] = values
     if "note" in table.column_names:
         notes = table.column("note").to_pylist()
         report.notes = {int(r): n for r, n, ok in zip(rows, notes, found) if ok and n}
     return report
+
+
+def _ranked(metrics: dict) -> dict[str, str]:
+    # Only a known direction orders the grid: 'unknown' (AFINE-NR) must not sort as lower-is-better.
+    return {k: v.get("better") for k, v in metrics.items() if isinstance(v, dict) and v.get("better") in RANKED}
+
+
+def attach_report(index: PairIndex, path: str) -> Report:
+    """Join ``per_image.parquet`` of a ``ggt score`` output (folder or file) onto ``index``."""
+    folder = path if os.path.isdir(path) else os.path.dirname(path)
+    table_path = os.path.join(path, "per_image.parquet") if os.path.isdir(path) else path
+    if not os.path.isfile(table_path):
+        raise OverlayError(f"{path}: no per_image.parquet; pass the folder `ggt score --out` wrote")
+    summary = _summary(folder)
+    split = summary.get("fingerprint", {}).get("test_set", {}).get("split") or "test"
+    report = Report(summary.get("label") or os.path.basename(os.path.normpath(folder)), table_path,
+                    better=_ranked(summary.get("metrics", {})),
+                    submission=summary.get("submission", {}).get("source"), split=split)
+    return _scores(index, table_path, report)
+
+
+def attach_record(index: PairIndex, results, rel: str) -> tuple[Report | None, str | None]:
+    """A submission record's scores (its per-image table) and the local path of its outputs.
+
+    ``results`` is a ``benchmark.results.Results``; ``rel`` the record's path in it. Either
+    part is None when the record has none: a pending record has no scores, and outputs kept
+    in another Hub repo are not fetched here.
+    """
+    from ..benchmark.record import read_record
+
+    record = read_record(results.local_path(rel))
+    label = record.model["id"]
+    report = None
+    if record.per_image:
+        table = results.local_path(posixpath.join(posixpath.dirname(rel), record.per_image["file"]))
+        report = Report(label, table, better=_ranked(record.metrics),
+                        split=(record.test_set or {}).get("split") or "test")
+        report = _scores(index, table, report)
+    out = record.outputs
+    outputs = results.local_path(out["path"]) if out and out["repo"] is None and out["path"] else None
+    return report, outputs
 
 
 @dataclass
@@ -100,6 +133,12 @@ class Outputs:
     def read(self, row: int) -> bytes | None:
         key = self.rows.get(row)
         return None if key is None else self.predictions.read(key)
+
+    def has(self, num_rows: int) -> np.ndarray:
+        """1 where a row has an output, else 0 (a filterable column)."""
+        has = np.zeros(num_rows, np.int8)
+        has[list(self.rows)] = 1
+        return has
 
 
 def _by_basename(index: PairIndex, keys: set[str], split: str) -> dict[str, str]:
@@ -119,8 +158,4 @@ def attach_predictions(index: PairIndex, path: str, split: str = "test") -> Outp
         ids = keys
     rows, _ = _rows(index, [i or k for i, k in zip(ids, keys)], split, path)
     unmatched = [k for k, r in zip(keys, rows) if r is None]
-    outputs = Outputs(preds, {int(r): k for k, r in zip(keys, rows) if r is not None}, unmatched)
-    has = np.zeros(index.num_rows, np.int8)
-    has[list(outputs.rows)] = 1
-    index.add_column(Column("has_prediction", has, "metric", ["no", "yes"]))
-    return outputs
+    return Outputs(preds, {int(r): k for k, r in zip(keys, rows) if r is not None}, unmatched)

@@ -10,6 +10,10 @@
 - ``q`` keeps ids containing the text (case-insensitive; a scan of the id column);
 - ``sort`` is a column, ``-`` in front for descending; missing values go last.
   Without it rows keep dataset order.
+
+Besides the index's own columns, ``where`` and ``sort`` take its derived ones: with two
+submissions A and B, ``psnr:A-vs-B`` is how far A beats B (``sort=-psnr:A-vs-B``: the pairs
+where A beats B most first; see ``view.submissions``).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ PER_PAGE, MAX_PER_PAGE = 48, 200
 _OPS = {"<=": operator.le, ">=": operator.ge, "!=": operator.ne, "=": operator.eq, "<": operator.lt, ">": operator.gt}
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?|[-+]?inf|nan"
 _COND = re.compile(rf"^\s*([A-Za-z0-9_:.\-]+)\s*(<=|>=|!=|=|<|>)\s*({_NUMBER})\s*$", re.IGNORECASE)
-_SORT = re.compile(r"^-?[A-Za-z0-9_:.]+$")
+_SORT = re.compile(r"^-?[A-Za-z0-9_:.][A-Za-z0-9_:.\-]*$")      # a - inside: psnr:a-vs-b
 Params = Mapping[str, "str | list[str]"]        # URL parameters; a repeated one is a list
 
 
@@ -80,12 +84,13 @@ def parse(params: Params, index: PairIndex) -> Query:
         if not m:
             raise QueryError(f"where: cannot read {cond!r}; write e.g. lpips>0.3 or hq_width>=512", "where")
         name, op, value = m.groups()
-        if name not in index.columns or not index.columns[name].numeric:
+        col = index.column(name)
+        if col is None or not col.numeric:
             raise QueryError(f"where: {name!r} is not a numeric column (have: {', '.join(numeric(index))})",
                              "where")
         where.append((name, op, float(value)))
     sort = one(params, "sort").strip()
-    if sort and (not _SORT.match(sort) or sort.removeprefix("-") not in index.columns):
+    if sort and (not _SORT.match(sort) or index.column(sort.removeprefix("-")) is None):
         raise QueryError(f"sort: no column {sort.removeprefix('-')!r} (have: {', '.join(index.columns)}; "
                          "a leading - sorts descending)", "sort")
     return Query(tuple(sorted(labels)), tuple(where), one(params, "q").strip(), sort)
@@ -111,7 +116,7 @@ def _mask(query: Query, index: PairIndex) -> np.ndarray:
         mask &= np.isin(col.values, [col.labels.index(w) for w in wanted])
     for name, op, value in query.where:
         with np.errstate(invalid="ignore"):
-            mask &= _OPS[op](index.columns[name].values, value)
+            mask &= _OPS[op](index.column(name).values, value)
     if query.q:
         mask &= _id_match(query.q, index)
     return mask
@@ -124,7 +129,7 @@ def _id_match(text: str, index: PairIndex) -> np.ndarray:
 def _order(rows: np.ndarray, sort: str, index: PairIndex) -> np.ndarray:
     if not sort:
         return rows
-    col = index.columns[sort.removeprefix("-")]
+    col = index.column(sort.removeprefix("-"))
     values = col.values[rows].astype(np.float64)
     if not col.numeric:                         # labels sort alphabetically, not by code
         rank = np.argsort(np.argsort(np.array(col.labels, dtype=object))).astype(np.float64)

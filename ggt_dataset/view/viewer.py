@@ -1,8 +1,8 @@
 """What the page asks for, answered as plain data: the viewer without the web server.
 
-``Viewer.open`` indexes the dataset and joins the overlays once; then ``info``,
-``rows``, ``pair`` and ``image`` answer each request from the index and the
-row groups they need.
+``Viewer.open`` indexes the dataset and joins the submissions (models' outputs and
+scores, see ``view.submissions``) once; then ``info``, ``rows``, ``pair`` and ``image``
+answer each request from the index and the row groups they need.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from ..errors import GGTError
 from . import query as q
 from . import thumbs
 from .index import LRU, PairIndex, build_index
-from .overlays import Outputs, Report, attach_predictions, attach_report
+from .overlays import Report
 from .source import open_source
+from .submissions import Comparison, Submission, comparisons, open_submissions
 from .thumb_cache import ThumbCache
 
-ROLES = ("lq", "pred", "hq")          # the order the page shows them in
 THUMB_CACHE_BYTES = 32 << 20
 
 
@@ -53,20 +53,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _submission(path: str, report_dir: str) -> str | None:
-    """The report's scored outputs: as recorded, else relative to the report's folder or its parents."""
-    if os.path.isabs(path):
-        return path if os.path.exists(path) else None
-    tries = [path] + [os.path.join(base, path) for base in
-                      (report_dir, os.path.dirname(report_dir), os.path.dirname(os.path.dirname(report_dir)))]
-    return next((t for t in tries if os.path.exists(t)), None)
-
-
-def _version(index: PairIndex, predictions: str | None, report: str | None) -> str:
+def _version(index: PairIndex, subs: list[Submission]) -> str:
     """Changes when what the server shows changes: image URLs carry it, so a browser's cache
     never shows a previous run's outputs after a restart on the same port."""
     h = hashlib.sha256()
-    for path in [s.path for s in index.source.shards] + [p for p in (predictions, report) if p]:
+    overlays = [p for s in subs for p in (s.outputs and s.outputs.predictions.source, s.report and s.report.path) if p]
+    for path in [s.path for s in index.source.shards] + overlays:
         try:
             st = os.stat(path)
             h.update(f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -74,6 +66,10 @@ def _version(index: PairIndex, predictions: str | None, report: str | None) -> s
             h.update(f"{path}\n".encode())
     h.update(str(index.num_rows).encode())
     return h.hexdigest()[:16]
+
+
+def _listed(value: str | list[str] | None) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
 
 
 def _number(v: np.floating) -> float | int | None:
@@ -87,8 +83,7 @@ def _number(v: np.floating) -> float | int | None:
 @dataclass
 class Viewer:
     index: PairIndex
-    outputs: Outputs | None = None
-    report: Report | None = None
+    subs: list[Submission] = field(default_factory=list)      # shown between LQ and HQ, in this order
     version: str = "0"
     disk: ThumbCache | None = None       # thumbnails kept between runs, by image content
     log: Callable[[str], None] = field(default=_stderr, repr=False)
@@ -96,40 +91,47 @@ class Viewer:
     def __post_init__(self) -> None:
         self.selections = q.Selections(self.index)
         self._thumbs = LRU(THUMB_CACHE_BYTES, len)
+        self.comparisons: list[Comparison] = comparisons(self.index, self.subs)
 
     @classmethod
-    def open(cls, target: str, predictions: str | None = None, report: str | None = None,
-             revision: str | None = None, split: str | None = None, log=None) -> Viewer:
-        """Index ``target`` and join the overlays. Outputs are matched in ``split`` (default: the report's, else test)."""
+    def open(cls, target: str, predictions: str | list[str] | None = None, report: str | list[str] | None = None,
+             revision: str | None = None, split: str | None = None, log=None, submissions: str | None = None,
+             models: list[str] | None = None) -> Viewer:
+        """Index ``target`` and join the submissions: ``predictions`` and ``report`` (one or a list of
+        each, paired in order), then the records of the results repo ``submissions`` (only ``models``',
+        when given). Outputs are matched in ``split`` (default: each one's report's, else test)."""
         log = log or _stderr
         index = build_index(open_source(target, revision))
-        rep = attach_report(index, report) if report else None
-        if rep and rep.unmatched:
-            log(f"ggt view: {len(rep.unmatched)} report rows are not in {target} (first: {rep.unmatched[0]})")
-        if rep and predictions is None and rep.submission:
-            predictions = _submission(rep.submission, os.path.dirname(rep.path))
-            log(f"ggt view: showing the scored outputs from {predictions} (the report's submission)" if predictions
-                else f"ggt view: the report's outputs ({rep.submission}) are not on disk here; pass --predictions")
-        split = split or (rep.split if rep else "test")
-        outputs = attach_predictions(index, predictions, split) if predictions else None
-        if outputs and outputs.unmatched:
-            log(f"ggt view: {len(outputs.unmatched)} predictions are not in {target} "
-                f"(first: {outputs.unmatched[0]})")
-        viewer = cls(index, outputs, rep, _version(index, predictions, report), log=log)
+        subs = open_submissions(index, _listed(predictions), _listed(report), submissions, models, split, log)
+        viewer = cls(index, subs, _version(index, subs), log=log)
         viewer.rows(viewer.start())      # the first view, ready before the first visitor asks
-        for name in rep.metrics if rep else []:   # and each metric's worst-first order
-            better = index.columns[name].better
-            if better:
-                viewer.selections.order(name if better == "higher" else f"-{name}")
+        for sub in subs:                 # and each metric's worst-first order
+            for name in sub.columns.values():
+                better = index.columns[name].better
+                if better:
+                    viewer.selections.order(name if better == "higher" else f"-{name}")
         return viewer
 
+    @property
+    def scored(self) -> list[tuple[Submission, Report]]:
+        return [(s, s.report) for s in self.subs if s.report]
+
+    def roles(self, row: int | None = None) -> list[str]:
+        """The images the page shows, in order: LQ, each submission's output (those for ``row``), HQ."""
+        return ["lq", *(s.role for s in self.subs if s.outputs and (row is None or row in s.outputs.rows)), "hq"]
+
     def start(self) -> dict[str, Any]:
-        """The view a page opens on when its URL names none: with a report, the split it scored,
+        """The view a page opens on when its URL names none: with scores, the split they cover and,
+        for two or more submissions, the pairs where the first beats the second most; for one,
         worst first by its first metric with a direction (what a first look is for)."""
-        if not self.report:
+        if not self.scored:
             return {}
-        view: dict[str, Any] = {"split": [self.report.split]}
-        better = [(n, self.index.columns[n].better) for n in self.report.metrics if self.index.columns[n].better]
+        first, report = self.scored[0]
+        view: dict[str, Any] = {"split": [report.split]}
+        if self.comparisons:
+            view["sort"] = f"-{self.comparisons[0].name}"
+            return view
+        better = [(n, self.index.columns[n].better) for n in first.columns.values() if self.index.columns[n].better]
         if better:
             name, direction = better[0]
             view["sort"] = name if direction == "higher" else f"-{name}"      # ascending PSNR: worst first
@@ -139,15 +141,18 @@ class Viewer:
     def info(self) -> dict[str, Any]:
         return {"name": self.index.source.name, "rows": self.index.num_rows,
                 "columns": [c.describe() for c in self.index.columns.values()],
-                "roles": [r for r in ROLES if r != "pred" or self.outputs],
-                "report": {"label": self.report.label, "metrics": self.report.metrics} if self.report else None,
+                "roles": self.roles(), "submissions": [s.describe() for s in self.subs],
+                "comparisons": [c.describe() for c in self.comparisons],
                 "start": self.start(), "per_page": q.PER_PAGE, "version": self.version}
 
-    def _values(self, row: int) -> dict[str, Any]:
+    def _values(self, row: int, derived: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+        """The row's index values by column name, and those of the ``derived`` columns asked for."""
         out = {}
         for name, col in self.index.columns.items():
             v = col.values[row]
             out[name] = (col.labels[v] if v >= 0 else None) if not col.numeric else _number(v)
+        for name in derived:
+            out[name] = _number(self.index.column(name).values[row])
         return out
 
     def rows(self, params: q.Params) -> dict[str, Any]:
@@ -159,8 +164,10 @@ class Viewer:
         page = min(page, pages)
         chosen = rows[(page - 1) * per: page * per]
         keys = self.index.keys(int(r) for r in chosen)
+        sort = query.sort.removeprefix("-")
+        derived = [sort] if sort in self.index.derived else []        # a comparison: the cards show it
         return {"total": int(rows.size), "page": page, "per": per, "pages": pages, "query": q.describe(query),
-                "rows": [{"key": k, "id": k.split(":", 1)[1], "values": self._values(int(r))}
+                "rows": [{"key": k, "id": k.split(":", 1)[1], "values": self._values(int(r), derived)}
                          for k, r in zip(keys, chosen)]}
 
     def _row(self, key: str) -> int:
@@ -170,30 +177,35 @@ class Viewer:
         return row
 
     def pair(self, key: str, params: q.Params) -> dict[str, Any]:
-        """One pair's stored metadata, index values, note, images and neighbours in the query's order."""
+        """One pair's stored metadata, index values, notes, images and neighbours in the query's order."""
         row = self._row(key)
         record = self.index.records([row])[0]
         rows = self.selections.rows(q.parse(params, self.index))
         at = np.flatnonzero(rows == row)
         pos = int(at[0]) if at.size else None
         neighbour = (lambda k: self.index.key_of(int(rows[k])) if pos is not None and 0 <= k < rows.size else None)
-        roles = [r for r in ROLES if r != "pred" or (self.outputs and row in self.outputs.rows)]
-        return {"key": key, "id": record["id"], "record": _clean(record), "values": self._values(row),
-                "note": self.report.notes.get(row, "") if self.report else "", "roles": roles,
-                "pred_size": self._pred_size(row) if "pred" in roles else None,
+        values = self._values(row)
+        # One row's margins from the scores themselves: no whole derived column made for a pair.
+        values.update({c.name: _number(c.values(self.index, row)) for c in self.comparisons})
+        notes = [(s.label, r.notes[row]) for s, r in self.scored if row in r.notes]
+        roles = self.roles(row)
+        return {"key": key, "id": record["id"], "record": _clean(record), "values": values,
+                "note": "; ".join(n if len(self.subs) == 1 else f"{label}: {n}" for label, n in notes),
+                "roles": roles, "sizes": {r: self._size(row, r) for r in roles[1:-1]},
                 "position": pos, "total": int(rows.size),
                 "prev": neighbour(pos - 1) if pos is not None else None,
                 "next": neighbour(pos + 1) if pos is not None else None}
 
-    def _pred_size(self, row: int) -> list[int] | None:
+    def _size(self, row: int, role: str) -> list[int] | None:
         try:
-            return list(thumbs.size(self._bytes(row, "pred")))
+            return list(thumbs.size(self._bytes(row, role)))
         except (thumbs.ImageDecodeError, Unreadable):      # the image request says why
             return None
 
     def image(self, key: str, role: str, size: str) -> tuple[bytes, str]:
-        if role not in ROLES or size not in ("thumb", "full"):
-            raise NotFound(f"no image {role!r}/{size!r}; roles are {', '.join(ROLES)}, sizes thumb and full")
+        roles = self.roles()
+        if role not in roles or size not in ("thumb", "full"):
+            raise NotFound(f"no image {role!r}/{size!r}; roles are {', '.join(roles)}, sizes thumb and full")
         row = self._row(key)
         if size == "thumb":
             return self._thumbs.get((row, role), lambda: self._thumbnail(row, role)), "image/jpeg"
@@ -210,25 +222,27 @@ class Viewer:
         return self.disk.get_or_make(hashlib.sha256(data).hexdigest(), lambda: thumbs.thumbnail(data))
 
     def _bytes(self, row: int, role: str) -> bytes:
-        if role != "pred":
+        if role in ("lq", "hq"):
             return self.index.image(row, role)
+        sub = next(s for s in self.subs if s.role == role)        # image() checked the role
         key = self.index.key_of(row)
         try:
-            data = self.outputs.read(row) if self.outputs else None
+            data = sub.outputs.read(row) if sub.outputs else None
         except (GGTError, OSError, pa.ArrowException) as e:
             # The reason names the file: it goes to the server's log, never to the page.
-            self.log(f"ggt view: the output for {key} cannot be read: {e}")
+            self.log(f"ggt view: {sub.label}'s output for {key} cannot be read: {e}")
             raise Unreadable(f"the output for {key!r} cannot be read; the server's log says why") from None
         if data is None:
-            raise NotFound(f"no prediction for {key!r}")
+            raise NotFound(f"no prediction for {key!r}" + (f" from {sub.label}" if sub.tag else ""))
         return data
 
     def private_paths(self) -> list[str]:
         """Local folders behind what is served, longest first: no HTTP answer may show them (see ``public``)."""
         local = [os.path.dirname(os.path.dirname(os.path.dirname(s.path)))      # <root>/data/<category>/<shard>
                  for s in self.index.source.shards] if self.index.source.fs is None else []
-        local += [p for p in (self.outputs and self.outputs.predictions.source,
-                              self.report and os.path.dirname(self.report.path), self.disk and self.disk.root) if p]
+        local += [p for s in self.subs for p in (s.outputs and s.outputs.predictions.source,
+                                                  s.report and os.path.dirname(s.report.path)) if p]
+        local += [self.disk.root] if self.disk else []
         paths = {v for p in local for v in (p, os.path.abspath(p), os.path.realpath(p))}
         return sorted((p for p in paths if len(p) > 1), key=len, reverse=True)
 

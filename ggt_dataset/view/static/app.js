@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-let INFO = null;            // /api/info: columns, roles, report
+let INFO = null;            // /api/info: columns, roles, submissions, comparisons
 let STATE = {};             // the URL's parameters
 let LIST = null;            // the last /api/rows answer
 let LIST_KEY = "";
@@ -12,7 +12,13 @@ let PAIR_QUERY = "";        // what PAIR answered: a change of mode or sides alo
 let SEQ = 0;                // the latest pair request: older answers are dropped
 let OPENED_HERE = false;    // the pair was opened from this page's grid: Esc goes back in history
 const ZOOM = { scale: 1, x: 0, y: 0, fit: 1, w: 0, h: 0, key: "" };
-const ROLE_NAMES = { lq: "LQ", pred: "output", hq: "HQ" };      // what the page calls each image
+// What the page calls each image: LQ, HQ, and each submission by its label ("output" when it is the only one).
+const roleName = (role) => ({ lq: "LQ", hq: "HQ" })[role] || INFO.submissions.find((s) => s.role === role).name;
+const submissionOf = (role) => INFO.submissions.find((s) => s.role === role);
+const metricColumns = () => INFO.submissions.flatMap((s) => s.metrics);
+// Two or more models' outputs: the detail opens side by side (LQ | A | B | HQ); one: the slider.
+const defaultMode = () => (INFO.roles.length > 3 ? "side" : "slider");
+const viewMode = () => (["side", "slider"].includes(STATE.mode) ? STATE.mode : defaultMode());
 
 // ---- URL state ---------------------------------------------------------
 // Label filters are lists, written as repeated parameters (license=a&license=b): labels may hold commas.
@@ -77,7 +83,9 @@ function showError(e) {
 
 // v changes when the server's data does, so the browser never shows a cached image of a previous run.
 const imageURL = (key, role, size) => `/api/image?${new URLSearchParams({ key, role, size, v: INFO.version })}`;
-const column = (name) => INFO.columns.find((c) => c.name === name);
+const comparison = (name) => INFO.comparisons.find((c) => c.name === name.replace(/^-/, ""));
+// A comparison (A-vs-B) is a derived column: higher is A better.
+const column = (name) => INFO.columns.find((c) => c.name === name) || (comparison(name) && { better: "higher" });
 const arrow = (c) => (c && c.better ? (c.better === "higher" ? " ↑" : " ↓") : "");
 const fmt = (v) => (v === null || v === undefined ? "–"
   : typeof v === "number" && !Number.isInteger(v) ? +v.toPrecision(5) : v);
@@ -90,7 +98,7 @@ function buildControls() {
     const group = document.createElement("div");
     group.className = "group";
     group.dataset.column = c.name;
-    group.innerHTML = `<span>${c.name}</span>`;
+    group.appendChild(document.createElement("span")).textContent = c.name;
     for (const label of c.labels) {
       const chip = document.createElement("label");
       chip.className = "chip";
@@ -107,6 +115,11 @@ function buildControls() {
   }
   const sort = $("sort");
   sort.innerHTML = `<option value="">dataset order</option>`;
+  // First what several submissions are for: the pairs where one beats the other most, either way round.
+  for (const c of INFO.comparisons) {
+    sort.add(new Option(`${c.metric}: ${c.a} beats ${c.b} most`, `-${c.name}`));
+    sort.add(new Option(`${c.metric}: ${c.b} beats ${c.a} most`, c.name));
+  }
   for (const c of INFO.columns.filter((c) => c.type === "number")) {
     const options = c.better
       ? [[c.better === "higher" ? c.name : `-${c.name}`, `${c.name}: worst first`],
@@ -146,7 +159,7 @@ function card(row) {
   div.className = "card";
   div.tabIndex = 0;
   div.dataset.key = row.key;
-  const roles = INFO.roles.filter((r) => r !== "pred" || row.values.has_prediction === "yes");
+  const roles = INFO.roles.filter((r) => !submissionOf(r) || row.values[submissionOf(r).has] === "yes");
   const thumbs = document.createElement("div");
   thumbs.className = "thumbs";
   for (const role of roles) {
@@ -154,19 +167,19 @@ function card(row) {
     tile.className = "thumb";
     const im = new Image();
     im.loading = "lazy";
-    im.alt = `${ROLE_NAMES[role]} ${row.id}`;
+    im.alt = `${roleName(role)} ${row.id}`;
     im.dataset.role = role;
     im.src = imageURL(row.key, role, "thumb");
     const name = document.createElement("span");
     name.className = "role";
-    name.textContent = ROLE_NAMES[role];
+    name.textContent = roleName(role);
     tile.append(im, name);
     thumbs.appendChild(tile);
   }
   const cap = document.createElement("div");
   cap.className = "cap";
   const sortName = (STATE.sort || "").replace(/^-/, "");
-  const shown = [...new Set([sortName, ...(INFO.report ? INFO.report.metrics : [])].filter(Boolean))].slice(0, 4);
+  const shown = [...new Set([sortName, ...metricColumns()].filter(Boolean))].slice(0, 2 + 2 * INFO.submissions.length);
   const v = row.values;
   for (const [cls, text] of [["id", row.id], ["", `${v.category} · ${v.split} · ${v.lq_width}×${v.lq_height}`]]) {
     const span = document.createElement("span");
@@ -191,6 +204,7 @@ function card(row) {
 function drawGrid() {
   const grid = $("grid");
   grid.textContent = "";
+  grid.style.setProperty("--tiles", INFO.roles.length);           // cards widen with the images they hold
   for (const row of LIST.rows) grid.appendChild(card(row));
   $("page-info").textContent = `page ${LIST.page} of ${LIST.pages}`;
   $("total").textContent = `${LIST.total.toLocaleString()} of ${INFO.rows.toLocaleString()} pairs`;
@@ -220,9 +234,12 @@ async function openPair(key) {
     $("next-pair").disabled = !PAIR.next;
     drawMeta();
   }
+  // The slider's sides: the first output against the second, else against HQ; else LQ against HQ.
   const roles = PAIR.roles;
-  for (const [sel, fallback] of [["left", roles.includes("pred") ? "pred" : "lq"], ["right", "hq"]]) {
-    $(sel).innerHTML = roles.map((r) => `<option value="${r}">${ROLE_NAMES[r]}</option>`).join("");
+  const outputs = roles.slice(1, -1);
+  for (const [sel, fallback] of [["left", outputs[0] || "lq"], ["right", outputs[1] || "hq"]]) {
+    $(sel).textContent = "";
+    for (const r of roles) $(sel).add(new Option(roleName(r), r));
     $(sel).value = roles.includes(STATE[sel]) ? STATE[sel] : fallback;
   }
   await showImages(seq);
@@ -264,7 +281,7 @@ function loaded(img, src) {
 }
 
 async function showImages(seq) {
-  const mode = STATE.mode === "side" ? "side" : "slider";
+  const mode = viewMode();
   $("mode").value = mode;
   $("compare").hidden = mode !== "slider";
   $("side").hidden = mode !== "side";
@@ -274,8 +291,8 @@ async function showImages(seq) {
   const waits = [];
   if (mode === "slider") {
     const [l, r] = [$("left").value, $("right").value];
-    $("tag-left").textContent = ROLE_NAMES[l];
-    $("tag-right").textContent = ROLE_NAMES[r];
+    $("tag-left").textContent = roleName(l);
+    $("tag-right").textContent = roleName(r);
     waits.push(loaded($("img-left"), imageURL(id, l, "full")), loaded($("img-right"), imageURL(id, r, "full")));
   } else {
     const side = $("side");
@@ -283,9 +300,15 @@ async function showImages(seq) {
     for (const role of PAIR.roles) {
       const pane = document.createElement("div");
       pane.className = "pane";
-      pane.innerHTML = `<div class="frame"><img alt="${role}"></div><span class="tag">${ROLE_NAMES[role]}</span>`;
+      const frame = pane.appendChild(document.createElement("div"));
+      frame.className = "frame";
+      const img = frame.appendChild(new Image());
+      img.alt = role;
+      const tag = pane.appendChild(document.createElement("span"));
+      tag.className = "tag";
+      tag.textContent = roleName(role);          // a label is text, never markup
       side.appendChild(pane);
-      waits.push(loaded(pane.querySelector("img"), imageURL(id, role, "full")));
+      waits.push(loaded(img, imageURL(id, role, "full")));
       attachZoom(pane);
     }
   }
@@ -307,7 +330,7 @@ async function showImages(seq) {
 }
 
 function panes() {
-  return [...document.querySelectorAll(STATE.mode === "side" ? "#side .pane" : "#compare")];
+  return [...document.querySelectorAll(viewMode() === "side" ? "#side .pane" : "#compare")];
 }
 
 function fit() {
@@ -404,17 +427,21 @@ function setSlider(value) {
 function drawMeta() {
   const rec = PAIR.record;
   // The scores first: they are why this pair is open (a worst-first list leads here).
-  const rows = (INFO.report ? INFO.report.metrics : []).map((name) => [`${name}${arrow(column(name))}`, fmt(PAIR.values[name])]);
+  const rows = INFO.comparisons.map((c) => [`${c.metric}: ${c.a} over ${c.b} ↑`, fmt(PAIR.values[c.name])]);
+  rows.push(...metricColumns().map((name) => [`${name}${arrow(column(name))}`, fmt(PAIR.values[name])]));
   if (PAIR.note) rows.push(["note", PAIR.note]);
   rows.push(["id", rec.id], ["category", rec.category], ["split", rec.split],
     ["LQ size", `${rec.lq_width}×${rec.lq_height}`], ["HQ size", `${rec.hq_width}×${rec.hq_height}`],
     ["source", rec.source], ["license", rec.license], ["generator", rec.generator], ["prompt", rec.prompt]);
-  if (PAIR.pred_size) rows.push(["prediction size", PAIR.pred_size.join("×")]);
+  const sizes = Object.entries(PAIR.sizes).filter(([, size]) => size);
+  const single = INFO.submissions.length === 1;
+  const what = (role) => (single ? "prediction" : roleName(role));
+  for (const [role, size] of sizes) rows.push([`${what(role)} size`, size.join("×")]);
   const aspect = (w, h) => w / h;
   const hq = aspect(rec.hq_width, rec.hq_height);
-  for (const [what, w, h] of [["LQ", rec.lq_width, rec.lq_height], ["prediction", ...(PAIR.pred_size || [])]]) {
+  for (const [what_, w, h] of [["LQ", rec.lq_width, rec.lq_height], ...sizes.map(([r, s]) => [what(r), ...s])]) {
     if (w && h && Math.abs(aspect(w, h) / hq - 1) > 0.01) {
-      rows.push(["⚠ aspect", `${what} ${w}×${h} is drawn stretched into HQ's ${rec.hq_width}×${rec.hq_height} box`]);
+      rows.push(["⚠ aspect", `${what_} ${w}×${h} is drawn stretched into HQ's ${rec.hq_width}×${rec.hq_height} box`]);
     }
   }
   for (const qc of rec.qc_scores || []) rows.push([`qc ${qc.name}`, fmt(qc.score)]);
@@ -428,6 +455,10 @@ function drawMeta() {
     tr.appendChild(th);
     tr.insertCell().textContent = fmt(v);
   }
+}
+
+function setMode(m) {
+  navigate({ mode: m === defaultMode() ? undefined : m }, false);    // the default stays out of the URL
 }
 
 // ---- wiring ------------------------------------------------------------------
@@ -454,7 +485,7 @@ function keys(e) {
       ArrowLeft: () => PAIR.prev && navigate({ pair: PAIR.prev }, false),
       ArrowRight: () => PAIR.next && navigate({ pair: PAIR.next }, false),
       Escape: leavePair,
-      s: () => navigate({ mode: STATE.mode === "side" ? undefined : "side" }, false),
+      s: () => setMode(viewMode() === "side" ? "slider" : "side"),
       "+": () => zoomAt(1.25), "=": () => zoomAt(1.25), "-": () => zoomAt(0.8), 0: fit,
       "[": () => setSlider(Number($("slider").value) - 5), "]": () => setSlider(Number($("slider").value) + 5),
     }[e.key];
@@ -475,7 +506,8 @@ async function main() {
   }
   $("title").textContent = INFO.name;
   document.title = `${INFO.name} · ggt view`;
-  $("subtitle").textContent = `${INFO.rows.toLocaleString()} pairs` + (INFO.report ? ` · report: ${INFO.report.label}` : "");
+  $("subtitle").textContent = `${INFO.rows.toLocaleString()} pairs`
+    + INFO.submissions.map((s) => ` · ${s.metrics.length ? "scored" : "outputs"}: ${s.label}`).join("");
   buildControls();
   $("controls").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -494,7 +526,7 @@ async function main() {
   // After a choice, focus leaves the select, so the arrow keys step pairs again.
   $("mode").addEventListener("change", () => {
     $("mode").blur();
-    navigate({ mode: $("mode").value === "side" ? "side" : undefined }, false);
+    setMode($("mode").value);
   });
   for (const sel of ["left", "right"]) {
     $(sel).addEventListener("change", () => { $(sel).blur(); navigate({ [sel]: $(sel).value }, false); });
