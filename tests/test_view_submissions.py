@@ -178,6 +178,21 @@ def test_report_labels_are_text_in_names(eval_set, two_reports, tmp_path):
     assert viewer.info()["submissions"][0]["label"] == "<img src=x onerror=alert(1)> a/b"
 
 
+def test_outputs_kept_in_another_repo_are_named_not_fetched(eval_set, results, tmp_path):
+    """A record whose outputs are a Hub dataset repo: its scores are shown, and the log says why not its outputs."""
+    copy = shutil.copytree(results, tmp_path / "results")
+    path = copy / "submissions" / "org__identity" / next(
+        f for f in os.listdir(copy / "submissions" / "org__identity") if f.endswith(".json"))
+    record = json.loads(path.read_text())
+    record["outputs"].update(repo="org/outs", path=None)
+    path.write_text(json.dumps(record))
+    said: list[str] = []
+    viewer = Viewer.open(eval_set, submissions=str(copy), log=said.append)
+    assert viewer.info()["roles"] == ["lq", "pred:org_classical", "hq"]
+    assert [s.label for s, _ in viewer.scored] == ["org/classical", "org/identity"]
+    assert any("org/identity's outputs are in org/outs" in line and "scores only" in line for line in said), said
+
+
 @pytest.mark.slow
 def test_cli_repeated_reports_and_bad_choices(eval_set, two_reports, results, identity_preds):
     with ggt_view(eval_set, "--report", two_reports[0], "--report", two_reports[1], "--port", "0",

@@ -137,6 +137,9 @@ def _from_results(index: PairIndex, results: str, models: list[str],
         rep, pred = attach_record(index, repo, rel)
         p = record.protocol
         label = record.model["id"] + (f" ({p['name']} v{p['version']})" if record.model["id"] in twice else "")
+        elsewhere = (record.outputs or {}).get("repo")
+        if elsewhere:               # a whole dataset repo, maybe large: not downloaded to be looked at
+            log(f"ggt view: {label}'s outputs are in {elsewhere}, not in {results}; showing its scores only")
         if rep is None and pred is None:
             log(f"ggt view: {rel} has neither scores nor outputs in {results}; left out")
             continue
