@@ -24,10 +24,10 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=256, help="image side (default 256, as ggt sample)")
     args = ap.parse_args()
     import pyarrow.parquet as pq
-
-    from ggt_dataset.build import build
     from ggt_dataset.eval import api
     from ggt_dataset.eval.baselines import run_baseline
+
+    from ggt_dataset.build import build
     from ggt_dataset.sample import write_sample
 
     with tempfile.TemporaryDirectory(prefix="ggt-bench-ssim-") as tmp:

@@ -44,8 +44,9 @@ def window(convention: str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _spectrum(convention: str, rows: int, cols: int) -> np.ndarray:
-    """rfft2 of the window flipped and zero-padded to (rows, cols): a circular convolution with
-    it is, at rows/cols >= WINDOW - 1, the valid cross-correlation conv2d computes."""
+    """rfft2 of the window flipped and zero-padded to (rows, cols). A circular convolution with it,
+    read from row and column WINDOW - 1 on, is the valid cross-correlation conv2d computes: those
+    outputs never wrap around, and zero padding beyond the strip adds nothing to them."""
     from scipy import fft
 
     k = np.zeros((rows, cols))
