@@ -176,10 +176,17 @@ def _add_columns(index: PairIndex, sub: Submission, log: Callable[[str], None]) 
             f"(first: {out.unmatched[0]})")
     if out:
         index.add_column(Column(sub.name("has_prediction"), out.has(index.num_rows), "metric", ["no", "yes"]))
-    for metric, values in (rep.scores if rep else {}).items():
+    if rep is None:
+        return
+    for metric, values in rep.scores.items():
         column = Column(sub.name(metric), values, "metric", better=rep.better.get(metric))
         index.add_column(column)                 # renamed group:name if a data column has the name
         sub.columns[metric] = column.name
+
+
+def _margin_column(c: Comparison, index: PairIndex) -> Callable[[], Column]:
+    """The margin column of ``c``, made on first use (the index caches it within its budget)."""
+    return lambda: Column(c.name, c.values(index), "compare", better="higher")
 
 
 def comparisons(index: PairIndex, subs: list[Submission]) -> list[Comparison]:
@@ -197,6 +204,6 @@ def comparisons(index: PairIndex, subs: list[Submission]) -> list[Comparison]:
                     continue
                 pair = [Comparison(f"{metric}:{x.tag}-vs-{y.tag}", metric, x, y, better) for x, y in ((a, b), (b, a))]
                 for c in pair:
-                    index.derived[c.name] = (lambda c=c: Column(c.name, c.values(index), "compare", better="higher"))
+                    index.derived[c.name] = _margin_column(c, index)
                 listed.append(pair[0])
     return listed
