@@ -73,6 +73,7 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
     import torch
 
     from .metrics import pyiqa_version
+    from .selfcheck import state as selfcheck_state
 
     names = [m.name for m in protocol.metrics if m.kind != "SET"]
     cats = [c for c in CATEGORIES if any(r["category"] == c for r in result.rows)]
@@ -110,6 +111,7 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
             "versions": {"ggt-100k": __version__, "pyiqa": pyiqa_version(), "torch": torch.__version__,
                          "python": platform.python_version()},
             "device": device,
+            "selfcheck": selfcheck_state(device),   # this install's calibration check (eval/selfcheck.py)
             "kernels": kernels or {},        # metric -> the code that computed it (metrics.kernels)
             "weights": {k: [{"file": r.weight.file, "sha256": r.sha256} for r in v]
                         for k, v in weight_files.items() if v},

@@ -15,6 +15,7 @@ from . import (
     publish,
     sample,
     score,
+    selfcheck,
     submit,
     synth,
     verify,
@@ -22,7 +23,7 @@ from . import (
     weights,
 )
 
-VERBS = (sample, build, verify, info, publish, baseline, score, weights, view, synth, submit, leaderboard)
+VERBS = (sample, build, verify, info, publish, baseline, score, selfcheck, weights, view, synth, submit, leaderboard)
 
 
 def parser() -> argparse.ArgumentParser:

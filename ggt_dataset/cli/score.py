@@ -98,4 +98,9 @@ def run(args) -> int:
                         revision=args.revision)
     print(markdown(summary))
     print(f"wrote {args.out}: per_image.parquet, per_image.csv, summary.json, report.md, plots/")
+    from ..eval.selfcheck import summary_line
+
+    unchecked = summary_line(summary["fingerprint"]["selfcheck"])
+    if unchecked:
+        print(unchecked, file=sys.stderr)
     return 0

@@ -2,7 +2,8 @@
 
 `list` shows each file, where pyiqa looks for it and whether it is there (and its
 sha256). `fetch` lets pyiqa download the missing ones (needs internet), then checks
-them against the protocol's hashes.
+them against the protocol's hashes; it also fetches the calibration images of
+`ggt selfcheck` (pinned by sha256; an interrupted download resumes).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def run(args) -> int:
     if args.weights_dir:
         weights.use_weights_dir(args.weights_dir)
     if args.action == "fetch":
+        _fetch_calibration()
         weights.fetch(proto)
     missing = 0
     for spec in proto.metrics:
@@ -44,3 +46,10 @@ def run(args) -> int:
             print(f"{spec.name:10s} MISSING  {msg}")
         missing += len(problems)
     return 1 if missing else 0
+
+
+def _fetch_calibration() -> None:
+    from ..eval import selfcheck
+
+    fetched = selfcheck.fetch_images(selfcheck.load())
+    print(f"calibration {'fetched ' + str(len(fetched)) if fetched else 'ok'} images in {selfcheck.images_dir()}")
