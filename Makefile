@@ -25,6 +25,7 @@ $(TEST_STAMP): pyproject.toml | $(PY)
 
 # The sample pack end to end: make it, build it, verify it, load it with `datasets`;
 # then two baselines on its test split, scored with every metric that runs here, compared;
+# then both submitted to a local results folder, verified by re-scoring, and a leaderboard built;
 # then generative-ground-truth synthesis of the test LQ photos with the classical backend
 # (a baseline, offline), QC, build and verify; last, the command that opens the viewer.
 demo: $(DEMO_STAMP)
@@ -39,6 +40,12 @@ demo: $(DEMO_STAMP)
 	$(GGT) score --compare $(DEMO)/reports/identity $(DEMO)/reports/classical --out $(DEMO)/reports/comparison
 	@echo "(identity, the LQ itself, is a strong reference on PSNR/SSIM, not a floor: the classical"
 	@echo " restorer gains on global degradations (haze, low light) and loses on local ones (rain, snow).)"
+	rm -rf $(DEMO)/results
+	$(GGT) leaderboard init $(DEMO)/results --reference $(DEMO)/ggt-100k-sample
+	$(GGT) submit $(DEMO)/reports/identity --results $(DEMO)/results --model ggt-demo/identity --outputs $(DEMO)/preds/identity --name "identity (the LQ itself)"
+	$(GGT) submit $(DEMO)/reports/classical --results $(DEMO)/results --model ggt-demo/classical --outputs $(DEMO)/preds/classical --name "classical (OpenCV)"
+	$(GGT) leaderboard verify $(DEMO)/results --reference $(DEMO)/ggt-100k-sample
+	$(GGT) leaderboard build $(DEMO)/results --out $(DEMO)/leaderboard
 	$(GGT) synth $(DEMO)/sample-raw/test/LQ $(DEMO)/synth-raw --split test -q
 	$(GGT) build $(DEMO)/synth-raw $(DEMO)/ggt-synth
 	$(GGT) verify $(DEMO)/ggt-synth --full
@@ -46,6 +53,9 @@ demo: $(DEMO_STAMP)
 	@echo "Browse the pairs, a baseline's outputs and their per-image scores (Ctrl-C stops it):"
 	@echo "  $(GGT) view $(DEMO)/ggt-100k-sample --report $(DEMO)/reports/classical"
 	@echo "  $(GGT) view $(DEMO)/ggt-100k-sample --report $(DEMO)/reports/identity --port 8766"
+	@echo "the two baselines side by side, sorted by where classical beats identity most:"
+	@echo "  $(GGT) view $(DEMO)/ggt-100k-sample --submissions $(DEMO)/results --port 8768"
+	@echo "the leaderboard (a static site):  $(PY) -m http.server -d $(DEMO)/leaderboard 8769"
 	@echo "and the synthesized pairs:  $(GGT) view $(DEMO)/ggt-synth --port 8767"
 
 # The whole suite, then mypy over the library (settings: [tool.mypy] in pyproject.toml).

@@ -248,3 +248,20 @@ def test_a_folder_of_outputs_is_zipped_in_a_temporary_folder_that_goes(report, r
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assert main(["submit", report, "--results", results, "--model", MODEL, "--outputs", outputs]) == 0
     assert os.listdir(scratch) == []
+
+
+def test_leaderboard_init_accepts_the_shipped_protocol_and_the_test_split(report, eval_set, tmp_path, capsys):
+    folder = str(tmp_path / "results")
+    assert main(["leaderboard", "init", folder, "--reference", eval_set, "--protocol", "ggt",
+                 "--protocol", "ntire"]) == 0
+    fp = summary(report)["fingerprint"]
+    text = _read(os.path.join(folder, "ggt-results.yaml"))
+    assert f"ggt: {fp['protocol_sha256']}" in text and f"- {fp['test_set']['sha256']}" in text
+    assert main(["submit", report, "--results", folder, "--model", MODEL]) == 0
+    # the maintainers' file is theirs: a second init changes nothing
+    assert main(["leaderboard", "init", folder, "--reference", eval_set]) == 1
+    assert "exists; edit it by hand" in capsys.readouterr().err
+    assert _read(os.path.join(folder, "ggt-results.yaml")) == text
+    assert main(["leaderboard", "init", str(tmp_path / "other"), "--reference", eval_set, "--protocol",
+                 "no-such-protocol"]) == 1
+    assert not os.path.exists(tmp_path / "other" / "ggt-results.yaml")

@@ -56,6 +56,30 @@ def _parse_config(text: bytes, where: str) -> Accepted:
     return Accepted(accepted, tuple(map(str, tests)))
 
 
+def init_folder(folder: str, reference: str, protocols: list[str], split: str = "test") -> str:
+    """Start a local results repo: ``ggt-results.yaml`` accepting ``protocols`` (each pinned by
+    its sha256 as shipped) and ``split`` of ``reference`` (pinned by its test-set sha256).
+    Returns the file's text. An existing config is refused: it is the maintainers' record."""
+    from ..eval.protocol import load
+    from ..eval.references import open_references
+
+    path = os.path.join(folder, CONFIG)
+    if os.path.exists(path):
+        raise RecordError(f"{path}: exists; edit it by hand to accept more protocols or test sets")
+    if not protocols:
+        raise RecordError(f"{folder}: name at least one protocol to accept (--protocol ggt)")
+    pinned = {name: load(name).sha256() for name in protocols}
+    test_set = open_references(reference, split).fingerprint
+    text = (f"# What this results repo accepts (docs/benchmark.md). Made by `ggt leaderboard init`\n"
+            f"# from {reference} split {split!r}; a record must match both lists.\n"
+            "protocols:\n" + "".join(f"  {k}: {v}\n" for k, v in pinned.items())
+            + f"test_sets:\n  - {test_set}\n")
+    _parse_config(text.encode(), path)              # what we write, we can read
+    os.makedirs(folder, exist_ok=True)
+    write_bytes(path, text.encode())
+    return text
+
+
 class Results:
     """``target``: a folder holding ggt-results.yaml, or a Hub dataset repo id (ORG/NAME)."""
 

@@ -1,5 +1,6 @@
 """ggt leaderboard SUBCOMMAND: the benchmark's results repo (docs/benchmark.md).
 
+  init     start a local results folder: ggt-results.yaml pinning the protocols and test set
   verify   re-score every record with outputs and mark it verified or mismatch
   build    the leaderboard: a static site (HTML + JSON), leaderboard.md, results.parquet
 """
@@ -16,9 +17,36 @@ def register(sub) -> None:
     p = sub.add_parser("leaderboard", help="verify the benchmark's submission records",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subs = p.add_subparsers(dest="leaderboard", required=True, metavar="SUBCOMMAND")
+    _register_init(subs)
     _register_verify(subs)
     _register_build(subs)
     # More subcommands register here, each with its own _register_* function.
+
+
+def _register_init(subs) -> None:
+    p = subs.add_parser("init", help="start a local results folder (its ggt-results.yaml)",
+                        description=init.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog=examples("ggt leaderboard init results/ --reference ggt-100k",
+                                        "ggt leaderboard init results/ --reference ORG/GGT-100K "
+                                        "--protocol ggt --protocol ntire"))
+    p.add_argument("results", metavar="FOLDER", help="the results folder (made if need be)")
+    p.add_argument("--reference", required=True, metavar="DATASET",
+                   help="the test set: a `ggt build` folder or a Hub dataset id")
+    p.add_argument("--protocol", action="append", metavar="NAME",
+                   help="a protocol to accept, as shipped (repeatable; default: ggt)")
+    p.add_argument("--split", default="test", help="the reference's split (default: test)")
+    p.set_defaults(run=init)
+
+
+def init(args) -> int:
+    """ggt leaderboard init FOLDER --reference DATASET: write FOLDER/ggt-results.yaml, which accepts
+    the named protocols (pinned by sha256, as shipped) and the reference's test split (pinned by
+    its sha256). For a Hub results repo, upload the file it writes."""
+    from ..benchmark.results import init_folder
+
+    print(init_folder(args.results, args.reference, args.protocol or ["ggt"], args.split), end="")
+    print(f"wrote {args.results}/ggt-results.yaml")
+    return 0
 
 
 def _register_verify(subs) -> None:
