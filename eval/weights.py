@@ -217,10 +217,17 @@ def require(protocol: Protocol) -> dict[str, list[Resolved]]:
 
 def fetch(protocol: Protocol, device: str = "cpu") -> dict[str, list[Resolved]]:
     """Let pyiqa download each metric's files (building the metric does it), then check them."""
-    from .metrics import build_pyiqa
+    from .download import resumable_torch_downloads
+    from .metrics import MetricError, build_pyiqa
 
     _look_in_stores(protocol)
-    for spec in protocol.metrics:
-        if spec.weights and resolve(spec)[1]:
-            build_pyiqa(spec, device)
+    with resumable_torch_downloads() as failed:     # torch.hub's own left truncated files in place
+        for spec in protocol.metrics:
+            if spec.weights and resolve(spec)[1]:
+                try:
+                    build_pyiqa(spec, device)
+                except MetricError:
+                    if failed:          # the download's own message names the URL and the file
+                        raise failed[-1] from None
+                    raise
     return require(protocol)
