@@ -146,6 +146,10 @@ def check_config(cfg: SynthConfig) -> None:
     check_options(cfg.split, cfg.category)
     if cfg.budget is not None:
         _check_prices(cfg)
+    if cfg.engine == "ray":
+        from .ray_engine import check_address
+
+        check_address(cfg.ray_address)
 
 
 def _check_prices(cfg: SynthConfig) -> None:

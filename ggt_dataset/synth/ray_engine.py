@@ -27,6 +27,8 @@ local Ray instance starts. Ray is an optional extra (``pip install 'ggt-100k[ray
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections import Counter
 from typing import Any
 
@@ -145,6 +147,20 @@ def run_ray(cfg, lq_dir: str, out_raw: str, journal, progress=None) -> tuple[str
     facts = {"nodes": len(set(pool.node_of.values())), "actors": len(pool.node_of),
              "actors_left": len(pool.busy), "calls_by_node": dict(pool.calls_by_node)}
     return stopped, facts
+
+
+def check_address(address: str | None) -> None:
+    """A HOST:PORT cluster address (``--address`` or ``RAY_ADDRESS``) must answer: ``ray.init`` retries an
+    unreachable one for minutes, printing warnings, before it gives up."""
+    address = address or os.environ.get("RAY_ADDRESS")
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or "://" in address or not port.isdigit():      # none, "auto", or a ray:// client address
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise GGTError(f"--engine ray: no Ray cluster answers at {address} ({e.strerror or e}); start one "
+                       "(ray start --head) or give its address (ray status on the head node prints it)") from None
 
 
 def _connect(address: str | None):
