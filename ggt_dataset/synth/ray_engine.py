@@ -80,7 +80,7 @@ class Pool:
 
         if not self.busy:
             raise WorkerLost("no Ray worker is left")
-        actor = min(self.busy, key=self.busy.get)
+        actor = min(self.busy, key=lambda a: self.busy[a])
         self.busy[actor] += 1
         try:
             result = await getattr(actor, method).remote(*args)
@@ -136,9 +136,9 @@ def run_ray(cfg, lq_dir: str, out_raw: str, journal, progress=None) -> tuple[str
 
     pool = Pool(_start_actors(ray, cfg))
     try:
-        clients = tuple(_Remote(c, pool, role) if c is not None else None
-                        for role, c in zip(("backend", "vlm", "judge"), make_clients(cfg)))
-        parts = make_parts(cfg, lq_dir, out_raw, journal, cfg.concurrency, clients=clients)
+        backend, vlm, judge = (_Remote(c, pool, role) if c is not None else None
+                               for role, c in zip(("backend", "vlm", "judge"), make_clients(cfg)))
+        parts = make_parts(cfg, lq_dir, out_raw, journal, cfg.concurrency, clients=(backend, vlm, judge))
         pool.on_empty = parts.caller.stop
         stopped = asyncio.run(run_local(cfg, lq_dir, out_raw, journal, progress, parts=parts))
     finally:
@@ -152,8 +152,8 @@ def run_ray(cfg, lq_dir: str, out_raw: str, journal, progress=None) -> tuple[str
 def check_address(address: str | None) -> None:
     """A HOST:PORT cluster address (``--address`` or ``RAY_ADDRESS``) must answer: ``ray.init`` retries an
     unreachable one for minutes, printing warnings, before it gives up."""
-    address = address or os.environ.get("RAY_ADDRESS")
-    host, sep, port = (address or "").rpartition(":")
+    address = address or os.environ.get("RAY_ADDRESS") or ""
+    host, sep, port = address.rpartition(":")
     if not sep or "://" in address or not port.isdigit():      # none, "auto", or a ray:// client address
         return
     try:
