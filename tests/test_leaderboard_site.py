@@ -112,6 +112,10 @@ def test_build_writes_every_file_and_says_what_it_did(lb_site):
             "records", "eval_results"} <= names
     assert "7 records (2 protocols), 5 invalid" in lb_site["stdout"]
     assert not [n for n in os.listdir(lb_site["root"]) if n.startswith(".ggt-site-")]     # no temporary left
+    # the site is public: it names the results folder, never the builder's local path
+    assert lb_site["data"]["source"] == os.path.basename(lb_site["results"])
+    with open(os.path.join(lb_site["out"], "leaderboard.md")) as f:
+        assert str(lb_site["root"]) not in f.read()
     # the "report" link of every row is a file the site holds
     for t in lb_site["data"]["protocols"]:
         for r in t["rows"]:

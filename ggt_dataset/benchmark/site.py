@@ -245,7 +245,8 @@ def _results_folder(results: str, revision: str | None, token: str | None) -> tu
     """A local folder as it is; a Hub dataset repo id: its ``submissions/``, downloaded whole
     (one snapshot, not a request per record)."""
     if Results(results, token).local:      # refuses what is neither a folder nor ORG/NAME
-        return results, os.path.abspath(results)
+        # the folder's own name: the site is public, the builder's local path is not
+        return results, os.path.basename(os.path.abspath(results))
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
