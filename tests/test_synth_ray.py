@@ -1,6 +1,7 @@
 """The Ray engine on a real multi-node Ray cluster made on this machine (ray.cluster_utils.Cluster:
 one raylet per node, each with its own resources): actors on both nodes, the release identical
-to the local engine's, a worker node lost mid-run, the driver killed and resumed, the budget.
+to the local engine's, a worker node lost mid-run, the driver killed and resumed, the budget, and
+diffusers actors placed only on a node with a (fake) GPU.
 
 Kept small for a 2-core machine: one CPU and a 100 MB object store per node, no dashboard,
 every run bounded by a timeout, the cluster shut down in a finalizer.
@@ -166,3 +167,24 @@ def test_driver_killed_then_resumed_with_the_same_command(cluster, tmp_path):
     # nothing answered and journalled is sent again: only the calls the kill cut off repeat
     assert report["lost_calls"] + report["recovered_calls"] == cut and not _sent_after_answered(j)
     assert sum(j.sends_by_key().values()) == 12 + report["lost_calls"] >= len(srv.requests)
+
+
+def test_diffusers_actors_ask_for_a_gpu_and_go_to_the_node_that_has_one(cluster, tmp_path, monkeypatch):
+    """Placement with fake GPU resources: no node has a GPU, so the actor waits and the run says why; a
+    node with one (a fake: Ray counts it, torch sees none) takes the actor, which then tries to load the model."""
+    from ggt_dataset.errors import GGTError
+    from ggt_dataset.synth import ray_engine
+
+    lq = photos(tmp_path, 1)
+    cfg = replace(FAST, engine="ray", backend="diffusers", ray_actors=1, concurrency=1)
+    monkeypatch.setattr(ray_engine, "PLACE_TIMEOUT", 3.0)
+    with pytest.raises(GGTError, match=r"no worker could be placed in 3 s; each asks for \{'num_gpus': 1\}"):
+        synthesize(lq, str(tmp_path / "no-gpu"), cfg)
+    gpu = cluster.add_node(**NODE, num_gpus=1)
+    try:
+        cluster.wait_for_nodes()
+        monkeypatch.setattr(ray_engine, "PLACE_TIMEOUT", 60.0)
+        with pytest.raises(GGTError, match="no worker could start: .*(diffusers|CUDA|torch)"):
+            synthesize(lq, str(tmp_path / "fake-gpu"), cfg)
+    finally:
+        cluster.remove_node(gpu)
