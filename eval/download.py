@@ -15,6 +15,7 @@ import contextlib
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 from ..atomic import publish_file
 from ..errors import GGTError
@@ -45,8 +46,11 @@ def download(url: str, dest: str, sha256: str | None = None) -> None:
         if e.code != 416 or not have:    # 416 to a resume: the part already holds every byte
             raise DownloadError(f"{url}: HTTP {e.code} {e.reason}; cannot fetch {name}") from None
         total = have
-    except (urllib.error.URLError, OSError) as e:
-        raise _interrupted(url, name, part, f" bytes ({getattr(e, 'reason', e)})") from None
+    except urllib.error.URLError as e:      # no connection: nothing was read
+        raise DownloadError(f"{url}: cannot fetch {name} ({e.reason}); run the same command again "
+                            "once the host can be reached") from None
+    except OSError as e:                    # the connection broke while reading
+        raise _interrupted(url, name, part, f" bytes ({e})") from None
     got = os.path.getsize(part)
     if total is not None and got != total:   # http.client returns b"" at an early EOF, no error
         raise _interrupted(url, name, part, f" of {total} bytes")
@@ -75,7 +79,7 @@ def _total(r, offset: int) -> int | None:
 
 
 @contextlib.contextmanager
-def resumable_torch_downloads():
+def resumable_torch_downloads() -> Iterator[list[DownloadError]]:
     """Route torch.hub's ``download_url_to_file`` (pyiqa's and torchvision's downloads) through
     ``download`` while the block runs. Yields the list of DownloadErrors raised meanwhile, since
     pyiqa's callers wrap them in their own exceptions."""
@@ -84,7 +88,7 @@ def resumable_torch_downloads():
 
     failures: list[DownloadError] = []
 
-    def fetch(url, dst, hash_prefix=None, progress=True):
+    def fetch(url: str, dst: str, hash_prefix: str | None = None, progress: bool = True) -> None:
         try:
             download(url, dst, hash_prefix)
         except DownloadError as e:

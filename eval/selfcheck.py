@@ -185,11 +185,12 @@ def run(protocol: Protocol, device: str) -> dict:
                                                                                    device), cal)})
     failed = [r for r in results if not r["passed"]]
     missed = [k for k, why in skipped.items() if why != "no golden value"]
+    key = install_key(device)
     record = {"state": "failed" if failed else "incomplete" if missed or not results else "passed",
-              **install_key(device), "checked": results, "failed": failed, "skipped": skipped,
+              **key, "checked": results, "failed": failed, "skipped": skipped,
               "calibration": {"file": os.path.basename(cal.path), "sha256": file_sha256(cal.path),
                               "source": cal.source},
               "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    os.makedirs(os.path.dirname(state_path(record)), exist_ok=True)
-    write_json(state_path(record), record)
+    os.makedirs(os.path.dirname(state_path(key)), exist_ok=True)
+    write_json(state_path(key), record)
     return record

@@ -16,7 +16,7 @@ class FileServer:
         self.cut: dict[str, int] = {}       # URL path -> bytes sent before the first response is cut
         self.requests: list[tuple[str, str | None, int]] = []   # (path, Range header, status)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:

@@ -3,7 +3,9 @@ resumed when cut), scored, compared with golden values, and the outcome in every
 
 The HTTP path runs against a local server (tests/file_server.py) with calibration-like
 images made here and a calibration file naming them; PSNR's golden values come from an
-independent numpy computation. The real calibration set (TID2013 images, not vendored: no
+independent numpy computation. Every test that runs the real command or scores with pyiqa
+is marked slow (over 0.5 s of CPU: torch is imported); eval/download.py's own tests are
+fast (test_eval_download.py). The real calibration set (TID2013 images, not vendored: no
 licence for redistribution) is checked against its pinned golden values only where
 ``ggt weights fetch`` has put it (``~/.cache/torch/hub/ggt-calibration``), else skipped.
 """
@@ -84,6 +86,7 @@ def state_file(env):
     return json.loads(found[0].read_text())
 
 
+@pytest.mark.slow
 def test_fetch_then_selfcheck_passes(calib):
     server, env, _, cal, w = calib
     r = fetch(env, w)
@@ -98,6 +101,7 @@ def test_fetch_then_selfcheck_passes(calib):
     assert fetch(env, w).stdout.startswith("calibration ok images")     # nothing fetched twice
 
 
+@pytest.mark.slow
 def test_a_missing_image_is_named(calib):
     server, env, _, _, w = calib
     del server.files["/cal/dist_dir/b.bmp"]
@@ -109,6 +113,7 @@ def test_a_missing_image_is_named(calib):
     assert r.returncode == 1 and f"{images(w) / 'dist_dir' / 'b.bmp'}: calibration image missing" in r.stderr
 
 
+@pytest.mark.slow
 def test_a_wrong_sha256_is_named_and_not_kept(calib):
     server, env, _, cal, w = calib
     server.files["/cal/ref_dir/a.bmp"] = bmp(7, 3)[0]
@@ -119,6 +124,7 @@ def test_a_wrong_sha256_is_named_and_not_kept(calib):
     assert not list((images(w) / "ref_dir").glob("a.bmp*"))
 
 
+@pytest.mark.slow
 def test_an_interrupted_download_resumes(calib):
     server, env, _, cal, w = calib
     path = "/cal/dist_dir/a.bmp"
@@ -195,8 +201,7 @@ def test_the_shipped_calibration_pins_pyiqa_results():
 # The real calibration images, where `ggt weights fetch` put them (conftest points TORCH_HOME
 # at an empty folder, so the user's default store is named here).
 REAL = os.path.join(os.path.expanduser("~"), ".cache", "torch", "hub", selfcheck.STORE)
-FAST = ("psnr", "ssim", "gmsd", "nlpd", "piqe", "entropy")
-SLOW = ("cw_ssim", "ms_ssim", "fsim", "vsi", "vif")
+CLASSICAL = ("psnr", "ssim", "ms_ssim", "cw_ssim", "fsim", "gmsd", "vif", "vsi", "nlpd", "entropy", "piqe")
 
 
 def real_images() -> str:
@@ -208,7 +213,8 @@ def real_images() -> str:
     return REAL
 
 
-@pytest.mark.parametrize("metric", FAST + tuple(pytest.param(m, marks=pytest.mark.slow) for m in SLOW))
+@pytest.mark.slow
+@pytest.mark.parametrize("metric", CLASSICAL)
 def test_golden_values_of_classical_metrics(metric):
     root = real_images()
     cal = selfcheck.load(selfcheck.SHIPPED)

@@ -18,6 +18,9 @@ from file_server import FileServer
 
 from ggt_dataset.eval.protocol import resolve_path
 
+# Each test runs the real command (a subprocess importing torch and pyiqa): over 0.5 s of CPU.
+pytestmark = pytest.mark.slow
+
 NIQE = "niqe_modelparameters.mat"
 NIQE_URL = f"/chaofengc/IQA-PyTorch-Weights/resolve/main/{NIQE}"
 
