@@ -38,13 +38,12 @@ transactions, and then those calls are sent again.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,14 +238,6 @@ class Journal:
         """Pairs that failed at or after ``started`` (time.time()): this run's failures."""
         return self.db.execute("SELECT COUNT(*) FROM pairs WHERE state='failed' AND updated >= ?",
                                (started,)).fetchone()[0]
-
-    # The keys to process, for readers that take SQL (Ray Data's read_sql); the order of keys().
-    TODO_SQL = "SELECT key FROM pairs WHERE state IN ('pending','failed') ORDER BY key"
-
-    def connector(self) -> Callable[[], sqlite3.Connection]:
-        """Opens new connections to this journal's file, for another reader (read_sql); picklable,
-        as Ray sends it to its workers (it holds the path, not this connection)."""
-        return functools.partial(sqlite3.connect, self.path, timeout=60)
 
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT state, COUNT(*) FROM pairs GROUP BY state").fetchall())
