@@ -6,7 +6,7 @@ images made here and a calibration file naming them; PSNR's golden values come f
 independent numpy computation. Every test that runs the real command or scores with pyiqa
 is marked slow (over 0.5 s of CPU: torch is imported); eval/download.py's own tests are
 fast (test_eval_download.py). The real calibration set (TID2013 images, not vendored: no
-licence for redistribution) is checked against its pinned golden values only where
+licence allowing redistribution comes with them) is checked against its pinned golden values only where
 ``ggt weights fetch`` has put it (``~/.cache/torch/hub/ggt-calibration``), else skipped.
 """
 
