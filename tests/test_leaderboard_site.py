@@ -149,6 +149,18 @@ def test_a_record_cannot_flip_a_metrics_direction(tmp_path):
     assert ranks == {"acme/flip": 1, "acme/a": 2}            # 30 dB beats 25 dB, whatever it claims
 
 
+def test_rows_show_the_scoring_installs_selfcheck(tmp_path):
+    from ggt_dataset.benchmark.site import build
+
+    results = str(tmp_path / "results")
+    write(results, make_record("acme/old", {"psnr": 25.0}))          # a report from before ggt selfcheck
+    failed = json.loads(make_record("acme/failed", {"psnr": 30.0}).to_json())
+    failed["fingerprint"]["selfcheck"] = {"state": "failed", "failed": [{"metric": "psnr", "max_deviation": 0.01}]}
+    write(results, Record.from_json(json.dumps(failed)))
+    data = build(results, str(tmp_path / "site"))
+    assert {r["model"]: r["selfcheck"] for r in table(data, GGT)["rows"]} == {"acme/old": None, "acme/failed": "failed"}
+
+
 def test_an_oversized_record_is_invalid_not_read_whole(tmp_path):
     from ggt_dataset.benchmark.record import MAX_RECORD_BYTES
     from ggt_dataset.benchmark.site import build

@@ -162,7 +162,9 @@ def _row(rel: str, rec: Record, proto) -> dict:
     pairs = (rec.test_set or {}).get("pairs")
     return {"id": rel, "model": rec.model["id"], "name": rec.model.get("name") or rec.model["id"],
             "revision": rec.model.get("revision"), "status": rec.status, "submitted": rec.submitted,
-            "pairs": pairs, "links": _links(rec, rel), "cells": cells}
+            "pairs": pairs, "links": _links(rec, rel), "cells": cells,
+            # the scoring install's calibration check (ggt selfcheck); None in reports made before it
+            "selfcheck": ((rec.fingerprint or {}).get("selfcheck") or {}).get("state")}
 
 
 def _assign_ranks(rows: list[dict]) -> None:
