@@ -98,20 +98,113 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
     if out:
         report_folder.check_out(out, overwrite=overwrite,
                                 inputs={"reference dataset": reference, "predictions": predictions})
+    label = label or os.path.basename(os.path.normpath(predictions))
+    [(summary, rows)], unweighted = _score([predictions], [label], reference, split=split, protocol=protocol,
+                                           metrics=metrics, device=device, batch_size=batch_size,
+                                           workers=workers, allow_partial=allow_partial,
+                                           weights_dir=weights_dir, cache_dir=cache_dir,
+                                           max_unzipped=max_unzipped, fid=fid, progress=progress,
+                                           kernel=kernel, revision=revision, named=False)
+    if out:
+        report.write(out, summary, rows, unweighted)
+    return summary
+
+
+COMPARISON_FILES = ("comparison.md", "comparison.png")     # what ``ggt score --compare --out`` writes
+
+
+def labels_for(predictions: list[str]) -> list[str]:
+    """Each submission's name and report folder: its folder's (or file's) name, made unique
+    in order with -2, -3, ... (``a/out``, ``b/out`` -> ``out``, ``out-2``)."""
+    labels: list[str] = []
+    for path in predictions:
+        base = os.path.basename(os.path.normpath(path))
+        if base in ("", ".", ".."):            # "." names no folder: the folder it stands for
+            base = os.path.basename(os.path.realpath(path)) or "predictions"
+        label, n = base, 1
+        while label in labels:
+            n += 1
+            label = f"{base}-{n}"
+        labels.append(label)
+    return labels
+
+
+def check_many_out(out: str, labels: list[str], predictions: list[str], reference: str,
+                   overwrite: bool = False) -> None:
+    """``out`` for several submissions: a new or empty folder, or an earlier such folder (only
+    reports and the comparison), and each ``out/<label>`` as ``check_out`` allows a report."""
+    inputs = {"reference dataset": reference, **{f"predictions {lb!r}": p for lb, p in zip(labels, predictions)}}
+    report_folder.check_out(out, overwrite=True, inputs=inputs)    # a file, an input inside, permission
+    if os.path.isdir(out) and not overwrite:
+        for name in sorted(set(os.listdir(out)) - set(COMPARISON_FILES)):
+            report_folder.check_out(os.path.join(out, name))         # refused unless an earlier report
+    for lb in labels:
+        report_folder.check_out(os.path.join(out, lb), overwrite=overwrite, inputs=inputs)
+
+
+def score_many(predictions: list[str], reference: str, *, out: str | None = None, split: str = "test",
+               protocol: str = protocol_mod.DEFAULT_PROTOCOL, metrics: list[str] | None = None,
+               device: str = "auto", batch_size: int = engine.DEFAULT_BATCH, workers: int | None = None,
+               allow_partial: bool = False, overwrite: bool = False, weights_dir: str | None = None,
+               cache_dir: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES, fid: bool = False,
+               progress: bool = False, kernel: str = "fast", revision: str | None = None) -> list[dict]:
+    """Score several submissions (checkpoints) in one pass over the ground truth. Returns their summaries.
+
+    Each reference image is read and decoded once, and its no-reference scores and FID features
+    computed once, for every submission. Each summary and per-image table is what ``score`` of
+    that submission alone gives (apart from timings, creation time and reference-cache hits).
+    Every submission's inputs are checked before any scoring: a problem in one stops all,
+    naming it. Arguments as ``score``'s; with ``out``, the folder holds ``out/<label>/`` per
+    submission (labels: ``labels_for``) and, for two or more, ``comparison.md`` and
+    ``comparison.png`` as ``ggt score --compare`` writes them; it is replaced whole at the end.
+    """
+    labels = labels_for(predictions)
+    if out:
+        check_many_out(out, labels, predictions, reference, overwrite)
+    scored, unweighted = _score(predictions, labels, reference, split=split, protocol=protocol, metrics=metrics,
+                    device=device, batch_size=batch_size, workers=workers, allow_partial=allow_partial,
+                    weights_dir=weights_dir, cache_dir=cache_dir, max_unzipped=max_unzipped, fid=fid,
+                    progress=progress, kernel=kernel, revision=revision, named=True)
+    if out:
+        report_folder.write_folder(out, lambda folder: _fill_many(folder, labels, scored, unweighted))
+    return [summary for summary, _ in scored]
+
+
+def _fill_many(folder: str, labels: list[str], scored: list[tuple[dict, list[dict]]],
+               unweighted: list[str]) -> None:
+    from ..atomic import write_text
+    from . import compare
+
+    for lb, (summary, rows) in zip(labels, scored):
+        report.write(os.path.join(folder, lb), summary, rows, unweighted)
+    if len(scored) > 1:
+        summaries = compare.read([os.path.join(folder, lb) for lb in labels])
+        write_text(os.path.join(folder, "comparison.md"), compare.compare(summaries))
+        compare.plot(summaries, os.path.join(folder, "comparison.png"))
+
+
+def _score(predictions: list[str], labels: list[str], reference: str, *, split: str, protocol: str,
+           metrics: list[str] | None, device: str, batch_size: int, workers: int | None, allow_partial: bool,
+           weights_dir: str | None, cache_dir: str | None, max_unzipped: int, fid: bool, progress: bool,
+           kernel: str, revision: str | None, named: bool) -> tuple[list[tuple[dict, list[dict]]], list[str]]:
+    """(summary, per-image rows) per submission, and the metrics that ran without weights (never
+    written); ``named``: errors name each submission by its label."""
     if metrics == ["available"]:
         metrics = available_metrics(protocol, weights_dir)
     proto = load_protocol(protocol, metrics)
     if fid:
         proto = proto.with_optional([m.name for m in proto.optional if m.kind == "SET"])
     scorers, files, device = build_scorers(proto, device, weights_dir, kernel)
-    preds = open_predictions(predictions, max_unzipped)
+    preds = [open_predictions(p, max_unzipped) for p in predictions]
     refs = open_references(reference, split, revision)
-    result = engine.run(preds, refs, proto, scorers, allow_partial=allow_partial,
-                        batch_size=batch_size, workers=workers or min(4, os.cpu_count() or 1),
-                        cache_dir=cache_dir, progress=progress)
-    label = label or os.path.basename(os.path.normpath(predictions))
-    summary = report.summarize(result, proto, refs=refs, preds=preds, device=device_label(device),
-                               weight_files=files, label=label, kernels=kernels(scorers))
-    if out:
-        report.write(out, summary, result.rows, [s.name for s in scorers if s.unweighted])
-    return summary
+    results = engine.run_many(preds, refs, proto, scorers, labels=labels if named else None,
+                              allow_partial=allow_partial, batch_size=batch_size,
+                              workers=workers or min(4, os.cpu_count() or 1), cache_dir=cache_dir,
+                              progress=progress)
+    unweighted = [s.name for s in scorers if s.unweighted]
+    out = []
+    for p, lb, result in zip(preds, labels, results):
+        summary = report.summarize(result, proto, refs=refs, preds=p, device=device_label(device),
+                                   weight_files=files, label=lb, kernels=kernels(scorers))
+        out.append((summary, result.rows))
+    return out, unweighted

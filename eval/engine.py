@@ -63,37 +63,49 @@ class Result:
     sets: dict[str, dict] = field(default_factory=dict)   # SET metric -> value, n, cache
 
 
-def _align(pred: Decoded, gt: Decoded, protocol: Protocol) -> Decoded:
-    """Apply the protocol's size policy (sizes already checked by ``pair_problem``): returns
-    the prediction, cropped or resized, and may crop gt."""
+def _align(pred: Decoded, gt: Decoded, protocol: Protocol) -> tuple[Decoded, Decoded]:
+    """Apply the protocol's size policy (sizes already checked by ``pair_problem``): the
+    prediction, cropped or resized, and the ground truth, cropped with it. ``gt`` itself is
+    left alone: other submissions' predictions are aligned with the same decoded image."""
     (ph, pw), (gh, gw) = pred.pixels.shape[:2], gt.pixels.shape[:2]
     if (ph, pw) == (gh, gw):
-        return pred
+        return pred, gt
     if protocol.size.policy == "resize":
         import cv2
 
         pixels = cv2.resize(pred.pixels, (gw, gh), interpolation=cv2.INTER_CUBIC)
-        return Decoded(pixels, pred.scale, ", ".join(filter(None, [pred.note, f"resized from {pw}x{ph}"])))
+        return Decoded(pixels, pred.scale, ", ".join(filter(None, [pred.note, f"resized from {pw}x{ph}"]))), gt
     h, w = min(ph, gh), min(pw, gw)
-    gt.pixels = gt.pixels[:h, :w]
-    return Decoded(pred.pixels[:h, :w], pred.scale,
-                   ", ".join(filter(None, [pred.note, f"cropped to {w}x{h} (top-left)"])))
+    return (Decoded(pred.pixels[:h, :w], pred.scale,
+                    ", ".join(filter(None, [pred.note, f"cropped to {w}x{h} (top-left)"]))),
+            Decoded(gt.pixels[:h, :w], gt.scale, gt.note))
 
 
-def _prepare(pair_id: str, category: str, gt_bytes: bytes, preds: Predictions,
-             refs: References, protocol: Protocol, fid: tuple[bool, bool] = (False, False)) -> Pair:
-    name = preds.names[pair_id]
-    gt = decode(gt_bytes, f"{refs.source} (ground truth {pair_id})")
-    raw_pred = decode(preds.read(pair_id), name)
+def _prepare(pair_id: str, category: str, gt_bytes: bytes, subs: list[tuple[int, Predictions, bool]],
+             refs: References, protocol: Protocol, fid_gt: bool) -> list[tuple[int, Pair | ImageDecodeError]]:
+    """Decode one ground truth once, then each submission's prediction of it: per submission
+    index ``k`` (``subs``: k, predictions, whether FID runs on them), its Pair or why not."""
+    try:
+        gt = decode(gt_bytes, f"{refs.source} (ground truth {pair_id})")
+    except ImageDecodeError as e:
+        return [(k, e) for k, _, _ in subs]
     # FID sees each whole image, before the size policy crops the pair.
-    fid_pred = clean_resize(raw_pred) if fid[0] else None
-    fid_gt = clean_resize(gt) if fid[1] else None
-    # Per pair, before any metric: one image too small for a metric failed its whole batch, unnamed.
-    problem = protocol.pair_problem(raw_pred.size, gt.size)
-    if problem:
-        raise ImageDecodeError(f"{name}: {problem}")
-    pred = _align(raw_pred, gt, protocol)
-    return Pair(pair_id, category, pred, gt, fid_pred, fid_gt)
+    fid_gt_pixels = clean_resize(gt) if fid_gt else None
+    out: list[tuple[int, Pair | ImageDecodeError]] = []
+    for k, preds, fid_pred in subs:
+        name = preds.names[pair_id]
+        try:
+            raw_pred = decode(preds.read(pair_id), name)
+            # Per pair, before any metric: one image too small for a metric failed its whole batch, unnamed.
+            problem = protocol.pair_problem(raw_pred.size, gt.size)
+            if problem:
+                raise ImageDecodeError(f"{name}: {problem}")
+            pred, gt_k = _align(raw_pred, gt, protocol)
+            out.append((k, Pair(pair_id, category, pred, gt_k, clean_resize(raw_pred) if fid_pred else None,
+                                fid_gt_pixels)))
+        except ImageDecodeError as e:
+            out.append((k, e))
+    return out
 
 
 def _tensor(arrays: list[Decoded], dtype, border: int = 0):
@@ -112,15 +124,26 @@ def _tensor(arrays: list[Decoded], dtype, border: int = 0):
     return batch.contiguous()
 
 
+class GroundTruthScores:
+    """What the ground truth side computes, once per image for every submission scored against it:
+    a no-reference metric's score of each ground truth (keyed by its shape too: the crop size
+    policy can crop it with one submission's prediction) and each ground truth's FID features."""
+
+    def __init__(self) -> None:
+        self.nr: dict[tuple[str, str, tuple[int, int]], float] = {}
+        self.features: dict[str, np.ndarray] = {}
+
+
 class _Batcher:
     """Groups pairs by shape and runs every metric on each full group."""
 
     def __init__(self, protocol: Protocol, scorers: list[Scorer], batch_size: int, gt_nr: list[Scorer],
-                 fid: FIDScorer | None = None, fid_gt: bool = False):
+                 fid: FIDScorer | None = None, fid_gt: bool = False, shared: GroundTruthScores | None = None):
         self.protocol, self.scorers, self.batch_size, self.gt_nr = protocol, scorers, batch_size, gt_nr
         device = next((str(x.device) for x in scorers + gt_nr + [fid] if x is not None), "cpu")
         self.batch_pixels = BATCH_PIXELS["cuda" if device.startswith("cuda") else "cpu"]
         self.fid, self.moments = fid, (Moments(), Moments() if fid_gt else None)
+        self.shared = shared or GroundTruthScores()
         self.groups: dict[tuple[int, int], list[Pair]] = {}
         self.rows: list[dict] = []
         self.reference: dict[str, dict[str, float]] = {s.name: {} for s in gt_nr}
@@ -133,8 +156,11 @@ class _Batcher:
         if len(group) >= max(1, min(self.batch_size, self.batch_pixels // (h * w))):
             self.flush(pair.shape)
         # Many distinct sizes would keep many part-filled groups: bound what waits.
-        while sum(len(g) * k[0] * k[1] for k, g in self.groups.items()) > 2 * self.batch_pixels:
+        while self.pending_pixels() > 2 * self.batch_pixels:
             self.flush(max(self.groups, key=lambda k: len(self.groups[k]) * k[0] * k[1]))
+
+    def pending_pixels(self) -> int:
+        return sum(len(g) * k[0] * k[1] for k, g in self.groups.items())
 
     def flush(self, shape=None) -> None:
         for key in [shape] if shape else list(self.groups):
@@ -146,7 +172,9 @@ class _Batcher:
         t0 = time.perf_counter()
         tensors: dict = {}
 
-        def get(side: str, dtype, fr: bool):
+        def get(side: str, dtype, fr: bool, among: list[Pair] = pairs):
+            if among is not pairs:          # a part of the batch: not kept
+                return _tensor([getattr(p, side) for p in among], dtype)
             key = (side, dtype, fr)
             if key not in tensors:
                 border = self.protocol.crop_border if fr else 0
@@ -159,17 +187,30 @@ class _Batcher:
             scores = s(get("pred", s.dtype, fr), get("gt", s.dtype, fr) if fr else None)
             for row, v in zip(rows, scores):
                 row[s.name] = float(v)
+        nr = self.shared.nr
         for s in self.gt_nr:
-            for p, v in zip(pairs, s(get("gt", s.dtype, False))):
-                self.reference[s.name][p.id] = float(v)
+            # A ground truth another submission's batch scored already is not scored again.
+            todo = [p for p in pairs if (s.name, p.id, p.shape) not in nr]
+            if todo:
+                for p, v in zip(todo, s(get("gt", s.dtype, False, todo if len(todo) < len(pairs) else pairs))):
+                    nr[(s.name, p.id, p.shape)] = float(v)
+            for p in pairs:
+                self.reference[s.name][p.id] = nr[(s.name, p.id, p.shape)]
         if self.fid:
             self.moments[0].update(self.fid.features([p.fid_pred for p in pairs]))
             if self.moments[1] is not None:
-                self.moments[1].update(self.fid.features([p.fid_gt for p in pairs]))
+                self.moments[1].update(self._gt_features(pairs))
         for row, p in zip(rows, pairs):
             row["note"] = p.pred.note
         self.rows += rows
         self.compute_s += time.perf_counter() - t0
+
+    def _gt_features(self, pairs: list[Pair]) -> np.ndarray:
+        feats = self.shared.features
+        todo = [p for p in pairs if p.id not in feats]
+        if todo:
+            feats.update(zip([p.id for p in todo], self.fid.features([p.fid_gt for p in todo])))
+        return np.stack([feats[p.id] for p in pairs])
 
 
 def _warm_imports() -> None:
@@ -177,13 +218,51 @@ def _warm_imports() -> None:
     import matplotlib.figure  # noqa: F401
 
 
-def _produce(ids: list[str], preds, refs, protocol, fid, pool, out: queue.Queue, stop: threading.Event) -> None:
+@dataclass
+class _Submission:
+    """One submission's state through a run: checked inputs, then its batcher and failures."""
+    preds: Predictions
+    label: str
+    match: Match
+    todo: list[str]
+    failed: list[str]
+    batcher: _Batcher | None = None
+    fid_gt_cached: Moments | None = None
+    reference: dict[str, dict[str, float]] = field(default_factory=dict)
+    cache_state: dict[str, str] = field(default_factory=dict)
+
+
+def _check(preds: Predictions, label: str | None, refs: References, protocol: Protocol, workers: int,
+           allow_partial: bool, partial_option: str) -> tuple[_Submission | None, str | None]:
+    """The submission's cheap checks (precheck.py), or what is wrong, named by ``label`` if given."""
+    m = match(preds, refs)
+    early: dict[str, str] = {}
+    if not m.scored and m.complete:
+        problem: str | None = f"{preds.source}: nothing to score"
+    else:
+        # Every cheap problem at once, before any pixel is decoded (precheck.py).
+        early = precheck.check(preds, refs, protocol, m.scored, workers)
+        todo = [i for i in m.scored if i not in early]
+        problem = None
+        if not todo or ((early or not m.complete) and not allow_partial):
+            problem = problems(m, preds.source, list(early.values()), protocol, partial_option, rest=bool(todo))
+    if problem:
+        return None, (f"submission {label!r} ({preds.source}):\n{problem}" if label else problem)
+    return _Submission(preds, label or preds.source, m, todo, list(early.values())), None
+
+
+def _produce(subs: list[_Submission], refs, protocol, fid: bool, fid_gt: bool, pool, out: queue.Queue,
+             stop: threading.Event) -> None:
+    """The ground truth in dataset order, read once; per image, one job for every submission."""
+    todo = [set(s.todo) for s in subs]
     try:
-        for pair_id, gt_bytes in refs.iter_hq(set(ids)):
+        for pair_id, gt_bytes in refs.iter_hq(set().union(*todo)):
             if stop.is_set():
                 return
-            out.put(pool.submit(_prepare, pair_id, refs.categories[pair_id], gt_bytes, preds, refs,
-                                protocol, fid))
+            which = [(k, s.preds, fid) for k, s in enumerate(subs) if pair_id in todo[k]]
+            needs_gt = fid_gt and any(subs[k].batcher.moments[1] is not None for k, _, _ in which)
+            out.put(pool.submit(_prepare, pair_id, refs.categories[pair_id], gt_bytes, which, refs,
+                                protocol, needs_gt))
     except BaseException as e:  # noqa: BLE001 (surfaced by the consumer, in order)
         f: Future = Future()
         f.set_exception(e)
@@ -199,54 +278,83 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
     """Score ``preds`` against ``refs`` with ``scorers`` (built from ``protocol``).
 
     ``partial_option`` is how the caller spells ``allow_partial`` in its error messages."""
+    return run_many([preds], refs, protocol, scorers, allow_partial=allow_partial, batch_size=batch_size,
+                    workers=workers, cache_dir=cache_dir, progress=progress, partial_option=partial_option)[0]
+
+
+def run_many(submissions: list[Predictions], refs: References, protocol: Protocol, scorers: list[Scorer], *,
+             labels: list[str] | None = None, allow_partial: bool = False, batch_size: int = DEFAULT_BATCH,
+             workers: int = 2, cache_dir: str | None = None, progress: bool = True,
+             partial_option: str = "--allow-partial") -> list[Result]:
+    """Score several submissions against ``refs`` in one pass over the ground truth: each
+    reference image is read and decoded once, its no-reference scores and FID features computed
+    once, and every submission's prediction of it is scored beside it. Each submission's pairs
+    are batched as a run of it alone would batch them, so its Result is that run's.
+
+    Every submission's inputs are checked before any is scored; problems in any raise one
+    ScoreError naming each submission (by ``labels``, when given) and nothing is scored."""
     t_start = time.perf_counter()
-    m = match(preds, refs)
-    if not m.scored and m.complete:
-        raise ScoreError(f"{preds.source}: nothing to score")
-    # Every cheap problem at once, before any pixel is decoded (precheck.py).
-    early = precheck.check(preds, refs, protocol, m.scored, workers)
-    todo = [i for i in m.scored if i not in early]
-    if not todo or ((early or not m.complete) and not allow_partial):
-        raise ScoreError(problems(m, preds.source, list(early.values()), protocol, partial_option,
-                                   rest=bool(todo)))
+    named = labels if labels is not None else [None] * len(submissions)
+    checked = [_check(p, lb, refs, protocol, workers, allow_partial, partial_option)
+               for p, lb in zip(submissions, named)]
+    errors = [e for _, e in checked if e]
+    if errors:
+        raise ScoreError("\n\n".join(errors))
+    subs = [s for s, _ in checked if s is not None]
     fid = next((s for s in scorers if s.spec.kind == "SET"), None)
     scorers = [s for s in scorers if s.spec.kind != "SET"]
-    fid_gt_cached = cache.load_moments(cache_dir, fid, refs, m.scored) if fid else None
-    gt_nr, reference, cache_state = [], {}, {}
-    if protocol.reference_scores:
-        for s in scorers:
-            if s.spec.kind != "NR":
-                continue
-            hit = cache.load_reference(cache_dir, s, refs, m.scored)
-            cache_state[s.name] = "hit" if hit is not None else "miss"
+    shared = GroundTruthScores()
+    for sub in subs:
+        ids = sub.match.scored
+        sub.fid_gt_cached = cache.load_moments(cache_dir, fid, refs, ids) if fid else None
+        gt_nr = []
+        for s in (s for s in scorers if s.spec.kind == "NR" and protocol.reference_scores):
+            hit = cache.load_reference(cache_dir, s, refs, ids)
+            sub.cache_state[s.name] = "hit" if hit is not None else "miss"
             if hit is None:
                 gt_nr.append(s)
             else:
-                reference[s.name] = hit
-    batcher = _Batcher(protocol, scorers, batch_size, gt_nr, fid, fid is not None and fid_gt_cached is None)
-    failed: list[str] = list(early.values())
-    window = max(4, 4 * workers)
+                sub.reference[s.name] = hit
+        sub.batcher = _Batcher(protocol, scorers, batch_size, gt_nr, fid,
+                               fid is not None and sub.fid_gt_cached is None, shared)
+    _score(subs, refs, protocol, fid, workers, progress)
+    late = [(f"submission {s.label!r} ({s.preds.source}):\n" if labels is not None else "")
+            + problems(s.match, s.preds.source, s.failed, protocol, partial_option)
+            for s in subs if s.failed and not allow_partial]
+    if late:
+        raise ScoreError("\n\n".join(late))
+    total = time.perf_counter() - t_start
+    return [_result(s, refs, fid, cache_dir, total) for s in subs]
+
+
+def _score(subs: list[_Submission], refs: References, protocol: Protocol, fid, workers: int,
+           progress: bool) -> None:
+    """Decode on a thread pool, score on this thread; each submission's pairs go to its batcher."""
+    # A job holds one pair per submission: fewer jobs in flight keep memory where one submission's was.
+    window = max(2, max(4, 4 * workers) // len(subs))
     futures: queue.Queue = queue.Queue(maxsize=window)
     stop = threading.Event()
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(todo), desc="scoring", unit="pair", disable=not progress)
+    bar = tqdm(total=sum(len(s.todo) for s in subs), desc="scoring", unit="pair", disable=not progress)
     # Import the plotting library while the metrics run (half a second otherwise, later).
     threading.Thread(target=_warm_imports, daemon=True).start()
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="ggt-decode") as pool:
         producer = threading.Thread(target=_produce, daemon=True,
-                                    args=(todo, preds, refs, protocol,
-                                          (fid is not None, fid is not None and fid_gt_cached is None),
+                                    args=(subs, refs, protocol, fid is not None,
+                                          any(s.batcher.moments[1] is not None for s in subs),
                                           pool, futures, stop))
         producer.start()
         try:
             while (fut := futures.get()) is not None:
-                try:
-                    batcher.add(fut.result())
-                except ImageDecodeError as e:
-                    failed.append(str(e))
-                bar.update(1)
-            batcher.flush()
+                for k, pair in fut.result():
+                    if isinstance(pair, ImageDecodeError):
+                        subs[k].failed.append(str(pair))
+                    else:
+                        subs[k].batcher.add(pair)
+                    bar.update(1)
+            for s in subs:
+                s.batcher.flush()
         finally:
             stop.set()
             while producer.is_alive():        # unblock a producer waiting on a full queue
@@ -255,22 +363,24 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
                 except queue.Empty:
                     producer.join(0.05)
             bar.close()
-    if failed and not allow_partial:
-        raise ScoreError(problems(m, preds.source, failed, protocol, partial_option))
-    for s in gt_nr:
-        reference[s.name] = batcher.reference[s.name]
+
+
+def _result(sub: _Submission, refs: References, fid, cache_dir: str | None, total: float) -> Result:
+    batcher, m, failed, reference = sub.batcher, sub.match, sub.failed, sub.reference
+    for name, scores in batcher.reference.items():
+        reference[name] = scores
         if not failed:                # a complete set of ground-truth scores is worth keeping
-            cache.save_reference(cache_dir, s, refs, reference[s.name])
+            cache.save_reference(cache_dir, next(s for s in batcher.gt_nr if s.name == name), refs, scores)
     sets = {}
     if fid:
-        gt_moments = fid_gt_cached if fid_gt_cached is not None else batcher.moments[1]
-        if fid_gt_cached is None and not failed:
+        gt_moments = sub.fid_gt_cached if sub.fid_gt_cached is not None else batcher.moments[1]
+        if sub.fid_gt_cached is None and not failed:
             cache.save_moments(cache_dir, fid, refs, m.scored, gt_moments)
         # n and n_reference differ only in a partial run whose unreadable predictions had
         # cached ground-truth statistics; both are reported.
         sets[fid.name] = {"value": FIDScorer.distance(batcher.moments[0], gt_moments),
                           "n": batcher.moments[0].n, "n_reference": gt_moments.n,
-                          "cache": "hit" if fid_gt_cached is not None else "miss"}
+                          "cache": "hit" if sub.fid_gt_cached is not None else "miss"}
     order = {i: k for k, i in enumerate(refs.ids)}
     rows = sorted(batcher.rows, key=lambda r: order[r["id"]])
     for row in rows:
@@ -278,6 +388,6 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
         # to it (|prediction - ground truth|, lower is closer) is what resists that.
         for name, scores in reference.items():
             row[absdiff_name(name)] = abs(row[name] - scores[row["id"]])
-    total = time.perf_counter() - t_start
-    return Result(rows, reference, m, failed,
-                  {"total": total, "metric_compute": batcher.compute_s}, cache_state, sets)
+    # total: the whole run's time, shared by its submissions; metric_compute: this one's.
+    return Result(rows, reference, m, failed, {"total": total, "metric_compute": batcher.compute_s},
+                  sub.cache_state, sets)

@@ -1,8 +1,13 @@
-"""ggt score PREDICTIONS --reference DATASET --out REPORT: score a model's outputs under a pinned protocol.
+"""ggt score PREDICTIONS... --reference DATASET --out REPORT: score a model's outputs under a pinned protocol.
 
 Predictions are named by pair id (rain/chelsea_000.png) in a folder, a zip, or
-Parquet with columns id and prediction. With --compare, put finished reports
-(summary.json files or report folders) side by side instead.
+Parquet with columns id and prediction. Several PREDICTIONS (checkpoints) are
+scored in one pass over the ground truth, each image of it decoded and scored
+once: --out then holds one report per submission, OUT/<name>/ (the folder's
+name, made unique with -2, -3, ...), each what scoring that folder alone writes,
+and for two or more, comparison.md and comparison.png as --compare writes them.
+With --compare, put finished reports (summary.json files or report folders)
+side by side instead.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ def register(sub) -> None:
                            "ggt score outputs/ --reference ggt-100k --out report/",
                            "ggt score outputs.zip --reference VCLab-PolyU/GGT-100K --metrics psnr,ssim --out r/",
                            "ggt score --protocol ntire outputs/ --reference ggt-100k --out report-ntire/",
+                           "ggt score ckpt-1000/ ckpt-2000/ ckpt-3000/ --reference ggt-100k --out reports/",
                            "ggt score --compare a/summary.json b/summary.json --out comparison/"))
-    p.add_argument("predictions", nargs="?", metavar="PREDICTIONS",
-                   help="folder, .zip, Parquet file(s) or saved dataset of predicted images")
+    p.add_argument("predictions", nargs="*", metavar="PREDICTIONS",
+                   help="folder, .zip, Parquet file(s) or saved dataset of predicted images; several "
+                        "(checkpoints): one report each in REPORT_DIR/<name>/, and their comparison")
     p.add_argument("--reference", metavar="DATASET", help="a `ggt build` folder or a Hub dataset id")
     add_split(p, default="test", help="split to score against (default: test)")
     p.add_argument("--revision", help="a Hub reference's tag, branch or commit (default: main); "
@@ -47,7 +54,8 @@ def register(sub) -> None:
                         "the report is marked partial")
     p.add_argument("--weights-dir", help="look for metric weights here (pre-placed, offline)")
     p.add_argument("--cache-dir", help="reference-score cache (default: $GGT_CACHE_DIR or ~/.cache/ggt/eval)")
-    p.add_argument("--label", help="the submission's name in reports (default: the folder name)")
+    p.add_argument("--label", help="the submission's name in reports (default: the folder name; "
+                   "with several PREDICTIONS, always their folder names)")
     p.add_argument("--max-unzipped", type=size, default=None, help="cap on a zip's uncompressed size")
     p.add_argument("--compare", nargs="+", metavar="SUMMARY", help="compare finished reports instead")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -59,7 +67,6 @@ def _compare(args) -> int:
 
     from ..atomic import write_text
     from ..eval import compare
-
     from ..eval.summary import ReportError
 
     if args.out and os.path.lexists(args.out) and not os.path.isdir(args.out):
@@ -76,6 +83,8 @@ def _compare(args) -> int:
 
 
 def run(args) -> int:
+    import os
+
     from ..errors import GGTError
 
     if args.compare:
@@ -86,18 +95,28 @@ def run(args) -> int:
     from ..eval.predictions import MAX_UNZIPPED_BYTES
     from ..eval.report import markdown
 
-    metrics = metric_names(args.metrics)
-    summary = api.score(args.predictions, args.reference, out=args.out, split=args.split,
-                        protocol=args.protocol, metrics=metrics, device=args.device,
-                        batch_size=args.batch_size, workers=args.workers,
-                        allow_partial=args.allow_partial, overwrite=args.overwrite,
-                        weights_dir=args.weights_dir,
-                        cache_dir=args.cache_dir, label=args.label,
-                        max_unzipped=args.max_unzipped or MAX_UNZIPPED_BYTES, fid=args.fid,
-                        progress=not args.quiet and sys.stderr.isatty(), kernel=args.kernel,
-                        revision=args.revision)
-    print(markdown(summary))
-    print(f"wrote {args.out}: per_image.parquet, per_image.csv, summary.json, report.md, plots/")
+    if len(args.predictions) > 1 and args.label:
+        raise GGTError("--label names one submission; with several PREDICTIONS each is named by its "
+                       "folder (made unique with -2, -3, ...)")
+    options = {"out": args.out, "split": args.split, "protocol": args.protocol,
+               "metrics": metric_names(args.metrics), "device": args.device, "batch_size": args.batch_size,
+               "workers": args.workers, "allow_partial": args.allow_partial, "overwrite": args.overwrite,
+               "weights_dir": args.weights_dir, "cache_dir": args.cache_dir,
+               "max_unzipped": args.max_unzipped or MAX_UNZIPPED_BYTES, "fid": args.fid,
+               "progress": not args.quiet and sys.stderr.isatty(), "kernel": args.kernel,
+               "revision": args.revision}
+    if len(args.predictions) == 1:
+        summary = api.score(args.predictions[0], args.reference, label=args.label, **options)
+        print(markdown(summary))
+        print(f"wrote {args.out}: per_image.parquet, per_image.csv, summary.json, report.md, plots/")
+    else:
+        summaries = api.score_many(args.predictions, args.reference, **options)
+        for summary in summaries:
+            print(markdown(summary))
+        with open(os.path.join(args.out, "comparison.md"), encoding="utf-8") as f:
+            print(f.read(), end="")
+        print(f"wrote {args.out}: " + ", ".join(f"{s['label']}/" for s in summaries)
+              + " (a report each), comparison.md, comparison.png")
     from ..eval.selfcheck import summary_line
 
     unchecked = summary_line(summary["fingerprint"]["selfcheck"])
