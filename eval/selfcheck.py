@@ -109,12 +109,16 @@ def score_metric(name: str, root: str, pairs, device: str) -> list[float]:
     """pyiqa's metric with its defaults (as the golden values were made), on each pair's files."""
     import pyiqa
 
-    with contextlib.redirect_stdout(io.StringIO()):    # pyiqa prints "Loading pretrained model"
-        metric = pyiqa.create_metric(name, device=device)
-    out = []
-    for p in pairs:
-        dist, ref = os.path.join(root, "dist_dir", p), os.path.join(root, "ref_dir", p)
-        out.append(float((metric(dist, ref) if metric.metric_mode == "FR" else metric(dist)).item()))
+    out, where = [], "while building it"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):    # pyiqa prints "Loading pretrained model"
+            metric = pyiqa.create_metric(name, device=device)
+        for p in pairs:
+            dist, ref = os.path.join(root, "dist_dir", p), os.path.join(root, "ref_dir", p)
+            where = f"on {dist}"
+            out.append(float((metric(dist, ref) if metric.metric_mode == "FR" else metric(dist)).item()))
+    except Exception as e:  # noqa: BLE001 (pyiqa raises anything; the self-check names the metric)
+        raise CalibrationError(f"metric {name!r}: pyiqa failed {where} ({type(e).__name__}: {e})") from None
     return out
 
 

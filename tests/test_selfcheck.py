@@ -169,6 +169,14 @@ def test_a_golden_value_off_by_more_than_its_tolerance_fails_and_reports_say_so(
     assert 0.0099 < fp["failed"][0]["max_deviation"] < 0.0101
 
 
+@pytest.mark.slow
+def test_a_metric_pyiqa_cannot_run_is_named(tmp_path):
+    with pytest.raises(selfcheck.CalibrationError, match=r"^metric 'no_such_metric': pyiqa failed while building it"):
+        selfcheck.score_metric("no_such_metric", str(tmp_path), PAIRS, "cpu")
+    with pytest.raises(selfcheck.CalibrationError, match=rf"^metric 'psnr': pyiqa failed on {tmp_path}/dist_dir/a.bmp"):
+        selfcheck.score_metric("psnr", str(tmp_path), PAIRS, "cpu")       # no images there
+
+
 def test_the_state_is_per_install_and_device(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert selfcheck.state("cpu")["state"] == "not run"
