@@ -148,11 +148,11 @@ def test_a_golden_value_off_by_more_than_its_tolerance_fails_and_reports_say_so(
     r = ggt(env, "score", identity_preds, "--reference", eval_set, "--out", str(w.parent / "r0"),
             "--metrics", "psnr", "--device", "cpu", "-q")
     assert r.returncode == 0, r.stderr
-    assert "self-check not run for pyiqa 0.1.16" in r.stderr
+    assert "self-check not run for pyiqa 0.1.16" in r.stdout
     assert ggt(env, "selfcheck", "--metrics", "psnr", "--device", "cpu", "--weights-dir", str(w)).returncode == 0
     r = ggt(env, "score", identity_preds, "--reference", eval_set, "--out", str(w.parent / "r-ok"),
             "--metrics", "psnr", "--device", "cpu", "-q")
-    assert r.returncode == 0 and "self-check" not in r.stderr, r.stderr
+    assert r.returncode == 0 and "self-check" not in r.stdout + r.stderr, r.stdout + r.stderr
     fp = json.loads((w.parent / "r-ok" / "summary.json").read_text())["fingerprint"]["selfcheck"]
     assert fp["state"] == "passed" and fp["checked"][0]["metric"] == "psnr"
     cal["metrics"]["psnr"]["pyiqa"][1] += 0.01              # tolerance 2e-4
@@ -162,8 +162,8 @@ def test_a_golden_value_off_by_more_than_its_tolerance_fails_and_reports_say_so(
     assert "on b.bmp" in r.stdout and "tolerance 0.0002)\nself-check failed for pyiqa" in r.stdout
     r = ggt(env, "score", identity_preds, "--reference", eval_set, "--out", str(w.parent / "r1"),
             "--metrics", "psnr", "--device", "cpu", "-q")
-    assert r.returncode == 0 and "self-check failed: psnr off by 0.00" in r.stderr
-    assert "on b.bmp (tolerance 0.0002) for pyiqa 0.1.16" in r.stderr
+    assert r.returncode == 0 and "self-check failed: psnr off by 0.00" in r.stdout
+    assert "on b.bmp (tolerance 0.0002) for pyiqa 0.1.16" in r.stdout
     fp = json.loads((w.parent / "r1" / "summary.json").read_text())["fingerprint"]["selfcheck"]
     assert fp["state"] == "failed" and fp["failed"][0]["metric"] == "psnr"
     assert 0.0099 < fp["failed"][0]["max_deviation"] < 0.0101

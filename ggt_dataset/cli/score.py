@@ -121,5 +121,5 @@ def run(args) -> int:
 
     unchecked = summary_line(summary["fingerprint"]["selfcheck"])
     if unchecked:
-        print(unchecked, file=sys.stderr)
+        print(unchecked)
     return 0
