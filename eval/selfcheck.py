@@ -64,6 +64,9 @@ def load(path: str | None = None) -> Calibration:
     for name, (_, values) in golden.items():
         if len(values) != len(pairs):
             raise CalibrationError(f"{path}: metric {name!r} has {len(values)} values for {len(pairs)} pairs")
+    for rel in files:       # joined under the image store: nothing may point outside it
+        if os.path.isabs(rel) or ".." in rel.split("/"):
+            raise CalibrationError(f"{path}: file {rel!r} must be a relative path inside the set")
     for p in pairs:
         for rel in (f"dist_dir/{p}", f"ref_dir/{p}"):
             if rel not in files:

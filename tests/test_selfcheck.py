@@ -194,6 +194,9 @@ def test_a_broken_calibration_file_is_named(tmp_path):
     bad.write_text("source: x\nbase_url: y\npairs: [a.bmp]\nfiles: {}\nmetrics: {psnr: {tolerance: 1, pyiqa: [1]}}\n")
     with pytest.raises(selfcheck.CalibrationError, match=rf"{bad}: pair 'a.bmp' needs dist_dir/a.bmp"):
         selfcheck.load(str(bad))
+    bad.write_text("source: x\nbase_url: y\npairs: []\nfiles: {../../.bashrc: abc}\nmetrics: {}\n")
+    with pytest.raises(selfcheck.CalibrationError, match=rf"{bad}: file '../../.bashrc' must be a relative path inside"):
+        selfcheck.load(str(bad))
     bad.write_text("metrics: [1, 2]\n")
     with pytest.raises(selfcheck.CalibrationError, match=rf"{bad}: not a calibration set"):
         selfcheck.load(str(bad))
