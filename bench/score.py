@@ -4,6 +4,7 @@
     python bench/score.py --pairs 500 --size 1024 --device cuda
     python bench/score.py --pairs 1 --size 3840x2160 --rss-only   # peak RSS of a 4K pair
     python bench/score.py --pairs 8 --ssim-only     # SSIM alone, pyiqa's kernel vs ours, one batch
+    python bench/score.py --submissions 5           # 5 checkpoints in one `ggt score` vs 5 separate runs
 
 (a) pyiqa's own way: one metric at a time over the files, batch 1, pyiqa reading
     each file itself (what its command and most lab scripts do);
@@ -14,6 +15,9 @@ Goals (issue 3): (b) at least 3x faster than (a) with identical scores; (b) at
 most 1.15x (c). Issue 13: (b), with SSIM on eval/ssim.py's kernel, at least 5x faster
 than (a), scores within 1e-10; a 4K pair scored in at most 2 GB peak RSS. Metrics:
 those of the `ggt` protocol that run offline (psnr, ssim).
+--submissions N (issue 13.3): N prediction folders scored by one `ggt score A/ B/ ... --out DIR`
+against N separate runs, in this process (api.score_many vs api.score) and as commands (each
+paying its own start-up); goal: at most 0.5x their total, every per-image table identical.
 """
 
 from __future__ import annotations
@@ -113,6 +117,46 @@ def ssim_kernels(n: int, size: tuple[int, int], reps: int = 2) -> None:
               f"{t['pyiqa'] / t['fast']:.1f}x (1-min load {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores)")
 
 
+def _command(argv: list[str]) -> float:
+    """Seconds one `ggt` command takes in a fresh process (imports included, as a user pays them)."""
+    import subprocess
+
+    t = time.perf_counter()
+    code = "import sys\nfrom ggt_dataset.cli.main import main\nsys.exit(main(sys.argv[1:]))"
+    subprocess.run([sys.executable, "-c", code, *argv], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def many_vs_separate(tmp: str, preds: str, ds: str, n: int, names: list[str], device: str, batch: int,
+                     kernel: str) -> None:
+    """N checkpoints (copies of the predictions) in one call against N separate calls."""
+    import shutil
+
+    import pyarrow.parquet as pq
+    from ggt_dataset.eval import api
+
+    folders = [shutil.copytree(preds, os.path.join(tmp, "subs", f"ckpt-{k}")) for k in range(n)]
+    kw = {"metrics": names, "device": device, "batch_size": batch, "kernel": kernel}
+    t0 = time.perf_counter()
+    for f in folders:
+        api.score(f, ds, out=os.path.join(tmp, "sep", os.path.basename(f)), cache_dir=os.path.join(tmp, "c1"), **kw)
+    t_sep = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    api.score_many(folders, ds, out=os.path.join(tmp, "many"), cache_dir=os.path.join(tmp, "c2"), **kw)
+    t_many = time.perf_counter() - t0
+    table = lambda where, f: pq.read_table(os.path.join(tmp, where, os.path.basename(f), "per_image.parquet"))
+    same = all(table("many", f).equals(table("sep", f)) for f in folders)
+    common = ["--reference", ds, "--metrics", ",".join(names), "--device", device, "--kernel", kernel,
+              "--batch-size", str(batch), "-q"]
+    c_sep = sum(_command(["score", f, "--out", os.path.join(tmp, "csep", os.path.basename(f)), *common])
+                for f in folders)
+    c_many = _command(["score", *folders, "--out", os.path.join(tmp, "cmany"), *common])
+    print(f"{n} submissions: separate api.score {t_sep:.2f} s, one api.score_many {t_many:.2f} s: "
+          f"{t_many / t_sep:.2f}x; as commands: {n} x `ggt score` {c_sep:.2f} s, one `ggt score` "
+          f"{c_many:.2f} s: {c_many / c_sep:.2f}x (goal <= 0.5x); per-image tables identical: {same}; "
+          f"1-min load average at end {os.getloadavg()[0]:.1f}")
+
+
 def peak_rss_of_cli(preds: str, ds: str, out: str, names: list[str], device: str, kernel: str) -> float:
     """Run the real command in a child process and have it report its own peak RSS (VmHWM).
 
@@ -141,6 +185,8 @@ def main() -> int:
     ap.add_argument("--metrics", default="psnr,ssim")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--submissions", type=int, default=0,
+                    help="score N copies of the predictions in one call vs N calls (issue 13.3), only that")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = args.metrics.split(",")
@@ -158,6 +204,12 @@ def main() -> int:
         make_raw(os.path.join(tmp, "raw"), args.pairs, size)
         build(os.path.join(tmp, "raw"), os.path.join(tmp, "ds"), progress=False)
         preds, gts = os.path.join(tmp, "raw", "LQ", "test"), os.path.join(tmp, "raw", "GT", "test")
+        if args.submissions:
+            print(f"{args.pairs} pairs of {size[0]}x{size[1]}, metrics {', '.join(names)}, device {args.device}; "
+                  f"1-min load average {load0:.1f} on {os.cpu_count()} cores")
+            many_vs_separate(tmp, preds, os.path.join(tmp, "ds"), args.submissions, names, args.device,
+                             args.batch_size, args.kernel)
+            return 0
         if args.rss_only:
             rss_mb = peak_rss_of_cli(preds, os.path.join(tmp, "ds"), os.path.join(tmp, "r"), names, args.device,
                                      args.kernel)
