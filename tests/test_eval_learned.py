@@ -212,8 +212,11 @@ def test_fid_needs_its_inception_file(eval_set, identity_preds, tmp_path, capsys
 @pytest.mark.slow
 def test_metrics_available_with_nothing_available_is_an_error(eval_set, identity_preds, tmp_path, capsys):
     f = tmp_path / "learned.yaml"
-    f.write_text("include: " + load("ggt").source + "\nname: learned\nmetadata: {version: 1}\n"
-                 "metrics:\n  musiq: {pyiqa: musiq, kind: NR, better: higher, weights: "
+    ggt = load("ggt")
+    # include merges metrics by name: every inherited one is dropped (null), musiq alone stays
+    dropped = "".join(f"  {m.name}: null\n" for m in (*ggt.metrics, *ggt.optional) if m.name != "musiq")
+    f.write_text("include: " + ggt.source + "\nname: learned\nmetadata: {version: 1}\n"
+                 "metrics:\n" + dropped + "  musiq: {pyiqa: musiq, kind: NR, better: higher, weights: "
                  "[{store: pyiqa, file: musiq_koniq_ckpt-e95806b9.pth}]}\n")
     rc = main(["score", identity_preds, "--reference", eval_set, "--out", str(tmp_path / "r"),
                "--protocol", str(f), "--metrics", "available", "-q"])

@@ -33,8 +33,8 @@ def run(args) -> int:
     if args.weights_dir:
         weights.use_weights_dir(args.weights_dir)
     if args.action == "fetch":
+        weights.fetch(proto)        # what was asked for first; then the self-check's images
         _fetch_calibration()
-        weights.fetch(proto)
     missing = 0
     for spec in proto.metrics:
         found, problems = weights.resolve(spec)
