@@ -31,8 +31,14 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import GGTError
-from ..images import (ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, display_size, orientation_of, png_orientation,
-                      png_whole)
+from ..images import (
+    ALLOWED_FORMATS,
+    DEFAULT_MAX_PIXELS,
+    display_size,
+    orientation_of,
+    png_orientation,
+    png_whole,
+)
 
 # Bump when a rule above changes what pixels a metric sees: it keys the reference cache.
 DECODE_RULES_VERSION = 2     # 2: 48/64-bit TIFF and 16-bit gray+alpha PNG read at 16 bits
