@@ -27,11 +27,10 @@ RANKED = ("higher", "lower")
 DIRECTIONS = (*RANKED, "unknown")
 
 
-@dataclass(frozen=True)
-class MetricFacts:
-    better: str             # one of DIRECTIONS
-    margin: float = 0.0     # synth QC: the smallest gain that counts as better, in the metric's own units
-    offline: bool = False   # classical no-reference: needs no weight files (outside the shipped protocols)
+class Directed:
+    """What a metric's ``better`` (one of DIRECTIONS) means, for every class that carries one."""
+
+    better: str
 
     @property
     def higher_is_better(self) -> bool:
@@ -39,7 +38,15 @@ class MetricFacts:
 
     @property
     def ranked(self) -> bool:
+        """Whether scores can be ranked: never for a metric whose direction is unknown."""
         return self.better in RANKED
+
+
+@dataclass(frozen=True)
+class MetricFacts(Directed):
+    better: str             # one of DIRECTIONS
+    margin: float = 0.0     # synth QC: the smallest gain that counts as better, in the metric's own units
+    offline: bool = False   # classical no-reference: needs no weight files (outside the shipped protocols)
 
 
 FACTS: dict[str, MetricFacts] = {

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .metric_facts import DIRECTIONS, RANKED
+from .metric_facts import DIRECTIONS, Directed
 from .protocol_file import ProtocolError, read_merged
 
 PROTOCOL_DIR = os.path.join(os.path.dirname(__file__), "protocols")
@@ -53,7 +53,7 @@ class WeightFile:
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class MetricSpec(Directed):
     name: str                       # the column name in every report
     pyiqa: str                      # pyiqa's metric name
     kind: str                       # FR (needs ground truth), NR, or SET (one score for the set: FID)
@@ -66,15 +66,6 @@ class MetricSpec:
     # How far a re-scored mean may be from a claimed one (ggt leaderboard verify); 0: bit-identical.
     tolerance: float = 0.0
     crop_to_multiple: int = 1       # the metric sees the top-left crop to multiples of this (AFINE: 32)
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.better == "higher"
-
-    @property
-    def ranked(self) -> bool:
-        """Whether scores can be ranked: never for a metric whose direction is unknown."""
-        return self.better in RANKED
 
     def min_side(self) -> int:
         """The smallest side, in px, this metric can score (before any border crop)."""
