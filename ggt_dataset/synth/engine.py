@@ -248,7 +248,7 @@ def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped:
         else:
             from .ray_engine import run_ray
 
-            stopped, facts = run_ray(cfg, lq_dir, out_raw, journal, bar)
+            stopped, facts = run_ray(cfg, lq_dir, out_raw, journal, run_local, bar)
             ray_facts = {"ray": facts}
     finally:
         if bar:

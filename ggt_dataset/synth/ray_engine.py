@@ -128,10 +128,13 @@ def plan(concurrency: int, actors: int) -> tuple[int, int]:
     return actors, concurrency // actors
 
 
-def run_ray(cfg, lq_dir: str, out_raw: str, journal, progress=None) -> tuple[str | None, dict]:
-    """Process every pending pair with the calls on Ray; returns (why it stopped early or None, Ray facts)."""
+def run_ray(cfg, lq_dir: str, out_raw: str, journal, run_local, progress=None) -> tuple[str | None, dict]:
+    """Process every pending pair with the calls on Ray; returns (why it stopped early or None, Ray facts).
+
+    ``run_local`` is the local engine's own loop (engine.run_local), given by the caller so that
+    this module does not import the engine that imports it: the pairs run through that same code,
+    only with clients that send each call to an actor."""
     ray = _connect(cfg.ray_address)
-    from .engine import run_local
     from .parts import make_clients, make_parts
 
     pool = Pool(_start_actors(ray, cfg))
