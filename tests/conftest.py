@@ -21,6 +21,18 @@ os.environ.update(HF_HOME=_HF_HOME, HF_DATASETS_CACHE=os.path.join(_HF_HOME, "da
 os.environ.update(GGT_CACHE_DIR=os.path.join(_HF_HOME, "ggt-eval"), TORCH_HOME=os.path.join(_HF_HOME, "torch"))
 
 
+# A user protocol with classical no-reference metrics that need no downloads.
+NR_PROTOCOL = """name: nr-offline
+metadata: {version: 1}
+pyiqa: ">=0.1.16,<0.1.17"
+reference_scores: true
+metrics:
+  psnr: {pyiqa: psnr, kind: FR, better: higher, options: {test_y_channel: true, color_space: ycbcr}}
+  piqe: {pyiqa: piqe, kind: NR, better: lower}
+  entropy: {pyiqa: entropy, kind: NR, better: higher}
+"""
+
+
 def image_bytes(seed: int = 0, size: tuple[int, int] = (40, 32), fmt: str = "PNG", mode: str = "RGB",
                 **save) -> bytes:
     rng = np.random.default_rng(seed)

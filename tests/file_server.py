@@ -22,7 +22,7 @@ class FileServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
-    def __enter__(self) -> FileServer:
+    def __enter__(self):
         self._thread.start()
         return self
 

@@ -239,7 +239,6 @@ def test_batch_tensor_is_each_image_divided_by_its_scale(border):
     """engine._tensor (channels first, cropped, converted once) equals numpy's x / scale per image,
     bit for bit, for a uniform batch and for 8- and 16-bit images mixed."""
     import torch
-
     from ggt_dataset.eval.decode import Decoded
 
     rng = np.random.default_rng(3)

@@ -9,7 +9,6 @@ import os
 
 import pytest
 from file_server import FileServer
-
 from ggt_dataset.eval.download import DownloadError, download
 
 DATA = bytes(range(256)) * 40

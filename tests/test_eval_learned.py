@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import NR_PROTOCOL
 from ggt_dataset.eval import api, engine, weights
 from ggt_dataset.eval.metrics import Scorer
 from ggt_dataset.eval.predictions import open_predictions
@@ -14,17 +15,6 @@ from ggt_dataset.eval.protocol import load
 from ggt_dataset.eval.references import open_references
 
 from ggt_dataset.cli.main import main
-
-# A user protocol with classical no-reference metrics that need no downloads.
-NR_PROTOCOL = """name: nr-offline
-metadata: {version: 1}
-pyiqa: ">=0.1.16,<0.1.17"
-reference_scores: true
-metrics:
-  psnr: {pyiqa: psnr, kind: FR, better: higher, options: {test_y_channel: true, color_space: ycbcr}}
-  piqe: {pyiqa: piqe, kind: NR, better: lower}
-  entropy: {pyiqa: entropy, kind: NR, better: higher}
-"""
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import os
 import shutil
 
 import pytest
+from conftest import NR_PROTOCOL
 from ggt_dataset.eval import report
 from ggt_dataset.eval.predictions import open_predictions
 
@@ -280,15 +281,6 @@ def test_comparison_plot_shows_every_category(near_perfect, tmp_path):
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
 
-NR_PROTOCOL = """name: nr-offline
-metadata: {version: 1}
-pyiqa: ">=0.1.16,<0.1.17"
-reference_scores: true
-metrics:
-  psnr: {pyiqa: psnr, kind: FR, better: higher, options: {test_y_channel: true, color_space: ycbcr}}
-  piqe: {pyiqa: piqe, kind: NR, better: lower}
-  entropy: {pyiqa: entropy, kind: NR, better: higher}
-"""
 
 
 @pytest.mark.slow

@@ -61,6 +61,7 @@ def test_a_partly_read_stream_exits_cleanly(tmp_path):
     import sys
 
     from conftest import make_tree
+
     from ggt_dataset.build import build
     from ggt_dataset.plan import BuildOptions
 

@@ -24,9 +24,10 @@ import numpy as np
 import pytest
 import yaml
 from file_server import FileServer
+from ggt_dataset.eval import selfcheck
 from PIL import Image
 
-from ggt_dataset.eval import selfcheck
+from ggt_dataset.hashing import file_sha256
 
 PAIRS = ("a.bmp", "b.bmp")
 
@@ -88,7 +89,7 @@ def state_file(env):
 
 @pytest.mark.slow
 def test_fetch_then_selfcheck_passes(calib):
-    server, env, _, cal, w = calib
+    _, env, _, _, w = calib
     r = fetch(env, w)
     assert r.returncode == 0 and f"calibration fetched 4 images in {images(w)}" in r.stdout, r.stdout + r.stderr
     r = ggt(env, "selfcheck", "--metrics", "psnr,ssim", "--device", "cpu", "--weights-dir", str(w))
@@ -119,7 +120,7 @@ def test_a_wrong_sha256_is_named_and_not_kept(calib):
     server.files["/cal/ref_dir/a.bmp"] = bmp(7, 3)[0]
     r = fetch(env, w)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert f"ref_dir/a.bmp: a.bmp has sha256 " in r.stderr
+    assert "ref_dir/a.bmp: a.bmp has sha256 " in r.stderr
     assert f"but {cal['files']['ref_dir/a.bmp']} is pinned; the file was not kept" in r.stderr
     assert not list((images(w) / "ref_dir").glob("a.bmp*"))
 
@@ -143,7 +144,7 @@ def test_an_interrupted_download_resumes(calib):
 
 @pytest.mark.slow
 def test_a_golden_value_off_by_more_than_its_tolerance_fails_and_reports_say_so(calib, eval_set, identity_preds):
-    server, env, path, cal, w = calib
+    _, env, path, cal, w = calib
     assert fetch(env, w).returncode == 0
     r = ggt(env, "score", identity_preds, "--reference", eval_set, "--out", str(w.parent / "r0"),
             "--metrics", "psnr", "--device", "cpu", "-q")
@@ -219,7 +220,7 @@ def real_images() -> str:
     cal = selfcheck.load(selfcheck.SHIPPED)
     for rel, sha in cal.files.items():
         p = os.path.join(REAL, rel)
-        if not os.path.isfile(p) or hashlib.sha256(open(p, "rb").read()).hexdigest() != sha:
+        if not os.path.isfile(p) or file_sha256(p) != sha:
             pytest.skip(f"{p}: the calibration images are not here; `ggt weights fetch` (internet) puts them there")
     return REAL
 

@@ -15,7 +15,6 @@ import sys
 import numpy as np
 import pytest
 from file_server import FileServer
-
 from ggt_dataset.eval.protocol import resolve_path
 
 # Each test runs the real command (a subprocess importing torch and pyiqa): over 0.5 s of CPU.
