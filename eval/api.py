@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..ids import unique_names
 from . import engine, metrics, report, report_folder, weights
 from . import protocol as protocol_mod
 from .metrics import kernels
@@ -116,17 +117,13 @@ COMPARISON_FILES = ("comparison.md", "comparison.png")     # what ``ggt score --
 def labels_for(predictions: list[str]) -> list[str]:
     """Each submission's name and report folder: its folder's (or file's) name, made unique
     in order with -2, -3, ... (``a/out``, ``b/out`` -> ``out``, ``out-2``)."""
-    labels: list[str] = []
+    bases = []
     for path in predictions:
         base = os.path.basename(os.path.normpath(path))
         if base in ("", ".", ".."):            # "." names no folder: the folder it stands for
             base = os.path.basename(os.path.realpath(path)) or "predictions"
-        label, n = base, 1
-        while label in labels:
-            n += 1
-            label = f"{base}-{n}"
-        labels.append(label)
-    return labels
+        bases.append(base)
+    return unique_names(bases, "-")
 
 
 def check_many_out(out: str, labels: list[str], predictions: list[str], reference: str,

@@ -42,6 +42,19 @@ def id_problem(pair_id: object) -> str | None:
     return None
 
 
+def unique_names(bases: list[str], sep: str) -> list[str]:
+    """``bases`` in order, each repeat suffixed ``{sep}2``, ``{sep}3``, ... until it is new
+    (``["out", "out"]`` with "-" -> ``["out", "out-2"]``)."""
+    names: list[str] = []
+    for base in bases:
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}{sep}{n}"
+        names.append(name)
+    return names
+
+
 def validate_id(pair_id: str, where: str) -> str:
     """Return ``pair_id`` if it is a safe relative id, else raise :class:`BadIdError`.
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import GGTError
+from ..ids import unique_names
 from .index import Column, PairIndex
 from .overlays import Outputs, Report, attach_predictions, attach_record, attach_report
 
@@ -77,15 +78,8 @@ def _tags(labels: list[str]) -> list[str | None]:
     """Short names for column names and URLs: letters, digits, _ and . (no -: it separates A-vs-B)."""
     if len(labels) == 1:
         return [None]
-    tags: list[str | None] = []
-    for i, label in enumerate(labels):
-        base = re.sub(r"[^A-Za-z0-9_.]+", "_", label).strip("_.") or f"s{i + 1}"
-        tag, n = base, 1
-        while tag in tags:
-            n += 1
-            tag = f"{base}_{n}"
-        tags.append(tag)
-    return tags
+    bases = [re.sub(r"[^A-Za-z0-9_.]+", "_", label).strip("_.") or f"s{i + 1}" for i, label in enumerate(labels)]
+    return list(unique_names(bases, "_"))
 
 
 def _scored_outputs(path: str, report_dir: str) -> str | None:
