@@ -5,7 +5,7 @@
 
 Modules, one step each: protocol (YAML -> frozen dataclass), predictions and
 references (where the images come from), decode (bytes -> RGB by documented
-rules), weights (what learned metrics need), metrics (pyiqa, pinned), engine
+rules), weights (what learned metrics need), metrics (pyiqa, pinned), scoring
 (decode once, batch, run every metric), cache (ground-truth scores kept across
 submissions), report (tables, summary, plots, comparison), baselines.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..ids import unique_names
-from . import engine, metrics, report, report_folder, weights
+from . import metrics, report, report_folder, scoring, weights
 from . import protocol as protocol_mod
 from .metrics import kernels
 from .predictions import MAX_UNZIPPED_BYTES, open_predictions
@@ -74,7 +74,7 @@ def device_label(device: str) -> str:
 
 def score(predictions: str, reference: str, *, out: str | None = None, split: str = "test",
           protocol: str = protocol_mod.DEFAULT_PROTOCOL, metrics: list[str] | None = None,
-          device: str = "auto", batch_size: int = engine.DEFAULT_BATCH, workers: int | None = None,
+          device: str = "auto", batch_size: int = scoring.DEFAULT_BATCH, workers: int | None = None,
           allow_partial: bool = False, overwrite: bool = False, weights_dir: str | None = None,
           cache_dir: str | None = None, label: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES,
           fid: bool = False, progress: bool = False, kernel: str = "fast",
@@ -141,7 +141,7 @@ def check_many_out(out: str, labels: list[str], predictions: list[str], referenc
 
 def score_many(predictions: list[str], reference: str, *, out: str | None = None, split: str = "test",
                protocol: str = protocol_mod.DEFAULT_PROTOCOL, metrics: list[str] | None = None,
-               device: str = "auto", batch_size: int = engine.DEFAULT_BATCH, workers: int | None = None,
+               device: str = "auto", batch_size: int = scoring.DEFAULT_BATCH, workers: int | None = None,
                allow_partial: bool = False, overwrite: bool = False, weights_dir: str | None = None,
                cache_dir: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES, fid: bool = False,
                progress: bool = False, kernel: str = "fast", revision: str | None = None) -> list[dict]:
@@ -194,7 +194,7 @@ def _score(predictions: list[str], labels: list[str], reference: str, *, split: 
     scorers, files, device = build_scorers(proto, device, weights_dir, kernel)
     preds = [open_predictions(p, max_unzipped) for p in predictions]
     refs = open_references(reference, split, revision)
-    results = engine.run_many(preds, refs, proto, scorers, labels=labels if named else None,
+    results = scoring.run_many(preds, refs, proto, scorers, labels=labels if named else None,
                               allow_partial=allow_partial, batch_size=batch_size,
                               workers=workers or min(4, os.cpu_count() or 1), cache_dir=cache_dir,
                               progress=progress)

@@ -145,10 +145,10 @@ def _is_raw_release(folder: str, depth: int = 3, max_folders: int = 1000) -> boo
     """A raw release (what ``ggt build`` reads): a manifest at the top, or a role folder
     (LQ, GT, input, ...) within ``depth`` levels. Looked at breadth first, a bounded number
     of folders, so a large unrelated folder costs little."""
-    from ..raw_scan import MANIFEST_NAMES
+    from ..raw_scan import METADATA_NAMES
     from ..schema import normalize_role
 
-    if any(os.path.isfile(os.path.join(folder, n)) for n in MANIFEST_NAMES):
+    if any(os.path.isfile(os.path.join(folder, n)) for n in METADATA_NAMES):
         return True
     level, seen = [folder], 0
     for _ in range(depth):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .release import RawRelease
+from .raw_release import RawRelease
 from .shards import ShardResult
 
 

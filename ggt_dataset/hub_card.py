@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from fsspec.utils import glob_translate
 
-from .release import RELEASE_INFO_FILE
+from .raw_release import RELEASE_INFO_FILE
 
 # Licence ids. Source: huggingface/hub-docs docs/hub/repositories-licenses.md at commit
 # fd6cf1f (2026-06-06), read 2026-12-01: the list the Hub derives its own from

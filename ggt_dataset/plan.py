@@ -16,7 +16,7 @@ import pyarrow
 
 from .errors import BuildError, LayoutError
 from .layout import DATA_DIR, shard_path
-from .release import RawPair, RawRelease
+from .raw_release import RawPair, RawRelease
 from .schema import SCHEMA_VERSION
 
 # Bump when the bytes written for the same rows change (writer options, column order).

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .errors import BadPairError, LayoutError
 from .ids import id_problem, shown
-from .release import RELEASE_INFO_FILE, RawPair, RawRelease, ReleaseInfo
+from .raw_release import RELEASE_INFO_FILE, RawPair, RawRelease, ReleaseInfo
 from .schema import (
     CATEGORIES,
     IMAGE_EXTENSIONS,
@@ -193,7 +193,7 @@ def _no_layout_message(root: str, images: list[str], others: list[str]) -> str:
     return (
         f"{root}: found no LQ/HQ image folders.\n"
         f"  expected: <root>/<split>/<LQ|HQ|GT>/<category>/<name>.<ext> (levels in any order), "
-        f"or a manifest ({'metadata.jsonl, metadata.csv'}) naming lq/hq paths\n"
+        f"or a metadata file ({'metadata.jsonl, metadata.csv'}) naming lq/hq paths\n"
         f"  role folders: {sorted(ROLE_ALIASES)}\n"
         f"  found: {len(images)} image files, {len(others)} other files; top level: {top or 'nothing'}"
     )

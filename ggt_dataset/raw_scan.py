@@ -1,8 +1,8 @@
-"""Reading a raw release: which reader (a folder tree, a manifest) and what every reader's
+"""Reading a raw release: which reader (a folder tree, a metadata file) and what every reader's
 result then gets (duplicate ids dropped, one order).
 
-It sits above the model (:mod:`ggt_dataset.release`) and its readers
-(:mod:`ggt_dataset.raw_folders`, :mod:`ggt_dataset.raw_manifest`), so none of them
+It sits above the model (:mod:`ggt_dataset.raw_release`) and its readers
+(:mod:`ggt_dataset.raw_folders`, :mod:`ggt_dataset.raw_metadata`), so none of them
 imports another in a circle.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 
-from . import raw_folders, raw_manifest
+from . import raw_folders, raw_metadata
 from .errors import BadPairError, LayoutError
-from .release import RawPair, RawRelease
+from .raw_release import RawPair, RawRelease
 
-MANIFEST_NAMES = ("metadata.jsonl", "metadata.csv", "manifest.jsonl", "manifest.csv")
-LAYOUTS = ("auto", "folders", "manifest")  # how scan() reads a raw release
+METADATA_NAMES = ("metadata.jsonl", "metadata.csv", "manifest.jsonl", "manifest.csv")
+LAYOUTS = ("auto", "folders", "manifest")  # how scan() reads a raw release ("manifest": its metadata file; the CLI name kept)
 
 
 def drop_duplicate_ids(release: RawRelease) -> None:
@@ -38,10 +38,10 @@ def drop_duplicate_ids(release: RawRelease) -> None:
 
 def scan(raw: str, *, layout: str = "auto", split: str | None = None,
          category: str | None = None) -> RawRelease:
-    """Read a raw release: a folder tree, a folder with a manifest, or a manifest file.
+    """Read a raw release: a folder tree, a folder with a metadata file, or a metadata file.
 
     Args:
-        raw: a directory, or a ``.csv``/``.jsonl`` manifest whose paths are relative to it.
+        raw: a directory, or a ``.csv``/``.jsonl`` metadata file whose paths are relative to it.
         layout: ``auto``, ``folders`` or ``manifest``.
         split: split for files whose path names none (folder trees only).
         category: category for files whose path names none (folder trees only).
@@ -50,14 +50,14 @@ def scan(raw: str, *, layout: str = "auto", split: str | None = None,
         raise LayoutError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
     if not os.path.exists(raw):
         raise LayoutError(f"{raw}: no such file or directory")
-    manifest = raw if os.path.isfile(raw) else None
-    if manifest is None and layout in ("auto", "manifest"):
-        manifest = next((os.path.join(raw, n) for n in MANIFEST_NAMES
+    metadata = raw if os.path.isfile(raw) else None
+    if metadata is None and layout in ("auto", "manifest"):
+        metadata = next((os.path.join(raw, n) for n in METADATA_NAMES
                          if os.path.isfile(os.path.join(raw, n))), None)
-        if manifest is None and layout == "manifest":
-            raise LayoutError(f"{raw}: --layout manifest, but none of {list(MANIFEST_NAMES)} is there")
-    if manifest is not None and layout != "folders":
-        release = raw_manifest.read(manifest)
+        if metadata is None and layout == "manifest":
+            raise LayoutError(f"{raw}: --layout manifest, but none of {list(METADATA_NAMES)} is there")
+    if metadata is not None and layout != "folders":
+        release = raw_metadata.read(metadata)
     else:
         release = raw_folders.read(raw, split=split, category=category)
     drop_duplicate_ids(release)

@@ -23,7 +23,7 @@ from PIL import Image
 from .atomic import write_text
 from .degrade import DEGRADATIONS
 from .errors import GGTError
-from .release import RELEASE_INFO_FILE
+from .raw_release import RELEASE_INFO_FILE
 from .schema import CATEGORIES
 
 

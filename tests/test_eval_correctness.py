@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from ggt_dataset.eval import api, engine
+from ggt_dataset.eval import api, scoring
 from ggt_dataset.eval.metrics import Scorer
 from ggt_dataset.eval.predictions import open_predictions
 from ggt_dataset.eval.protocol import load
@@ -124,7 +124,7 @@ def test_ntire_crops_border_before_psnr(eval_set, identity_preds):
 def _run(eval_set, preds_dir, names, **kw):
     proto = load("ggt").subset(names)
     scorers = [Scorer(s, "cpu") for s in proto.metrics]
-    return engine.run(open_predictions(preds_dir), open_references(eval_set), proto, scorers,
+    return scoring.run(open_predictions(preds_dir), open_references(eval_set), proto, scorers,
                       progress=False, **kw).rows
 
 
@@ -174,15 +174,15 @@ def test_waiting_pairs_stay_bounded_with_many_distinct_sizes():
     from ggt_dataset.eval.decode import Decoded
 
     proto = load("ggt").subset(["psnr"])
-    b = engine._Batcher(proto, [Scorer(proto.metric("psnr"), "cpu")], 8, [])
+    b = scoring._Batcher(proto, [Scorer(proto.metric("psnr"), "cpu")], 8, [])
     peak = 0
     for k in range(40):
         h = 700 + k
         px = np.zeros((h, 700, 3), np.uint8)
-        b.add(engine.Pair(f"p{k}", "rain", Decoded(px, 255.0, ""), Decoded(px.copy(), 255.0, "")))
+        b.add(scoring.Pair(f"p{k}", "rain", Decoded(px, 255.0, ""), Decoded(px.copy(), 255.0, "")))
         peak = max(peak, sum(len(g) * s[0] * s[1] for s, g in b.groups.items()))
     b.flush()
-    assert len(b.rows) == 40 and peak <= 2 * engine.BATCH_PIXELS["cpu"]
+    assert len(b.rows) == 40 and peak <= 2 * scoring.BATCH_PIXELS["cpu"]
     assert all(r["psnr"] == float("inf") for r in b.rows)
 
 
@@ -236,7 +236,7 @@ def test_pair_smaller_than_a_metric_needs_is_named_not_a_crash(tiny_pair_set, tm
 
 @pytest.mark.parametrize("border", [0, 3])
 def test_batch_tensor_is_each_image_divided_by_its_scale(border):
-    """engine._tensor (channels first, cropped, converted once) equals numpy's x / scale per image,
+    """scoring._tensor (channels first, cropped, converted once) equals numpy's x / scale per image,
     bit for bit, for a uniform batch and for 8- and 16-bit images mixed."""
     import torch
     from ggt_dataset.eval.decode import Decoded
@@ -246,7 +246,7 @@ def test_batch_tensor_is_each_image_divided_by_its_scale(border):
     sixteen = Decoded(rng.integers(0, 65536, (20, 24, 3), dtype=np.uint16), 65535.0, "16-bit->float")
     for batch in (eight, eight[:2] + [sixteen]):
         for dtype in (torch.float64, torch.float32):
-            got = engine._tensor(batch, dtype, border)
+            got = scoring._tensor(batch, dtype, border)
             h, w = 20 - 2 * border, 24 - 2 * border
             want = np.stack([(d.pixels.astype(np.float64) / d.scale) for d in batch]).transpose(0, 3, 1, 2)
             want = want[..., border:border + h, border:border + w]

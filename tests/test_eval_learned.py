@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import NR_PROTOCOL
-from ggt_dataset.eval import api, engine, weights
+from ggt_dataset.eval import api, scoring, weights
 from ggt_dataset.eval.metrics import Scorer
 from ggt_dataset.eval.predictions import open_predictions
 from ggt_dataset.eval.protocol import load
@@ -50,11 +50,11 @@ def test_reference_scores_are_cached_and_keyed(eval_set, built, identity_preds, 
         assert cached[i] == pytest.approx(v, abs=1e-9)
     # Another test set, or other options, is a different key.
     other = open_references(built)
-    assert engine.cache.reference_key(scorer, other) != engine.cache.reference_key(scorer, refs)
+    assert scoring.cache.reference_key(scorer, other) != scoring.cache.reference_key(scorer, refs)
     from dataclasses import replace
 
     changed = Scorer(replace(proto.metric("piqe"), dtype="float64"), "cpu")
-    assert engine.cache.reference_key(changed, refs) != engine.cache.reference_key(scorer, refs)
+    assert scoring.cache.reference_key(changed, refs) != scoring.cache.reference_key(scorer, refs)
     md = (tmp_path / "r1" / "report.md").read_text()
     assert "*ground truth*" in md and "piqe ↓" in md
 
@@ -81,7 +81,7 @@ def test_unweighted_metric_runs_through_engine_but_no_report(eval_set, identity_
 
     proto = load("ggt").subset(["psnr", "musiq"])
     scorers = [Scorer(proto.metric("psnr"), "cpu"), Scorer(proto.metric("musiq"), "cpu", unweighted=True)]
-    res = engine.run(open_predictions(identity_preds), open_references(eval_set), proto, scorers,
+    res = scoring.run(open_predictions(identity_preds), open_references(eval_set), proto, scorers,
                      cache_dir=str(tmp_path / "c"), progress=False, batch_size=4)
     assert len(res.rows) == 18 and all(np.isfinite(r["musiq"]) for r in res.rows)
     assert set(res.reference) == {"musiq"} and len(res.reference["musiq"]) == 18
@@ -156,7 +156,7 @@ def test_fid_plumbing_with_unweighted_inception(eval_set, identity_preds, tmp_pa
     proto = load("ggt").subset(["psnr"]).with_optional(["fid"])
     fid = FIDScorer(proto.metric("fid"), "cpu", unweighted=True)
     scorers = [Scorer(proto.metric("psnr"), "cpu"), fid]
-    run = lambda: engine.run(open_predictions(identity_preds), open_references(eval_set), proto,
+    run = lambda: scoring.run(open_predictions(identity_preds), open_references(eval_set), proto,
                              scorers, cache_dir=str(tmp_path / "c"), progress=False, batch_size=4)
     first, second = run(), run()
     assert first.sets["fid"]["cache"] == "miss" and second.sets["fid"]["cache"] == "hit"
@@ -183,7 +183,7 @@ def test_undefined_fid_is_null_with_its_reason_and_the_report_is_written(eval_se
     assert np.isnan(FIDScorer.distance(one, one))
     proto = load("ggt").subset(["psnr"]).with_optional(["fid"])
     preds, refs = open_predictions(identity_preds), open_references(eval_set)
-    result = engine.run(preds, refs, proto, [Scorer(proto.metric("psnr"), "cpu")], progress=False)
+    result = scoring.run(preds, refs, proto, [Scorer(proto.metric("psnr"), "cpu")], progress=False)
     result.sets["fid"] = {"value": FIDScorer.distance(one, one), "n": 1, "n_reference": 1, "cache": "miss"}
     summary = report.summarize(result, proto, refs=refs, preds=preds, device="cpu", weight_files={},
                                label="one")

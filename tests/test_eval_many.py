@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from ggt_dataset.eval import api, engine
+from ggt_dataset.eval import api, scoring
 from ggt_dataset.eval.metrics import Scorer
 from ggt_dataset.eval.predictions import open_predictions
 from ggt_dataset.eval.protocol import load
@@ -65,7 +65,7 @@ def test_ground_truth_is_decoded_and_scored_once(eval_set, identity_preds, class
     """18 ground truths, 3 submissions: 18 ground-truth decodes, and a no-reference metric scores
     each ground truth once (18) besides the 3 x 18 predictions."""
     decoded, nr_images = [], []
-    real_decode, real_call = engine.decode, Scorer.__call__
+    real_decode, real_call = scoring.decode, Scorer.__call__
 
     def counting_decode(data, name, *a, **k):
         decoded.append(name)
@@ -76,19 +76,19 @@ def test_ground_truth_is_decoded_and_scored_once(eval_set, identity_preds, class
             nr_images.append(pred.shape[0])
         return real_call(self, pred, gt)
 
-    monkeypatch.setattr(engine, "decode", counting_decode)
+    monkeypatch.setattr(scoring, "decode", counting_decode)
     monkeypatch.setattr(Scorer, "__call__", counting_call)
     proto = load("ggt").subset(["psnr", "musiq"])
     scorers = [Scorer(proto.metric("psnr"), "cpu"), Scorer(proto.metric("musiq"), "cpu", unweighted=True)]
     refs = open_references(eval_set)
     subs = [open_predictions(p) for p in (identity_preds, classical_preds, identity_preds)]
-    results = engine.run_many(subs, refs, proto, scorers, labels=["a", "b", "c"], progress=False,
+    results = scoring.run_many(subs, refs, proto, scorers, labels=["a", "b", "c"], progress=False,
                               cache_dir=None, batch_size=4)
     assert sum("(ground truth" in n for n in decoded) == 18
     assert sum("(ground truth" not in n for n in decoded) == 3 * 18
     assert sum(nr_images) == 3 * 18 + 18
     # Each submission's numbers are those of a run of it alone (batched the same way).
-    alone = engine.run(open_predictions(classical_preds), refs, proto, scorers, progress=False, batch_size=4)
+    alone = scoring.run(open_predictions(classical_preds), refs, proto, scorers, progress=False, batch_size=4)
     assert results[1].rows == alone.rows and results[1].reference == alone.reference
     assert results[0].rows == results[2].rows
 
@@ -101,7 +101,7 @@ def test_a_problem_in_one_submission_names_it_and_nothing_is_scored(eval_set, id
     gone = min(broken.rglob("*.png"))
     gone.unlink()
     scored = []
-    monkeypatch.setattr(engine, "_score", lambda subs, *a: scored.append(subs))
+    monkeypatch.setattr(scoring, "_score", lambda subs, *a: scored.append(subs))
     out = tmp_path / "out"
     rc, text = _many(capsys, [identity_preds, str(broken)], eval_set, out)
     assert rc == 1 and "Traceback" not in text
@@ -154,10 +154,10 @@ def test_fid_reference_features_are_shared_and_values_equal_separate_runs(eval_s
     proto = load("ggt").subset(["psnr"]).with_optional(["fid"])
     scorers = [Scorer(proto.metric("psnr"), "cpu"), FIDScorer(proto.metric("fid"), "cpu", unweighted=True)]
     refs = open_references(eval_set)
-    both = engine.run_many([open_predictions(p) for p in (identity_preds, classical_preds)], refs, proto,
+    both = scoring.run_many([open_predictions(p) for p in (identity_preds, classical_preds)], refs, proto,
                            scorers, progress=False, cache_dir=str(tmp_path / "c1"), batch_size=4)
     for k, p in enumerate((identity_preds, classical_preds)):
-        alone = engine.run(open_predictions(p), refs, proto, scorers, progress=False,
+        alone = scoring.run(open_predictions(p), refs, proto, scorers, progress=False,
                            cache_dir=str(tmp_path / f"alone{k}"), batch_size=4)
         assert both[k].sets["fid"]["value"] == alone.sets["fid"]["value"]
         assert np.isfinite(alone.sets["fid"]["value"])

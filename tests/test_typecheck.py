@@ -13,7 +13,7 @@ typecheck = importlib.import_module("typecheck")
 def test_the_laid_out_package_is_the_installed_one(tmp_path):
     typecheck.link_tree(str(tmp_path))
     # Each folder that installs under another name (package-dir), and a plain module.
-    for module in ("ggt_dataset.eval.engine", "ggt_dataset.loading_script.builder", "ggt_dataset.cards",
+    for module in ("ggt_dataset.eval.scoring", "ggt_dataset.loading_script.builder", "ggt_dataset.cards",
                    "ggt_dataset.build"):
         installed = importlib.import_module(module).__file__
         laid_out = tmp_path.joinpath(*module.split("."))
@@ -23,10 +23,10 @@ def test_the_laid_out_package_is_the_installed_one(tmp_path):
 
 def test_errors_name_the_file_in_the_repository(tmp_path):
     typecheck.link_tree(str(tmp_path))
-    report = ("ggt_dataset/eval/engine.py:12: error: Incompatible types  [assignment]\n"
+    report = ("ggt_dataset/eval/scoring.py:12: error: Incompatible types  [assignment]\n"
               "ggt_dataset/build.py:3: note: See ggt_dataset/eval/x.py\n"
               "Found 1 error in 1 file (checked 2 source files)\n")
     assert typecheck.repo_paths(report, str(tmp_path)) == (
-        "eval/engine.py:12: error: Incompatible types  [assignment]\n"
+        "eval/scoring.py:12: error: Incompatible types  [assignment]\n"
         "ggt_dataset/build.py:3: note: See ggt_dataset/eval/x.py\n"
         "Found 1 error in 1 file (checked 2 source files)\n")

@@ -40,7 +40,7 @@ def link_tree(dest: str) -> None:
 
 
 def repo_paths(report: str, tree: str) -> str:
-    """mypy's ``ggt_dataset/eval/engine.py:12: ...`` as ``eval/engine.py:12: ...``: the file to open."""
+    """mypy's ``ggt_dataset/eval/scoring.py:12: ...`` as ``eval/scoring.py:12: ...``: the file to open."""
     own = re.compile(rf"^({PACKAGE}/[^:]+\.py)(?=:)", re.MULTILINE)
     return own.sub(lambda m: os.path.relpath(os.path.realpath(os.path.join(tree, m.group(1))), ROOT), report)
 

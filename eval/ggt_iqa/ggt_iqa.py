@@ -9,7 +9,7 @@ Same protocol files, decode rules and engine as ``ggt score``, so the numbers ar
 
 import datasets
 import evaluate
-from ggt_dataset.eval import api, engine, report
+from ggt_dataset.eval import api, scoring, report
 from ggt_dataset.eval.memory import in_memory
 from ggt_dataset.eval.metrics import kernels
 
@@ -54,7 +54,7 @@ class GgtIqa(evaluate.Metric):
         proto = api.load_protocol(protocol, metrics)
         scorers, files, device = api.build_scorers(proto, device)
         preds, refs = in_memory(predictions, references, categories)
-        result = engine.run(preds, refs, proto, scorers, progress=False, allow_partial=allow_partial,
+        result = scoring.run(preds, refs, proto, scorers, progress=False, allow_partial=allow_partial,
                             partial_option="allow_partial=True")
         summary = report.summarize(result, proto, refs=refs, preds=preds, device=device,
                                    weight_files=files, label="evaluate", kernels=kernels(scorers))

@@ -21,7 +21,7 @@ from ..errors import GGTError
 from ..eval.metric_facts import FACTS
 from .engine import SynthConfig, synthesize
 from .journal import Journal
-from .release import STATE_DIR
+from .out_raw import STATE_DIR
 
 # quality_hq goes the way of the metric the run used; every other column the way eval/metric_facts.py says
 COLUMNS = ("quality_hq", "quality_gain", "fidelity_structure", "fidelity_colour_drift", "judge_removal",

@@ -15,7 +15,7 @@ from typing import Any
 from . import qc as qc_mod
 from .calls import Caller, RetryPolicy
 from .journal import Journal
-from .release import RESULTS
+from .out_raw import RESULTS
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """OUT_RAW: the raw release a synthesis run writes, which ``ggt build OUT_RAW`` packages.
 
-  metadata.jsonl            one row per accepted pair (raw_manifest's columns): lq_file_name,
+  metadata.jsonl            one row per accepted pair (raw_metadata's columns): lq_file_name,
                             hq_file_name, split, category, id, source, license, generator,
                             prompt and qc_<stage>_<score> numbers; sorted by split and id
   <split>/LQ/<category>/    the LQ photos, byte for byte: the release's own copies, checked
@@ -16,7 +16,7 @@
   synth-report.json         counts, money spent, calls by status, settings
   .ggt-synth/               journal.sqlite and results/ (every paid answer; hidden, not built)
 
-Every file is written under a temporary name and renamed into place; the manifest
+Every file is written under a temporary name and renamed into place; the metadata file
 lists only pairs whose files are complete, so OUT_RAW is a valid release after any run.
 """
 
@@ -34,7 +34,7 @@ import yaml
 
 from ..atomic import publish_file, write_bytes, write_json, write_text
 from ..errors import GGTError
-from ..release import GGT_CITATION, RELEASE_INFO_FILE
+from ..raw_release import GGT_CITATION, RELEASE_INFO_FILE
 from .journal import KEPT, Journal
 
 STATE_DIR = ".ggt-synth"
@@ -104,9 +104,9 @@ def qc_columns(qc: list[dict] | None) -> dict[str, float]:
     return dict(sorted(cols.items()))
 
 
-def manifest_row(journal: Journal, out_raw: str, lq_dir: str, row: dict, source: str | None,
+def metadata_row(journal: Journal, out_raw: str, lq_dir: str, row: dict, source: str | None,
                  license_: str | None) -> dict:
-    """Place the pair's files in the release and return its manifest row."""
+    """Place the pair's files in the release and return its metadata.jsonl row."""
     base = f"{row['split']}/%s/{row['category']}/{row['name']}"
     lq_rel = base % "LQ" + os.path.splitext(row["key"])[1].lower()
     hq_src = os.path.join(out_raw, RESULTS, row["hq_file"])
@@ -120,7 +120,7 @@ def manifest_row(journal: Journal, out_raw: str, lq_dir: str, row: dict, source:
             **qc_columns(json.loads(row["qc"]) if row["qc"] else None)}
 
 
-def write_manifest(journal: Journal, out_raw: str, lq_dir: str, *, source: str | None = None,
+def write_metadata(journal: Journal, out_raw: str, lq_dir: str, *, source: str | None = None,
                    license_: str | None = None) -> int:
     """metadata.jsonl from the journal's accepted pairs (streamed); returns the row count."""
     path = os.path.join(out_raw, "metadata.jsonl")
@@ -129,11 +129,11 @@ def write_manifest(journal: Journal, out_raw: str, lq_dir: str, *, source: str |
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             for row in journal.accepted():
-                f.write(json.dumps(manifest_row(journal, out_raw, lq_dir, row, source, license_),
+                f.write(json.dumps(metadata_row(journal, out_raw, lq_dir, row, source, license_),
                                    sort_keys=True) + "\n")
                 n += 1
     except BaseException:
-        os.remove(tmp)          # the old manifest stays as it was
+        os.remove(tmp)          # the old metadata.jsonl stays as it was
         raise
     publish_file(tmp, path)
     return n

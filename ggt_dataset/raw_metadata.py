@@ -1,10 +1,10 @@
-"""Read a raw release described by a manifest (CSV or JSON Lines), one row per pair.
+"""Read a raw release described by a metadata file (CSV or JSON Lines), one row per pair.
 
 Columns (names as in ``datasets``' imagefolder metadata, so the stock loader can read it too):
 
 ==================  =========================================================
-``lq_file_name``    LQ path relative to the manifest (also: ``lq``, ``lq_path``)
-``hq_file_name``    HQ path relative to the manifest (also: ``hq``, ``gt``, ``hq_path``)
+``lq_file_name``    LQ path relative to the metadata file (also: ``lq``, ``lq_path``)
+``hq_file_name``    HQ path relative to the metadata file (also: ``hq``, ``gt``, ``hq_path``)
 ``split``           train or test
 ``category``        one of the six categories or a common spelling
 ``id``              optional; default ``<category>/<name>`` as for folder trees
@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import BadIdError, BadPairError, LayoutError
 from .ids import validate_id
-from .release import RawPair, RawRelease, ReleaseInfo
+from .raw_release import RawPair, RawRelease, ReleaseInfo
 from .schema import (
     CATEGORIES,
     SPLITS,
@@ -56,7 +56,7 @@ def read(path: str) -> RawRelease:
         except BadPairError as e:
             release.problems.append(e)
     if not release.pairs and not release.problems:
-        raise LayoutError(f"{path}: the manifest lists no pairs")
+        raise LayoutError(f"{path}: the metadata file lists no pairs")
     return release
 
 
@@ -74,7 +74,7 @@ def _rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
                         raise LayoutError(f"{path}:{reader.line_num}: more fields than the header has")
                     yield reader.line_num, {k: (v if v != "" else None) for k, v in row.items()}
         else:
-            raise LayoutError(f"{path}: a manifest must be .csv or .jsonl")
+            raise LayoutError(f"{path}: a metadata file must be .csv or .jsonl")
     except UnicodeDecodeError as e:
         raise LayoutError(f"{path}: not UTF-8 text ({e})") from None
 

@@ -1,6 +1,6 @@
 """What a raw release is: its pairs, its problems, and the facts its card states.
 
-Readers (``raw_folders``, ``raw_manifest``) produce a :class:`RawRelease`;
+Readers (``raw_folders``, ``raw_metadata``) produce a :class:`RawRelease`;
 ``raw_scan.scan`` picks the reader. Pairing problems are collected, not raised, so a
 build can report all of them at once or, with ``on_bad_pairs="skip"``, leave
 those pairs out and say so.
