@@ -72,9 +72,9 @@ def compute_alone(preds: str, gts: str, ids: list[str], names: list[str], device
                   kernel: str) -> float:
     """The metrics on pre-decoded tensors, batched like ggt score: the floor for (b)."""
     from ggt_dataset.eval.decode import decode
-    from ggt_dataset.eval.scoring import _tensor
     from ggt_dataset.eval.metrics import Scorer
     from ggt_dataset.eval.protocol import load
+    from ggt_dataset.eval.scoring import _tensor
 
     proto = load("ggt")
     scorers = [Scorer(proto.metric(n), device, kernel=kernel) for n in names]

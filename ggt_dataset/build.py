@@ -23,8 +23,8 @@ from .layout import CARD_FILE, DATA_DIR, MANIFEST_FILE, STATE_DIR
 from .leakage import find_duplicates
 from .locks import exclusive
 from .plan import BuildOptions, PlannedShard, plan_shards, stat_pairs
-from .raw_scan import scan
 from .raw_release import RawRelease
+from .raw_scan import scan
 from .shards import ShardResult, load_pairs, write_shard
 
 SOURCE_FILE = "source.json"  # in STATE_DIR: the real path of the raw release built here

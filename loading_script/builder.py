@@ -13,8 +13,8 @@ import datasets
 from ggt_dataset.build import ON_BAD_PAIRS
 from ggt_dataset.errors import BuildError
 from ggt_dataset.plan import BuildOptions, PlannedPair, stat_pairs
-from ggt_dataset.raw_scan import LAYOUTS, scan
 from ggt_dataset.raw_release import RawRelease, ReleaseInfo
+from ggt_dataset.raw_scan import LAYOUTS, scan
 from ggt_dataset.schema import CATEGORIES, FEATURES, normalize_category
 from ggt_dataset.shards import load_pairs, row
 

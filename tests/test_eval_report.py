@@ -289,10 +289,10 @@ def test_no_reference_metrics_get_absdiff_to_the_ground_truths_own_score(eval_se
     import numpy as np
     import pyarrow.parquet as pq
     from ggt_dataset.eval.decode import decode
-    from ggt_dataset.eval.scoring import _tensor
     from ggt_dataset.eval.metrics import Scorer
     from ggt_dataset.eval.protocol import load
     from ggt_dataset.eval.references import open_references
+    from ggt_dataset.eval.scoring import _tensor
 
     (tmp_path / "nr.yaml").write_text(NR_PROTOCOL)
     out = tmp_path / "r"

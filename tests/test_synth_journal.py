@@ -16,8 +16,8 @@ from test_synth_engine import _journal, six_photos
 from ggt_dataset.errors import GGTError
 from ggt_dataset.synth.engine import SynthConfig, synthesize
 from ggt_dataset.synth.journal import Journal
-from ggt_dataset.synth.qc import QCConfig, Review, Validity
 from ggt_dataset.synth.out_raw import ReviewError
+from ggt_dataset.synth.qc import QCConfig, Review, Validity
 
 FAST = SynthConfig(prompter="fixed", category="rain", qc=QCConfig((("validity", Validity()), ("review", Review("none")))))
 

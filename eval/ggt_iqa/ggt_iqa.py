@@ -9,7 +9,7 @@ Same protocol files, decode rules and engine as ``ggt score``, so the numbers ar
 
 import datasets
 import evaluate
-from ggt_dataset.eval import api, scoring, report
+from ggt_dataset.eval import api, report, scoring
 from ggt_dataset.eval.memory import in_memory
 from ggt_dataset.eval.metrics import kernels
 

@@ -28,9 +28,9 @@ from ..errors import GGTError
 from . import qc as qc_mod
 from .calls import BudgetReached, Caller
 from .journal import Journal
+from .out_raw import RESULTS, STATE_DIR
 from .parts import SynthConfig, close_parts, make_clients, make_parts
 from .pipeline import Pipeline, generator_label
-from .out_raw import RESULTS, STATE_DIR
 
 ENGINES = ("local", "ray")
 
