@@ -234,11 +234,11 @@ def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped:
          changed: list[str]) -> dict:
     import time
 
-    from . import out_raw
+    from . import out_raw as out_files      # not `out_raw`: that is the folder's path here
 
     started = time.time()
     lost, recovered = journal.mark_lost(os.path.join(out_raw, RESULTS))
-    reviewed = out_raw.apply_review(journal, out_raw)
+    reviewed = out_files.apply_review(journal, out_raw)
     reopened = _reopen_for_qc(journal, cfg.qc)
     bar = _progress(journal, progress)
     ray_facts = {}
@@ -278,14 +278,14 @@ def _progress(journal: Journal, enabled: bool):
 
 def _finish(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped: list,
             stopped: str | None, extra: dict) -> dict:
-    from . import out_raw
+    from . import out_raw as out_files      # not `out_raw`: that is the folder's path here
     from .backends import make_backend
 
     backend = make_backend(cfg.backend, cfg.model, **cfg.options.get("backend", {}))
-    released = out_raw.write_metadata(journal, out_raw, lq_dir, source=cfg.source, license_=cfg.license)
-    queued = out_raw.write_review(journal, out_raw, lq_dir)
-    left_out, first_left_out = out_raw.write_rejections(journal, out_raw, lq_dir)
-    out_raw.write_release_info(out_raw, generator=generator_label(backend, backend.model),
+    released = out_files.write_metadata(journal, out_raw, lq_dir, source=cfg.source, license_=cfg.license)
+    queued = out_files.write_review(journal, out_raw, lq_dir)
+    left_out, first_left_out = out_files.write_rejections(journal, out_raw, lq_dir)
+    out_files.write_release_info(out_raw, generator=generator_label(backend, backend.model),
                                foundation=backend.foundation_model, prompter=cfg.prompter,
                                stages=[n for n, _ in cfg.qc.stages], license_=cfg.license, name=cfg.name)
     asyncio.run(backend.aclose())
@@ -293,7 +293,7 @@ def _finish(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipp
     report = {"lq_dir": lq_dir, "out_raw": out_raw, "settings": cfg.settings(), "engine": cfg.engine,
               "concurrency": cfg.concurrency, "budget": cfg.budget, "currency": currency,
               "spent": round(journal.spent(currency), 6), "pairs": journal.counts(), "released": released,
-              "review_queue": queued, "left_out": left_out, "left_out_file": out_raw.REJECTIONS_FILE,
+              "review_queue": queued, "left_out": left_out, "left_out_file": out_files.REJECTIONS_FILE,
               "left_out_first": first_left_out, "calls": journal.call_counts(), "stopped": stopped,
               "qc": cfg.qc.describe(), "retry": asdict(cfg.retry),
               "skipped_inputs": [{"path": p.path, "reason": p.reason} for p in skipped], **extra}
@@ -304,5 +304,5 @@ def _finish(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipp
         chosen = choose_metric(quality.metrics)
         report["quality_metric"] = {"used": chosen.spec.name, "better": chosen.spec.better,
                                     "not_used": list(chosen.skipped)}
-    out_raw.write_report(out_raw, report)
+    out_files.write_report(out_raw, report)
     return report
