@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -76,9 +77,9 @@ def problems(header: dict[str, Any], files: list[str]) -> list[str]:
     found = []
     if not isinstance(header.get("pretty_name"), str) or not header["pretty_name"].strip():
         found.append(f"pretty_name is missing; {_rebuild('it')}")
-    license_problem = _license_problem(header, files)
-    if license_problem:
-        found.append(license_problem)
+    problem = license_problem(header, files)
+    if problem:
+        found.append(problem)
     for key, allowed, source in (("task_categories", TASK_CATEGORIES, "huggingface.js pipelines.ts"),
                                  ("size_categories", (*SIZE_CATEGORIES, "other"), "the Hub's size list")):
         bad = [v for v in _as_list(header.get(key)) if v not in allowed]
@@ -92,12 +93,15 @@ def problems(header: dict[str, Any], files: list[str]) -> list[str]:
     return found
 
 
-def _license_problem(header: dict[str, Any], files: list[str]) -> str | None:
+def license_problem(header: dict[str, Any], files: Sequence[str], fix: Callable[[str], str] = _rebuild) -> str | None:
+    """What the Hub would refuse in the card's ``license``, ``license_name`` and ``license_link``
+    (``files``: the ones uploaded), or None; ``fix(what)`` says how to set ``what`` (ggt synth
+    names its options instead of ggt-release.yaml)."""
     licenses = _as_list(header.get("license"))
     if not licenses or any(v not in LICENSES for v in licenses):
         return (f"license {header.get('license')!r} is not one of the Hub's licence ids "
                 f"(https://hf.co/docs/hub/repositories-licenses); give one, or `other` with "
-                f"license_name and license_link; {_rebuild('license')}")
+                f"license_name and license_link; {fix('license')}")
     if "other" not in licenses:
         return None
     missing = [k for k in ("license_name", "license_link")
@@ -105,7 +109,7 @@ def _license_problem(header: dict[str, Any], files: list[str]) -> str | None:
     if missing:
         return (f"license is `other`, so the Hub needs license_name (an id such as my-license-1.0) "
                 f"and license_link (an https URL, or LICENSE.md uploaded with the dataset); "
-                f"{' and '.join(missing)} missing; {_rebuild(' and '.join(missing))}")
+                f"{' and '.join(missing)} missing; {fix(' and '.join(missing))}")
     link = header["license_link"]
     if urlsplit(link).scheme in ("http", "https") or posixpath.normpath(link) in files:
         return None

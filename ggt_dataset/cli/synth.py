@@ -141,7 +141,12 @@ def _shared_options(p: argparse.ArgumentParser, default=None) -> None:
                    "(default): the analyser decides")
     p.add_argument("--skip-bad", action="store_true", default=d(False), help="leave unreadable LQ files out "
                    "instead of refusing")
-    p.add_argument("--license", default=d(None), help="licence of the LQ photos (the card's and each pair's)")
+    p.add_argument("--license", default=d(None), help="licence of the LQ photos (the card's and each pair's): "
+                   "a Hub licence id such as cc-by-4.0, or other with --license-name and --license-link "
+                   "(default: LQ_DIR's raw release's, else unknown)")
+    p.add_argument("--license-name", default=d(None), help="with --license other: the licence's id, such as "
+                   "my-license-1.0")
+    p.add_argument("--license-link", default=d(None), help="with --license other: an https URL of its text")
     p.add_argument("--source", default=d(None), help="source of the LQ photos (default: each photo's path in "
                    "LQ_DIR)")
     p.add_argument("--name", default=d(None), help="the dataset card's pretty name")
@@ -172,7 +177,8 @@ def shared_config(args):
                        concurrency=args.concurrency, budget=args.budget,
                        retry=RetryPolicy(max_attempts=args.max_attempts, stop_after=args.stop_after_failures),
                        split=args.split, category=args.category, qc=qc, skip_bad=args.skip_bad,
-                       source=args.source, license=args.license, name=args.name, ray_actors=args.ray_actors,
+                       source=args.source, license=args.license, license_name=args.license_name,
+                       license_link=args.license_link, name=args.name, ray_actors=args.ray_actors,
                        ray_address=args.address,
                        options=client_options(args.base_url, args.price, args.vlm_price, args.judge_price))
 

@@ -25,6 +25,7 @@ import signal
 from dataclasses import asdict
 
 from ..errors import GGTError
+from . import card_license
 from . import qc as qc_mod
 from .calls import BudgetReached, Caller
 from .journal import Journal
@@ -191,6 +192,7 @@ def synthesize(lq_dir: str, out_raw: str, cfg: SynthConfig = SynthConfig(),  # n
     _check_apart(lq_dir, out_raw)
     if not os.path.isdir(lq_dir):
         raise GGTError(f"{lq_dir}: not a folder of LQ images")
+    cfg = card_license.resolve(cfg, lq_dir)        # a licence the Hub refuses stops the run here
     created = _make_folder(out_raw)
     with run_lock(os.path.join(out_raw, STATE_DIR)):    # a run that loses the lock removes nothing
         try:
@@ -234,7 +236,7 @@ def _run(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped:
          changed: list[str]) -> dict:
     import time
 
-    from . import out_raw as out_files      # not `out_raw`: that is the folder's path here
+    from . import out_raw as out_files  # not `out_raw`: that is the folder's path here
 
     started = time.time()
     lost, recovered = journal.mark_lost(os.path.join(out_raw, RESULTS))
@@ -278,16 +280,19 @@ def _progress(journal: Journal, enabled: bool):
 
 def _finish(journal: Journal, lq_dir: str, out_raw: str, cfg: SynthConfig, skipped: list,
             stopped: str | None, extra: dict) -> dict:
-    from . import out_raw as out_files      # not `out_raw`: that is the folder's path here
+    from . import out_raw as out_files  # not `out_raw`: that is the folder's path here
     from .backends import make_backend
 
     backend = make_backend(cfg.backend, cfg.model, **cfg.options.get("backend", {}))
-    released = out_files.write_metadata(journal, out_raw, lq_dir, source=cfg.source, license_=cfg.license)
+    released = out_files.write_metadata(journal, out_raw, lq_dir, source=cfg.source,
+                                        license_=card_license.pair_license(cfg))
     queued = out_files.write_review(journal, out_raw, lq_dir)
     left_out, first_left_out = out_files.write_rejections(journal, out_raw, lq_dir)
     out_files.write_release_info(out_raw, generator=generator_label(backend, backend.model),
                                foundation=backend.foundation_model, prompter=cfg.prompter,
-                               stages=[n for n, _ in cfg.qc.stages], license_=cfg.license, name=cfg.name)
+                               stages=[n for n, _ in cfg.qc.stages], name=cfg.name,
+                               license_={"license": cfg.license, "license_name": cfg.license_name,
+                                         "license_link": cfg.license_link})
     asyncio.run(backend.aclose())
     currency = getattr(backend, "currency", "USD")
     report = {"lq_dir": lq_dir, "out_raw": out_raw, "settings": cfg.settings(), "engine": cfg.engine,

@@ -34,7 +34,9 @@ class SynthConfig:
     qc: qc_mod.QCConfig = qc_mod.QCConfig()  # noqa: RUF009 (frozen)
     skip_bad: bool = False
     source: str | None = None
-    license: str | None = None
+    license: str | None = None              # a Hub licence id; None: settled by card_license.resolve
+    license_name: str | None = None         # with license `other`, as the Hub needs
+    license_link: str | None = None
     name: str | None = None
     seed: int = 0
     ray_actors: int = 2
