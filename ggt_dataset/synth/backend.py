@@ -66,6 +66,11 @@ class BackendError(GGTError):
         self.cost, self.currency = cost, currency
 
 
+class Declined(BackendError):
+    """A VLM answered with no content: it refused, its safety filter blocked the request, or it
+    stopped before writing anything. Billed all the same (``cost``)."""
+
+
 class AuthError(BackendError):
     """The provider refused the credentials (a wrong or revoked API key): every later call would
     fail the same way, so the run stops sending after the first."""
@@ -110,6 +115,10 @@ class VisionModel(Protocol):
     model: str
 
     async def ask(self, image: bytes, mime: str, instruction: str,
-                  json_schema: dict[str, Any] | None = None) -> VisionReply: ...
+                  json_schema: dict[str, Any] | None = None, *,
+                  more_images: tuple[tuple[bytes, str], ...] = (), system: str | None = None) -> VisionReply:
+        """``image`` first, then ``more_images`` ((bytes, mime) each), in that order; ``system``: a
+        system instruction sent before them (HarnessIR's D/F prompt is one)."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -41,7 +41,7 @@ from typing import Any
 from ..atomic import write_bytes
 from ..errors import GGTError
 from ..hashing import file_sha256
-from .backend import AuthError, BackendError, TransientError
+from .backend import AuthError, BackendError, Declined, TransientError
 from .journal import Journal, PaidCall, fingerprint, result_rel
 
 
@@ -56,7 +56,11 @@ class Stopped(Exception):
 
 
 class PairFailed(Exception):
-    """This pair's call failed for good in this run (recorded; a later run tries again)."""
+    """This pair's call failed for good in this run (recorded; a later run tries again).
+
+    ``declined``: the provider answered with no content (:class:`~.backend.Declined`, a refusal)."""
+
+    declined = False
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,9 @@ class Caller:
                                   currency=getattr(e, "currency", None) or self.currency)
             if isinstance(e, AuthError):        # every other call would be refused the same way
                 self.stop(f"the provider refused the credentials: {e}; fix the API key")
-            raise PairFailed(f"{kind}{e}") from None
+            failed = PairFailed(f"{kind}{e}")
+            failed.declined = isinstance(e, Declined)
+            raise failed from None
 
     async def _record(self, call_id: int, fp: str, result: Any) -> Answer:
         status = getattr(result, "status", "ok")

@@ -10,7 +10,6 @@ it (``qc_quality_<metric>_hq``), so a fallback is never silent. Nothing is downl
 
 from __future__ import annotations
 
-import io
 import math
 import threading
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 
 from ..errors import GGTError
 from ..eval.metric_facts import FACTS, OFFLINE_NR, RANKED
+from .df_judge import JUDGE_INSTRUCTION, JUDGE_SCHEMA, parse_scores, side_by_side  # noqa: F401 (the pipeline's names)
 from .qc import Judge, Quality, StageResult, band
 
 
@@ -92,40 +92,10 @@ class NRScorer:
         return StageResult("quality", verdict, scores, note)
 
 
-JUDGE_INSTRUCTION = (
-    "The image shows two photos side by side: LEFT is a degraded real-world photo, RIGHT is a "
-    "restoration of it. Score the RIGHT photo from 0 to 100 on two things and answer in JSON: "
-    "removal (how completely noise, blur, rain, haze, snow, darkness, fading and artefacts are "
-    "removed) and fidelity (how faithfully it keeps the left photo's content, layout, text, faces "
-    "and colours, without invented or missing objects); add a one-sentence reason.")
-JUDGE_SCHEMA = {"type": "object", "properties": {
-    "removal": {"type": "number"}, "fidelity": {"type": "number"}, "reason": {"type": "string"}},
-    "required": ["removal", "fidelity", "reason"]}
-
-
-def side_by_side(lq: np.ndarray, hq: np.ndarray, side: int = 768) -> bytes:
-    """LQ left, HQ right, each at most ``side`` px tall, as PNG: what the judge looks at."""
-    from PIL import Image
-
-    h = min(side, lq.shape[0])
-    pics = [Image.fromarray(a).resize((max(1, round(a.shape[1] * h / a.shape[0])), h)) for a in (lq, hq)]
-    canvas = Image.new("RGB", (pics[0].width + pics[1].width + 8, h), (255, 255, 255))
-    canvas.paste(pics[0], (0, 0))
-    canvas.paste(pics[1], (pics[0].width + 8, 0))
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def judge_result(cfg: Judge, text: str, model: str) -> StageResult:
-    from .prompts import parse_vlm_answer
-
-    answer = parse_vlm_answer(text)
-    try:
-        removal, fidelity = float(answer["removal"]), float(answer["fidelity"])
-    except (KeyError, TypeError, ValueError):
-        return StageResult("judge", "review", {}, f"{model}: unreadable answer {text[:120]!r}")
-    scores = {"removal": removal, "fidelity": fidelity,
-              "geomean": round(math.sqrt(max(removal, 0) * max(fidelity, 0)), 4)}
-    verdict = band(min(removal, fidelity), cfg.fail_score, cfg.review_score)
-    return StageResult("judge", verdict, scores, f"{model}: {str(answer.get('reason', ''))[:200]}")
+    scores = parse_scores(text)
+    if isinstance(scores, str):
+        return StageResult("judge", "review", {}, f"{model}: unreadable answer ({scores})")
+    values = {"removal": scores.d, "fidelity": scores.f, "geomean": round(scores.df, 4)}
+    verdict = band(min(scores.d, scores.f), cfg.fail_score, cfg.review_score)
+    return StageResult("judge", verdict, values, f"{model}: {scores.reason[:200]}")

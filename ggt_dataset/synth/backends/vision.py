@@ -11,9 +11,11 @@ journalled and priced like an edit. With ``json_schema`` the answer is structure
   ``response_format={"type": "json_schema", ...}``
   (https://platform.openai.com/docs/guides/structured-outputs).
 
-A VLM that declines to answer (blocked prompt, ``message.refusal``) raises BackendError:
-the VisionModel contract has no refused status, and the caller falls back to its fixed
-prompt or to a human.
+A VLM that declines to answer (blocked prompt, ``message.refusal``) raises
+:class:`~..backend.Declined` (a BackendError): the VisionModel contract has no refused status,
+and the caller falls back to its fixed prompt or to a human, or names the image as refused
+(``ggt score --judge``). Several images go in the order given, after a ``system`` instruction
+when there is one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import base64
 import time
 from typing import Any
 
-from ..backend import BackendError, VisionReply
+from ..backend import Declined, VisionReply
 from . import gemini as _gemini
 from . import openai as _openai
 from ._common import Price, Priced, price_for, provider_errors
@@ -43,13 +45,16 @@ class GeminiVision(Priced):
         self._client = _gemini.make_client(_gemini.resolve_key(api_key), base_url, timeout)
 
     async def ask(self, image: bytes, mime: str, instruction: str,
-                  json_schema: dict[str, Any] | None = None) -> VisionReply:
+                  json_schema: dict[str, Any] | None = None, *,
+                  more_images: tuple[tuple[bytes, str], ...] = (), system: str | None = None) -> VisionReply:
         from google.genai import types
 
-        config = (types.GenerateContentConfig(response_mime_type="application/json",
-                                              response_json_schema=json_schema)
-                  if json_schema is not None else None)
-        contents = [types.Part.from_bytes(data=image, mime_type=mime), types.Part.from_text(text=instruction)]
+        settings: dict[str, Any] = {"system_instruction": system} if system is not None else {}
+        if json_schema is not None:
+            settings.update(response_mime_type="application/json", response_json_schema=json_schema)
+        config = types.GenerateContentConfig(**settings) if settings else None
+        contents = [types.Part.from_bytes(data=data, mime_type=kind) for data, kind in ((image, mime), *more_images)]
+        contents.append(types.Part.from_text(text=instruction))
         started = time.monotonic()
         with provider_errors(_gemini.map_error, self.model):
             response = await self._client.aio.models.generate_content(model=self.model, contents=contents,
@@ -62,7 +67,7 @@ class GeminiVision(Priced):
         text = "".join(p.text for p in parts if p.text and not p.thought)
         cost, tokens = _gemini.usage_cost(response.usage_metadata, self._price, image_answer=False)
         if not text:            # billed all the same: the error carries the cost to the journal
-            raise BackendError(f"Gemini {self.model} gave no text: "
+            raise Declined(f"Gemini {self.model} gave no text: "
                                f"{_gemini.refusal_detail(response, candidate, parts)}", cost=cost)
         return VisionReply(text=text, model=response.model_version or self.model, cost=cost, cost_estimated=True,
                            meta={"tokens": tokens, "seconds": round(seconds, 3),
@@ -91,10 +96,12 @@ class OpenAIVision(Priced):
         self._client = _openai.make_client(_openai.resolve_key(api_key), base_url, timeout)
 
     async def ask(self, image: bytes, mime: str, instruction: str,
-                  json_schema: dict[str, Any] | None = None) -> VisionReply:
-        url = f"data:{mime};base64,{base64.b64encode(image).decode()}"
-        messages = [{"role": "user", "content": [{"type": "text", "text": instruction},
-                                                 {"type": "image_url", "image_url": {"url": url}}]}]
+                  json_schema: dict[str, Any] | None = None, *,
+                  more_images: tuple[tuple[bytes, str], ...] = (), system: str | None = None) -> VisionReply:
+        pictures = [{"type": "image_url", "image_url": {"url": f"data:{kind};base64,{base64.b64encode(data).decode()}"}}
+                    for data, kind in ((image, mime), *more_images)]
+        messages = [{"role": "system", "content": system}] if system is not None else []
+        messages.append({"role": "user", "content": [{"type": "text", "text": instruction}, *pictures]})
         extra: dict[str, Any] = {}
         if json_schema is not None:
             extra["response_format"] = {"type": "json_schema", "json_schema": {
@@ -113,7 +120,7 @@ class OpenAIVision(Priced):
                 if usage and self._price else 0.0)
         if message is None or message.refusal or not message.content:     # billed all the same
             why = (message.refusal if message else None) or f"finish_reason={getattr(choice, 'finish_reason', None)}"
-            raise BackendError(f"OpenAI {self.model} gave no answer: {why}", cost=cost)
+            raise Declined(f"OpenAI {self.model} gave no answer: {why}", cost=cost)
         return VisionReply(text=message.content, model=response.model or self.model, cost=cost, cost_estimated=True,
                            meta={"tokens": tokens, "seconds": round(seconds, 3), "finish_reason": choice.finish_reason,
                                  "price_known": self.price_known})
