@@ -86,6 +86,15 @@ def test_judge_answer_parsing():
     assert judge_result(qc.Judge(), "not json", "vlm").verdict == "review"
 
 
+def test_a_judge_score_outside_0_100_goes_to_review_not_clamped():
+    """The scale is 0-100: 150 means the model ignored it, which a clamp to 100 would hide (a pass)."""
+    from ggt_dataset.synth.qc_quality import judge_result
+
+    off = judge_result(qc.Judge(), '{"removal": 150, "fidelity": 81, "reason": "x"}', "vlm")
+    assert off.verdict == "review" and "removal is 150" in off.note and off.scores == {}
+    assert judge_result(qc.Judge(), '{"removal": 90, "fidelity": "high"}', "vlm").verdict == "review"
+
+
 def test_config_yaml(tmp_path):
     path = tmp_path / "qc.yaml"
     path.write_text("stages:\n  - validity: {aspect_tolerance: 0.05}\n  - quality: {metrics: [piqe], margin: 2}\n"
