@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 from ..ids import unique_names
-from . import metrics, report, report_folder, scoring, weights
+from . import cache, metrics, report, report_folder, scoring, weights
 from . import protocol as protocol_mod
+from .judge import Judge, JudgeOptions
 from .metrics import kernels
 from .predictions import MAX_UNZIPPED_BYTES, open_predictions
 from .references import open_references
@@ -78,7 +79,7 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
           allow_partial: bool = False, overwrite: bool = False, weights_dir: str | None = None,
           cache_dir: str | None = None, label: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES,
           fid: bool = False, progress: bool = False, kernel: str = "fast",
-          revision: str | None = None) -> dict:
+          revision: str | None = None, judge: JudgeOptions | None = None) -> dict:
     """Score a submission and (with ``out``) write its report. Returns the summary dict.
 
     Args:
@@ -95,6 +96,9 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
         fid: also compute the protocol's optional set metric (FID).
         kernel: ``fast`` (our SSIM kernel, equal to pyiqa's within 1e-10) or ``pyiqa`` (pyiqa's
             own code for every metric); the fingerprint records which computed each metric.
+        judge: also score D, F and DF with a VLM (eval/judge.py): paid calls, cached per user
+            under ``cache_dir``; the summary's ``judge`` section says what it cost and whether
+            it is partial.
     """
     if out:
         report_folder.check_out(out, overwrite=overwrite,
@@ -105,7 +109,7 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
                                            workers=workers, allow_partial=allow_partial,
                                            weights_dir=weights_dir, cache_dir=cache_dir,
                                            max_unzipped=max_unzipped, fid=fid, progress=progress,
-                                           kernel=kernel, revision=revision, named=False)
+                                           kernel=kernel, revision=revision, named=False, judge=judge)
     if out:
         report.write(out, summary, rows, unweighted)
     return summary
@@ -144,7 +148,8 @@ def score_many(predictions: list[str], reference: str, *, out: str | None = None
                device: str = "auto", batch_size: int = scoring.DEFAULT_BATCH, workers: int | None = None,
                allow_partial: bool = False, overwrite: bool = False, weights_dir: str | None = None,
                cache_dir: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES, fid: bool = False,
-               progress: bool = False, kernel: str = "fast", revision: str | None = None) -> list[dict]:
+               progress: bool = False, kernel: str = "fast", revision: str | None = None,
+               judge: JudgeOptions | None = None) -> list[dict]:
     """Score several submissions (checkpoints) in one pass over the ground truth. Returns their summaries.
 
     Each reference image is read and decoded once, and its no-reference scores and FID features
@@ -161,7 +166,7 @@ def score_many(predictions: list[str], reference: str, *, out: str | None = None
     scored, unweighted = _score(predictions, labels, reference, split=split, protocol=protocol, metrics=metrics,
                     device=device, batch_size=batch_size, workers=workers, allow_partial=allow_partial,
                     weights_dir=weights_dir, cache_dir=cache_dir, max_unzipped=max_unzipped, fid=fid,
-                    progress=progress, kernel=kernel, revision=revision, named=True)
+                    progress=progress, kernel=kernel, revision=revision, named=True, judge=judge)
     if out:
         report_folder.write_folder(out, lambda folder: _fill_many(folder, labels, scored, unweighted))
     return [summary for summary, _ in scored]
@@ -183,7 +188,8 @@ def _fill_many(folder: str, labels: list[str], scored: list[tuple[dict, list[dic
 def _score(predictions: list[str], labels: list[str], reference: str, *, split: str, protocol: str,
            metrics: list[str] | None, device: str, batch_size: int, workers: int | None, allow_partial: bool,
            weights_dir: str | None, cache_dir: str | None, max_unzipped: int, fid: bool, progress: bool,
-           kernel: str, revision: str | None, named: bool) -> tuple[list[tuple[dict, list[dict]]], list[str]]:
+           kernel: str, revision: str | None, named: bool,
+           judge: JudgeOptions | None = None) -> tuple[list[tuple[dict, list[dict]]], list[str]]:
     """(summary, per-image rows) per submission, and the metrics that ran without weights (never
     written); ``named``: errors name each submission by its label."""
     if metrics == ["available"]:
@@ -191,6 +197,8 @@ def _score(predictions: list[str], labels: list[str], reference: str, *, split: 
     proto = load_protocol(protocol, metrics)
     if fid:
         proto = proto.with_optional([m.name for m in proto.optional if m.kind == "SET"])
+    # before any scoring: a bad judge option, a missing API key or a wrong prompt file fails first
+    judged = Judge(judge, proto, cache_dir or cache.default_dir()) if judge else None
     scorers, files, device = build_scorers(proto, device, weights_dir, kernel)
     preds = [open_predictions(p, max_unzipped) for p in predictions]
     refs = open_references(reference, split, revision)
@@ -203,5 +211,19 @@ def _score(predictions: list[str], labels: list[str], reference: str, *, split: 
     for p, lb, result in zip(preds, labels, results):
         summary = report.summarize(result, proto, refs=refs, preds=p, device=device_label(device),
                                    weight_files=files, label=lb, kernels=kernels(scorers))
+        if judged:
+            _add_judge(judged, summary, result.rows, refs, p)
         out.append((summary, result.rows))
     return out, unweighted
+
+
+def _add_judge(judged: Judge, summary: dict, rows: list[dict], refs, preds) -> None:
+    """Judge the scored pairs; their rows get the judge's columns, the summary its section."""
+    from . import judge_report
+
+    pairs = ((pid, lq, preds.read(pid)) for pid, lq in refs.iter_lq({r["id"] for r in rows}))
+    outcome = judged.run(pairs, {r["id"]: r["category"] for r in rows})
+    for r in rows:
+        r.update(outcome.rows[r["id"]])
+    summary["judge"] = judge_report.section(judged.describe(), outcome, rows, judged.options.budget)
+    summary["fingerprint"]["judge"] = judge_report.fingerprint(summary["judge"])

@@ -5,13 +5,18 @@ The pipeline, with memory bounded by constants (never by the test-set size):
                     to a thread pool (at most ``window`` pairs in flight)
   decode pool       reads the prediction, decodes both images (Pillow and zlib release
                     the GIL), applies the protocol's size policy
-  main thread       groups decoded pairs by shape, and when a group is full converts it
-                    to one tensor and runs every metric of the protocol on it
-Results do not depend on batch size or worker count (tests check that).
+  main thread       groups decoded pairs by shape; when a group is full, uploads it
+                    (batches.py: pinned memory and a side stream on CUDA) and then runs
+                    every metric of the protocol on the group uploaded before it, so the
+                    next batch's copy overlaps this batch's metrics
+Each side of a batch is uploaded and converted once for all metrics, and a ground-truth
+batch once for all submissions. Results do not depend on batch size or worker count
+(tests check that).
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import cache, precheck
+from .batches import Upload, side_stream
 from .decode import Decoded, ImageDecodeError, decode
 from .fid import FIDScorer, Moments, clean_resize
 from .metrics import Scorer
@@ -35,6 +41,27 @@ DEFAULT_BATCH = 8
 # image in batches (measured: 125-131 ms per 256^2 image at 1 to 8 per batch, 16% slower at
 # 8 x 512^2) and its im2col convolution holds about 1 KB per pixel, so CPU batches stay small.
 BATCH_PIXELS = {"cuda": 8 * 1024 * 1024, "cpu": 512 * 512}
+# What one decode worker keeps in flight, sized for 4K: its share of the window (4 pairs per
+# worker, _score) at two 8-bit 3840x2160 images each, about 200 MB.
+WORKER_BYTES = 4 * 2 * 3840 * 2160 * 3
+
+
+def default_workers() -> int:
+    """Decode threads: one per core this process may run on (its affinity, not the machine's
+    count, which in a container can be far more), fewer where half the available memory
+    would not hold every worker's WORKER_BYTES."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    free = _available_bytes()
+    return max(1, min(cores, free // 2 // WORKER_BYTES)) if free is not None else cores
+
+
+def _available_bytes() -> int | None:
+    """The memory the kernel says can be had without swapping (MemAvailable); None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return None
 
 
 @dataclass
@@ -108,35 +135,25 @@ def _prepare(pair_id: str, category: str, gt_bytes: bytes, subs: list[tuple[int,
     return out
 
 
-def _tensor(arrays: list[Decoded], dtype, border: int = 0):
-    import torch
-
-    scale = arrays[0].scale
-    if all(d.scale == scale and d.pixels.dtype == arrays[0].pixels.dtype for d in arrays):
-        # The usual case: stack the integers, convert the batch once.
-        batch = torch.from_numpy(np.stack([d.pixels for d in arrays]))
-    else:                     # 8- and 16-bit images in one batch: each by its own scale
-        batch = torch.stack([torch.from_numpy(d.pixels.astype(np.float64)).to(dtype).div_(d.scale)
-                             for d in arrays])
-        scale = 1.0
-    # Channels first and the border crop on the input, then one conversion that writes the
-    # float batch contiguous: a float copy less (a 512^2 batch of 8: 217 -> 121 ms in float64).
-    # The same element-wise division, so the same numbers.
-    batch = batch.permute(0, 3, 1, 2)
-    if border:
-        batch = batch[..., border:-border, border:-border]
-    batch = batch.to(dtype, memory_format=torch.contiguous_format)
-    return batch.div_(scale) if scale != 1.0 else batch
-
-
 class GroundTruthScores:
     """What the ground truth side computes, once per image for every submission scored against it:
     a no-reference metric's score of each ground truth (keyed by its shape too: the crop size
-    policy can crop it with one submission's prediction) and each ground truth's FID features."""
+    policy can crop it with one submission's prediction), each ground truth's FID features,
+    and the last ground-truth batch uploaded (each submission batches the same ids alike, one
+    after another, so the next submission's batch of them finds it on the device)."""
 
     def __init__(self) -> None:
         self.nr: dict[tuple[str, str, tuple[int, int]], float] = {}
         self.features: dict[str, np.ndarray] = {}
+        self.last_gt: tuple[tuple, Upload] | None = None
+
+    def gt_upload(self, pairs: list[Pair], device: str, stream) -> Upload:
+        # The same ids at the same shape are the same pixels: the size policy crops a ground
+        # truth only from the top-left, to the shape that is part of the key.
+        key = (tuple(p.id for p in pairs), pairs[0].shape)
+        if self.last_gt is None or self.last_gt[0] != key:
+            self.last_gt = (key, Upload([p.gt for p in pairs], device, stream))
+        return self.last_gt[1]
 
 
 class _Batcher:
@@ -147,6 +164,8 @@ class _Batcher:
         self.protocol, self.scorers, self.batch_size, self.gt_nr = protocol, scorers, batch_size, gt_nr
         device = next((str(x.device) for x in scorers + gt_nr + [fid] if x is not None), "cpu")
         self.batch_pixels = BATCH_PIXELS["cuda" if device.startswith("cuda") else "cpu"]
+        self.device, self.stream = device, side_stream(device)
+        self.uploaded: tuple[list[Pair], Upload, Upload] | None = None    # the batch to run next
         self.fid, self.moments = fid, (Moments(), Moments() if fid_gt else None)
         self.shared = shared or GroundTruthScores()
         self.groups: dict[tuple[int, int], list[Pair]] = {}
@@ -168,23 +187,34 @@ class _Batcher:
         return sum(len(g) * k[0] * k[1] for k, g in self.groups.items())
 
     def flush(self, shape=None) -> None:
+        """Upload the group of ``shape``, or every group and then run what waits (the run's end)."""
         for key in [shape] if shape else list(self.groups):
             pairs = self.groups.pop(key, [])
             if pairs:
-                self._run(pairs)
+                self._upload(pairs)
+        if shape is None and self.uploaded:
+            self._run(*self.uploaded)
+            self.uploaded = None
 
-    def _run(self, pairs: list[Pair]) -> None:
+    def _upload(self, pairs: list[Pair]) -> None:
+        """Send this batch to the device, then run the one sent before it: its metrics compute
+        while this copy is under way (on CUDA; on the CPU the order alone is the same)."""
         t0 = time.perf_counter()
-        tensors: dict = {}
+        ready = self.uploaded
+        self.uploaded = (pairs, Upload([p.pred for p in pairs], self.device, self.stream),
+                         self.shared.gt_upload(pairs, self.device, self.stream))
+        self.compute_s += time.perf_counter() - t0
+        if ready:
+            self._run(*ready)
+
+    def _run(self, pairs: list[Pair], pred: Upload, gt: Upload) -> None:
+        t0 = time.perf_counter()
+        sides = {"pred": pred, "gt": gt}
 
         def get(side: str, dtype, fr: bool, among: list[Pair] = pairs):
             if among is not pairs:          # a part of the batch: not kept
-                return _tensor([getattr(p, side) for p in among], dtype)
-            key = (side, dtype, fr)
-            if key not in tensors:
-                border = self.protocol.crop_border if fr else 0
-                tensors[key] = _tensor([getattr(p, side) for p in pairs], dtype, border)
-            return tensors[key]
+                return Upload([getattr(p, side) for p in among], self.device).tensor(dtype)
+            return sides[side].tensor(dtype, self.protocol.crop_border if fr else 0)
 
         rows = [{"id": p.id, "category": p.category} for p in pairs]
         for s in self.scorers:
@@ -277,7 +307,7 @@ def _produce(subs: list[_Submission], refs, protocol, fid: bool, fid_gt: bool, p
 
 
 def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[Scorer], *,
-        allow_partial: bool = False, batch_size: int = DEFAULT_BATCH, workers: int = 2,
+        allow_partial: bool = False, batch_size: int = DEFAULT_BATCH, workers: int | None = None,
         cache_dir: str | None = None, progress: bool = True,
         partial_option: str = "--allow-partial") -> Result:
     """Score ``preds`` against ``refs`` with ``scorers`` (built from ``protocol``).
@@ -289,16 +319,18 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
 
 def run_many(submissions: list[Predictions], refs: References, protocol: Protocol, scorers: list[Scorer], *,
              labels: list[str] | None = None, allow_partial: bool = False, batch_size: int = DEFAULT_BATCH,
-             workers: int = 2, cache_dir: str | None = None, progress: bool = True,
+             workers: int | None = None, cache_dir: str | None = None, progress: bool = True,
              partial_option: str = "--allow-partial") -> list[Result]:
     """Score several submissions against ``refs`` in one pass over the ground truth: each
     reference image is read and decoded once, its no-reference scores and FID features computed
     once, and every submission's prediction of it is scored beside it. Each submission's pairs
     are batched as a run of it alone would batch them, so its Result is that run's.
+    ``workers``: decode threads, None for ``default_workers()``.
 
     Every submission's inputs are checked before any is scored; problems in any raise one
     ScoreError naming each submission (by ``labels``, when given) and nothing is scored."""
     t_start = time.perf_counter()
+    workers = workers or default_workers()
     named = labels if labels is not None else [None] * len(submissions)
     checked = [_check(p, lb, refs, protocol, workers, allow_partial, partial_option)
                for p, lb in zip(submissions, named)]

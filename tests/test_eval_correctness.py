@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from ggt_dataset.eval import api, scoring
+from ggt_dataset.eval import api, batches, scoring
 from ggt_dataset.eval.metrics import Scorer
 from ggt_dataset.eval.predictions import open_predictions
 from ggt_dataset.eval.protocol import load
@@ -236,7 +236,7 @@ def test_pair_smaller_than_a_metric_needs_is_named_not_a_crash(tiny_pair_set, tm
 
 @pytest.mark.parametrize("border", [0, 3])
 def test_batch_tensor_is_each_image_divided_by_its_scale(border):
-    """scoring._tensor (channels first, cropped, converted once) equals numpy's x / scale per image,
+    """batches.tensor (channels first, cropped, converted once) equals numpy's x / scale per image,
     bit for bit, for a uniform batch and for 8- and 16-bit images mixed."""
     import torch
     from ggt_dataset.eval.decode import Decoded
@@ -246,7 +246,7 @@ def test_batch_tensor_is_each_image_divided_by_its_scale(border):
     sixteen = Decoded(rng.integers(0, 65536, (20, 24, 3), dtype=np.uint16), 65535.0, "16-bit->float")
     for batch in (eight, eight[:2] + [sixteen]):
         for dtype in (torch.float64, torch.float32):
-            got = scoring._tensor(batch, dtype, border)
+            got = batches.tensor(batch, dtype, border)
             h, w = 20 - 2 * border, 24 - 2 * border
             want = np.stack([(d.pixels.astype(np.float64) / d.scale) for d in batch]).transpose(0, 3, 1, 2)
             want = want[..., border:border + h, border:border + w]

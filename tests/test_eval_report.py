@@ -288,11 +288,11 @@ def test_no_reference_metrics_get_absdiff_to_the_ground_truths_own_score(eval_se
     """Issue #12.3: per image |prediction - ground truth| of each NR score, and its mean per category."""
     import numpy as np
     import pyarrow.parquet as pq
+    from ggt_dataset.eval.batches import tensor
     from ggt_dataset.eval.decode import decode
     from ggt_dataset.eval.metrics import Scorer
     from ggt_dataset.eval.protocol import load
     from ggt_dataset.eval.references import open_references
-    from ggt_dataset.eval.scoring import _tensor
 
     (tmp_path / "nr.yaml").write_text(NR_PROTOCOL)
     out = tmp_path / "r"
@@ -303,7 +303,7 @@ def test_no_reference_metrics_get_absdiff_to_the_ground_truths_own_score(eval_se
     # Each gap is |the prediction's score - the ground truth's score computed here, independently|.
     refs = open_references(eval_set)
     scorer = Scorer(load(str(tmp_path / "nr.yaml")).metric("piqe"), "cpu")
-    gt = {i: float(scorer(_tensor([decode(b, i)], scorer.dtype))[0]) for i, b in refs.iter_hq(set(refs.ids))}
+    gt = {i: float(scorer(tensor([decode(b, i)], scorer.dtype))[0]) for i, b in refs.iter_hq(set(refs.ids))}
     for row in table:
         assert row["piqe_absdiff"] == pytest.approx(abs(row["piqe"] - gt[row["id"]]), abs=1e-9)
     s = json.loads((out / "summary.json").read_text())

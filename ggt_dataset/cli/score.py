@@ -48,7 +48,8 @@ def register(sub) -> None:
                    help="fast (default): our SSIM kernel, equal to pyiqa's within 1e-10 and several times "
                         "faster; pyiqa: pyiqa's own code for every metric (the report records which ran)")
     p.add_argument("--batch-size", type=int, default=8, help="images per metric call (default 8)")
-    p.add_argument("--workers", type=int, default=None, help="decode threads (default: cores, at most 4)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="decode threads (default: one per core this process may use, fewer if memory is short)")
     p.add_argument("--allow-partial", action="store_true",
                    help="score what is there when ids are missing, extra, duplicated or unreadable; "
                         "the report is marked partial")
