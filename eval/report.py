@@ -22,22 +22,14 @@ from datetime import datetime, timezone
 
 from .. import __version__
 from ..schema import CATEGORIES
+from . import judge_report
 from .protocol import Protocol, evaluate_derived
 from .report_folder import write_folder
 from .summary import REPORT_FORMAT, ReportError, absdiff_name, read_summary  # noqa: F401 (read_summary: one reader, re-exported)
+from .summary import mean_entry as _mean
 
 # '?': the direction is unknown (AFINE-NR in HarnessIR): reported, never ranked or bolded.
 ARROW = {"higher": "↑", "lower": "↓", "unknown": "?"}
-
-
-def _mean(values: list[float]) -> dict:
-    finite = [v for v in values if math.isfinite(v)]
-    # the kinds of the others: +inf PSNR is an exact prediction, NaN is a failed score (compare.py)
-    return {"mean": (math.fsum(finite) / len(finite)) if finite else None,
-            "n": len(finite), "nonfinite": len(values) - len(finite),
-            "posinf": sum(1 for v in values if v == math.inf),
-            "neginf": sum(1 for v in values if v == -math.inf),
-            "nan": sum(1 for v in values if math.isnan(v))}
 
 
 def _means(rows: list[dict], names: list[str]) -> dict:
@@ -224,6 +216,8 @@ def markdown(summary: dict) -> str:
         lines += [(f"**{name}** {ARROW[v['better']]} over the set ({v['n']} predictions vs their ground "
                   f"truths): **{_fmt(v['value'])}**{' (undefined: ' + v['undefined'] + ')' if v.get('undefined') else ''}. "
                   f"{v['note']}"), ""]
+    if summary.get("judge"):
+        lines += judge_report.markdown(summary["judge"], cell)
     if summary["nonfinite"]:
         lines += [f"† non-finite scores left out of the mean ({len(summary['nonfinite'])}): "
                   + ", ".join(f"{x['id']} {x['metric']}={x['value']}" for x in summary["nonfinite"][:10])
@@ -346,6 +340,9 @@ def write(out: str, summary: dict, rows: list[dict], unweighted: list[str] = ())
         names += [absdiff_name(n) for n in summary.get("absdiff", {})]
         cols.update({n: pa.array([r[n] for r in rows], pa.float64()) for n in names})
         cols["note"] = pa.array([r["note"] for r in rows], pa.string())
+        if summary.get("judge"):        # null where the judge gave no score (judge_status says why)
+            cols.update({n: pa.array([r[n] for r in rows], pa.float64()) for n in judge_report.SCORES})
+            cols.update({n: pa.array([r[n] for r in rows], pa.string()) for n in judge_report.TEXTS})
         table = pa.table(cols)
         pq.write_table(table, os.path.join(folder, "per_image.parquet"))
         pacsv.write_csv(table, os.path.join(folder, "per_image.csv"))

@@ -28,6 +28,17 @@ def absdiff_name(metric: str) -> str:
     return f"{metric}_absdiff"
 
 
+def mean_entry(values: list[float]) -> dict:
+    """A mean as summary.json stores it: over the finite values, with the others counted by kind."""
+    finite = [v for v in values if math.isfinite(v)]
+    # the kinds of the others: +inf PSNR is an exact prediction, NaN is a failed score (compare.py)
+    return {"mean": (math.fsum(finite) / len(finite)) if finite else None,
+            "n": len(finite), "nonfinite": len(values) - len(finite),
+            "posinf": sum(1 for v in values if v == math.inf),
+            "neginf": sum(1 for v in values if v == -math.inf),
+            "nan": sum(1 for v in values if math.isnan(v))}
+
+
 class ReportError(GGTError):
     """A report cannot be written, read or compared."""
 
@@ -75,7 +86,7 @@ class _Checker:
         return v
 
     def means(self, keys: tuple) -> None:
-        """One mean as ``_mean`` in report.py writes it."""
+        """One mean as :func:`mean_entry` writes it."""
         self.get(keys, _table, "an object")
         self.get(keys + ("mean",), _score, "a finite number or null")
         n = self.get(keys + ("n",), _count, "a count", required=False)

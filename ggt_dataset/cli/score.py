@@ -26,6 +26,7 @@ def register(sub) -> None:
                            "ggt score outputs.zip --reference VCLab-PolyU/GGT-100K --metrics psnr,ssim --out r/",
                            "ggt score --protocol ntire outputs/ --reference ggt-100k --out report-ntire/",
                            "ggt score ckpt-1000/ ckpt-2000/ ckpt-3000/ --reference ggt-100k --out reports/",
+                           "ggt score outputs/ --reference ggt-100k --judge gemini --judge-budget 5 --out report/",
                            "ggt score --compare a/summary.json b/summary.json --out comparison/"))
     p.add_argument("predictions", nargs="*", metavar="PREDICTIONS",
                    help="folder, .zip, Parquet file(s) or saved dataset of predicted images; several "
@@ -54,13 +55,44 @@ def register(sub) -> None:
                    help="score what is there when ids are missing, extra, duplicated or unreadable; "
                         "the report is marked partial")
     p.add_argument("--weights-dir", help="look for metric weights here (pre-placed, offline)")
-    p.add_argument("--cache-dir", help="reference-score cache (default: $GGT_CACHE_DIR or ~/.cache/ggt/eval)")
+    p.add_argument("--cache-dir", help="reference-score cache and the judge's journal (default: $GGT_CACHE_DIR "
+                   "or ~/.cache/ggt/eval)")
     p.add_argument("--label", help="the submission's name in reports (default: the folder name; "
                    "with several PREDICTIONS, always their folder names)")
     p.add_argument("--max-unzipped", type=size, default=None, help="cap on a zip's uncompressed size")
+    _judge_options(p)
     p.add_argument("--compare", nargs="+", metavar="SUMMARY", help="compare finished reports instead")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
+
+
+def _judge_options(p: argparse.ArgumentParser) -> None:
+    """The optional VLM judge (eval/judge.py); named as `ggt synth`'s judge options are."""
+    p.add_argument("--judge", choices=("gemini", "openai"), help="also score D (degradation removed), F (fidelity "
+                   "to the input) and DF = sqrt(D*F) per image with this VLM: paid calls, cached per user")
+    p.add_argument("--judge-model", help="the VLM's model id (default: the protocol's for the provider)")
+    p.add_argument("--judge-prompt", choices=("ggt", "harnessir"), default="ggt",
+                   help="ggt (default): our prompt ggt-df-v1; harnessir: HarnessIR's VLM-DF prompt, fetched "
+                        "from the URLs the protocol pins and checked against their sha256")
+    p.add_argument("--judge-budget", type=float, help="stop judging before this run spends more than this "
+                   "many USD; the report then says PARTIAL for the judge columns")
+    p.add_argument("--judge-price", help="the --judge model's price when ggt's table lacks it: TEXT_IN,TEXT_OUT "
+                   "in USD per 1M tokens (needed for --judge-budget)")
+    p.add_argument("--base-url", help="send the judge's requests here (a proxy, or a local fake API in tests)")
+
+
+def _judge(args):
+    if not args.judge:
+        for option in ("judge_model", "judge_budget", "judge_price", "base_url"):
+            if getattr(args, option) is not None:
+                from ..errors import GGTError
+
+                raise GGTError(f"--{option.replace('_', '-')} is a setting of the judge: add --judge gemini|openai")
+        return None
+    from ..eval.judge import JudgeOptions
+
+    return JudgeOptions(args.judge, args.judge_model, args.judge_prompt, args.judge_budget, args.judge_price,
+                        args.base_url)
 
 
 def _compare(args) -> int:
@@ -105,7 +137,7 @@ def run(args) -> int:
                "weights_dir": args.weights_dir, "cache_dir": args.cache_dir,
                "max_unzipped": args.max_unzipped or MAX_UNZIPPED_BYTES, "fid": args.fid,
                "progress": not args.quiet and sys.stderr.isatty(), "kernel": args.kernel,
-               "revision": args.revision}
+               "revision": args.revision, "judge": _judge(args)}
     if len(args.predictions) == 1:
         summary = api.score(args.predictions[0], args.reference, label=args.label, **options)
         print(markdown(summary))
@@ -123,4 +155,13 @@ def run(args) -> int:
     unchecked = summary_line(summary["fingerprint"]["selfcheck"])
     if unchecked:
         print(unchecked)
-    return 0
+    return _judge_exit(summaries if len(args.predictions) > 1 else [summary])
+
+
+def _judge_exit(summaries: list[dict]) -> int:
+    """3 (as `ggt synth`'s budget stop) when the judge stopped before judging every image; the reports are written."""
+    stopped = [s for s in summaries if s.get("judge", {}).get("stop_reason")]
+    for s in stopped:
+        print(f"ggt score: {s['label']}: the judge stopped ({s['judge']['stop_reason']}); its columns are "
+              "PARTIAL. Run the same command again to judge the rest (paid answers are reused)", file=sys.stderr)
+    return 3 if stopped else 0

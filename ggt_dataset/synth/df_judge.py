@@ -75,8 +75,7 @@ def parse_scores(text: str, keys: tuple[str, str] = GGT_KEYS, reason_keys: tuple
     values = []
     for key in keys:
         v = answer.get(key)
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= SCALE_MAX
-        if not ok:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= SCALE_MAX:
             return f"{key} is {v!r}, not a number from 0 to {SCALE_MAX}" if key in answer else f"no {key} in {text[:120]!r}"
         values.append(float(v))
     reason = " ".join(str(answer[k]) for k in reason_keys if answer.get(k))
