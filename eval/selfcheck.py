@@ -28,6 +28,7 @@ from .protocol import Protocol
 
 SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "calibration", "pyiqa-0.1.16.yaml")
 STORE = "ggt-calibration"          # beside pyiqa's own store in the torch hub dir
+STATES = ("passed", "failed", "incomplete", "not run")     # of an install's last self-check (state())
 
 
 class CalibrationError(GGTError):
@@ -167,12 +168,18 @@ def summary_line(record: dict) -> str | None:
         return None
     where = f"pyiqa {record.get('pyiqa')}, torch {record.get('torch')}, {record.get('device')}"
     if s == "failed":
-        f = record["failed"][0]
-        why = (f"failed: {f['metric']} off by {f['max_deviation']:.3g} on {f['image']} "
-               f"(tolerance {f['tolerance']:g})")
+        why = "failed: " + failure_text(record["failed"][0])
     else:
         why = "incomplete (some metrics were not checked)" if s == "incomplete" else "not run"
     return f"self-check {why} for {where}; run `ggt selfcheck` before trusting these scores"
+
+
+def failure_text(failed: dict) -> str:
+    """One metric that failed, as ``ggt score`` and the leaderboard say it: "psnr off by 0.0123 on
+    i01.bmp (tolerance 0.001)"; where ``image`` or ``tolerance`` is None, it is left out."""
+    on = f" on {failed['image']}" if failed.get("image") else ""
+    tolerance = f" (tolerance {failed['tolerance']:g})" if failed.get("tolerance") is not None else ""
+    return f"{failed['metric']} off by {failed['max_deviation']:.3g}{on}{tolerance}"
 
 
 def run(protocol: Protocol, device: str) -> dict:

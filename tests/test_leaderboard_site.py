@@ -149,16 +149,34 @@ def test_a_record_cannot_flip_a_metrics_direction(tmp_path):
     assert ranks == {"acme/flip": 1, "acme/a": 2}            # 30 dB beats 25 dB, whatever it claims
 
 
+def _with_selfcheck(results: str, model: str, selfcheck) -> None:
+    rec = json.loads(make_record(model, {"psnr": 30.0}).to_json())
+    rec["fingerprint"]["selfcheck"] = selfcheck
+    write(results, Record.from_json(json.dumps(rec)))
+
+
+def selfcheck_results(root) -> str:
+    """One record per self-check state, one from before ggt selfcheck, one with a hostile value."""
+    results = str(root / "results")
+    write(results, make_record("acme/old", {"psnr": 25.0}))          # a report from before ggt selfcheck
+    _with_selfcheck(results, "acme/failed", {"state": "failed", "failed": [{"metric": "psnr", "max_deviation": 0.01}]})
+    _with_selfcheck(results, "acme/passed", {"state": "passed", "failed": []})
+    _with_selfcheck(results, "acme/unchecked", {"state": "not run"})
+    _with_selfcheck(results, "acme/odd", "passed")          # not a self-check record: shown as unknown
+    return results
+
+
 def test_rows_show_the_scoring_installs_selfcheck(tmp_path):
     from ggt_dataset.benchmark.site import build
 
-    results = str(tmp_path / "results")
-    write(results, make_record("acme/old", {"psnr": 25.0}))          # a report from before ggt selfcheck
-    failed = json.loads(make_record("acme/failed", {"psnr": 30.0}).to_json())
-    failed["fingerprint"]["selfcheck"] = {"state": "failed", "failed": [{"metric": "psnr", "max_deviation": 0.01}]}
-    write(results, Record.from_json(json.dumps(failed)))
-    data = build(results, str(tmp_path / "site"))
-    assert {r["model"]: r["selfcheck"] for r in table(data, GGT)["rows"]} == {"acme/old": None, "acme/failed": "failed"}
+    data = build(selfcheck_results(tmp_path), str(tmp_path / "site"))
+    rows = {r["model"]: r for r in table(data, GGT)["rows"]}
+    assert {m: r["selfcheck"] for m, r in rows.items()} == {"acme/old": None, "acme/failed": "failed",
+                                                           "acme/passed": "passed", "acme/unchecked": "not run",
+                                                           "acme/odd": None}
+    # what failed, and by how much, as `ggt score` says it (eval/selfcheck.py failure_text)
+    assert {m: r["selfcheck_failed"] for m, r in rows.items() if r["selfcheck_failed"]} == {
+        "acme/failed": "psnr off by 0.01"}
 
 
 def test_an_oversized_record_is_invalid_not_read_whole(tmp_path):
@@ -317,6 +335,37 @@ def static_server(folder: str):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.mark.slow
+def test_page_marks_a_row_whose_scoring_install_failed_its_selfcheck(browser, tmp_path):
+    site = str(tmp_path / "site")
+    r = ggt("leaderboard", "build", selfcheck_results(tmp_path), "--out", site)
+    assert r.returncode == 0, r.stderr
+    with static_server(site) as url:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-loaded='1']")
+
+        def mark(model: str) -> tuple[str, str, str]:
+            cell = f'{TG} tr[data-model="{model}"] td[data-col="selfcheck"] span'
+            return (page.text_content(cell), page.get_attribute(cell, "title"),
+                    page.eval_on_selector(cell, "s => getComputedStyle(s).color"))
+
+        text, title, colour = mark("acme/failed")
+        assert text == "⚠ failed" and colour == "rgb(164, 22, 26)"
+        assert title.startswith("self-check failed") and title.endswith(": psnr off by 0.01"), title
+        text, title, colour = mark("acme/passed")
+        assert text == "✓" and "failed" not in title and colour == "rgb(10, 107, 47)"
+        assert [mark(m)[0] for m in ("acme/unchecked", "acme/old", "acme/odd")] == ["not run", "unknown", "unknown"]
+        assert mark("acme/unchecked")[2] == "rgb(153, 153, 153)"            # quiet
+        legend = page.text_content("#selfcheck-legend")
+        assert "ggt selfcheck" in legend and "⚠ failed" in legend
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        page.screenshot(path=os.path.join(ARTIFACTS, "leaderboard-selfcheck.png"), full_page=True)
+        assert errors == []
 
 
 def models(page, key: str) -> list[str]:

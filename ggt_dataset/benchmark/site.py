@@ -162,9 +162,35 @@ def _row(rel: str, rec: Record, proto) -> dict:
     pairs = (rec.test_set or {}).get("pairs")
     return {"id": rel, "model": rec.model["id"], "name": rec.model.get("name") or rec.model["id"],
             "revision": rec.model.get("revision"), "status": rec.status, "submitted": rec.submitted,
-            "pairs": pairs, "links": _links(rec, rel), "cells": cells,
-            # the scoring install's calibration check (ggt selfcheck); None in reports made before it
-            "selfcheck": ((rec.fingerprint or {}).get("selfcheck") or {}).get("state")}
+            "pairs": pairs, "links": _links(rec, rel), "cells": cells, **_selfcheck(rec.fingerprint)}
+
+
+def _selfcheck(fingerprint: dict | None) -> dict:
+    """The calibration check (ggt selfcheck) of the install that scored the report: ``selfcheck``,
+    its state (None in reports made before it, or for a value that is no state), and
+    ``selfcheck_failed``, what failed and by how much (None unless failed and recorded)."""
+    from ..eval.selfcheck import STATES, failure_text
+
+    record = (fingerprint or {}).get("selfcheck")
+    state = record.get("state") if isinstance(record, dict) else None
+    if state not in STATES:
+        return {"selfcheck": None, "selfcheck_failed": None}
+    failed = record.get("failed") if state == "failed" else None
+    shown = [failure_text(f) for f in map(_failure, failed if isinstance(failed, list) else []) if f]
+    return {"selfcheck": state, "selfcheck_failed": "; ".join(shown) or None}
+
+
+def _failure(f) -> dict | None:
+    """One ``failed`` entry's fields, kept only where typed as ggt selfcheck writes them (a record
+    is hostile; the text goes into the page)."""
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if not isinstance(f, dict) or not isinstance(f.get("metric"), str) or not number(f.get("max_deviation")):
+        return None
+    return {"metric": f["metric"], "max_deviation": f["max_deviation"],
+            "image": f["image"] if isinstance(f.get("image"), str) else None,
+            "tolerance": f["tolerance"] if number(f.get("tolerance")) else None}
 
 
 def _assign_ranks(rows: list[dict]) -> None:

@@ -27,6 +27,8 @@ function columns(t) {
     { key: "model", label: "model", kind: "text", get: r => r.name.toLowerCase() + " " + r.model.toLowerCase() },
     { key: "status", label: "status", kind: "text", get: r => r.status },
     { key: "pairs", label: "pairs", kind: "number", get: r => r.pairs },
+    { key: "selfcheck", label: "self-check", kind: "text", title: "ggt selfcheck on the install that scored it",
+      get: r => r.selfcheck },
   ];
   for (const m of t.metrics.concat(t.derived))
     cols.push({ key: m.name, label: `${m.name} ${m.arrow}`, kind: "rank", title: m.formula ||
@@ -50,6 +52,22 @@ function scoreHtml(key, c) {
          `title="${esc(title)}">${c ? esc(c.text) : "—"}${note}</td>`;
 }
 
+// The scoring install's calibration check (ggt selfcheck): a quiet mark, loud only when it failed.
+const SELFCHECK = {
+  passed: ["✓", "self-check passed: the install that scored this report matched pyiqa's calibration values"],
+  failed: ["⚠ failed", "self-check failed on the install that scored this report, so its scores may be off"],
+  incomplete: ["incomplete", "self-check incomplete: some metrics were not checked on the scoring install"],
+  "not run": ["not run", "self-check not run on the install that scored this report"],
+};
+const SELFCHECK_UNKNOWN = ["unknown", "self-check unknown: a report made before ggt selfcheck was recorded"];
+
+function selfcheckHtml(r) {
+  const [text, title] = SELFCHECK[r.selfcheck] || SELFCHECK_UNKNOWN;
+  const why = r.selfcheck === "failed" && r.selfcheck_failed ? `: ${r.selfcheck_failed}` : "";
+  return `<td class="selfcheck" data-col="selfcheck"><span data-selfcheck="${esc(r.selfcheck || "unknown")}" ` +
+         `title="${esc(title + why)}">${esc(text)}</span></td>`;
+}
+
 function matches(row) {
   const q = state.search.trim().toLowerCase();
   return !q || row.model.toLowerCase().includes(q) || row.name.toLowerCase().includes(q);
@@ -66,6 +84,8 @@ function rowHtml(cols, r) {
                `${esc(r.status)}</span></td>`;
       case "pairs":
         return `<td class="num" data-col="pairs">${r.pairs === null || r.pairs === undefined ? "—" : esc(r.pairs)}</td>`;
+      case "selfcheck":
+        return selfcheckHtml(r);
       case "links":
         return `<td class="links" data-col="links">${linkHtml(r.links.paper, "paper", "paper")}` +
                `${linkHtml(r.links.report, "report", "report")}</td>`;
