@@ -172,7 +172,8 @@ def _selfcheck(fingerprint: dict | None) -> dict:
     from ..eval.selfcheck import STATES, failure_text
 
     record = (fingerprint or {}).get("selfcheck")
-    state = record.get("state") if isinstance(record, dict) else None
+    record = record if isinstance(record, dict) else {}
+    state = record.get("state")
     if state not in STATES:
         return {"selfcheck": None, "selfcheck_failed": None}
     failed = record.get("failed") if state == "failed" else None

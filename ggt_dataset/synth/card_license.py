@@ -69,7 +69,8 @@ def resolve(cfg: SynthConfig, lq_dir: str) -> SynthConfig:
     problem = license_problem(facts, (), fix=_options)
     if problem:
         raise LicenseError(f"{where}: {problem}")
-    return replace(cfg, **facts)
+    return replace(cfg, license=facts["license"], license_name=facts["license_name"],
+                   license_link=facts["license_link"])
 
 
 def pair_license(cfg: SynthConfig) -> str | None:
