@@ -9,8 +9,9 @@ Every call goes through the synthesis pipeline's :class:`~ggt_dataset.synth.call
 journalled, retried, priced and budgeted as ``ggt synth``'s are. The journal is a per-user
 cache, ``<cache-dir>/judge/journal.sqlite``; a call is keyed by the kind ("judge"), provider,
 model, prompt sha256, the text sent, and the input's and prediction's sha256, so scoring the
-same predictions again, into any --out, pays nothing twice. A VLM's refusal (and any other
-failure) is journalled but not kept as an answer: a later run asks again.
+same predictions again, into any --out, pays nothing twice. A VLM's refusal is final, as a
+refused edit is in ``ggt synth``: journalled as ``refused`` and reused; any other failure (an
+error after retries) is journalled but not kept as an answer, so a later run asks again.
 
 ``--judge-budget`` counts this run's spending only (the journal's earlier spending is the
 baseline). The bound is the Caller's: until one judge call has answered, calls go one at a
@@ -100,7 +101,7 @@ class Judge:
         spent0, sent0 = journal.spent(currency), _calls(journal)
         budget = None if self.options.budget is None else journal.committed(currency) + self.options.budget
         caller = Caller(journal, os.path.join(self.folder, "results"), concurrency=CONCURRENCY,
-                        retry=RetryPolicy(), budget=budget, currency=currency)
+                        retry=RetryPolicy(), budget=budget, currency=currency, keep_declined=True)
         outcome = Outcome()
         try:
             await self._each(caller, pairs, categories, outcome)
@@ -148,6 +149,8 @@ class Judge:
             return _row("unjudged", str(e))
         except PairFailed as e:
             return _row("refused" if e.declined else "failed", str(e))
+        if answer.status == "refused":          # a refusal journalled by an earlier run: final, not paid again
+            return _row("refused", answer.detail)
         outcome.models.add(answer.model)
         scores = parse_scores(answer.response.get("text", ""), self.prompt.keys, self.prompt.reason_keys)
         if isinstance(scores, str):

@@ -86,7 +86,7 @@ def test_a_judged_run_scores_every_image_and_a_rerun_pays_nothing(provider, mode
 
 
 @pytest.mark.slow
-def test_refused_images_are_named_and_the_judge_columns_partial(fake, eval_set, identity_preds, tmp_path, capsys):
+def test_refused_images_are_named_the_judge_columns_partial_and_a_rerun_pays_nothing(fake, eval_set, identity_preds, tmp_path, capsys):
     fake.add_fault("refuse", request=2)
     fake.add_fault("block_prompt", request=4)
     rc, text = _score(capsys, identity_preds, eval_set, tmp_path / "r", tmp_path / "cache",
@@ -102,6 +102,14 @@ def test_refused_images_are_named_and_the_judge_columns_partial(fake, eval_set, 
     assert all(f"`{pid}` refused" in md for pid in refused)
     table = {r["id"]: r for r in pq.read_table(tmp_path / "r" / "per_image.parquet").to_pylist()}
     assert all(table[pid]["judge_d"] is None and table[pid]["judge_status"] == "refused" for pid in refused)
+
+    # a refusal is final, as a refused edit is: a re-run reuses it and pays for nothing again
+    sent = len(fake.requests)
+    rc, text = _score(capsys, identity_preds, eval_set, tmp_path / "r2", tmp_path / "cache",
+                      "--judge", "gemini", "--base-url", fake.base_url)
+    again = _summary(tmp_path / "r2")["judge"]
+    assert rc == 0 and len(fake.requests) == sent and again["requests_sent"] == 0 and again["spent"] == 0
+    assert [p["id"] for p in again["not_scored"]] == refused and again["counts"] == j["counts"]
 
 
 @pytest.mark.slow

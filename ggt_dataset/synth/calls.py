@@ -90,8 +90,11 @@ class Answer:
 
 class Caller:
     def __init__(self, journal: Journal, results_dir: str, *, concurrency: int, retry: RetryPolicy,
-                 budget: float | None = None, currency: str = "USD", seed: int = 0):
+                 budget: float | None = None, currency: str = "USD", seed: int = 0, keep_declined: bool = False):
         self.journal, self.results_dir, self.retry = journal, results_dir, retry
+        # keep_declined: a VLM's Declined is journalled as 'refused', so it is final and never paid
+        # for again (ggt score --judge); synthesis asks again on its next run.
+        self.keep_declined = keep_declined
         self.budget, self.currency = budget, currency
         self.slots = asyncio.Semaphore(concurrency)
         self.stopping = asyncio.Event()
@@ -197,7 +200,8 @@ class Caller:
         except Exception as e:  # noqa: BLE001 (BackendError, or an SDK error no backend mapped)
             self.transient_run = 0          # the provider answered
             kind = "" if isinstance(e, BackendError) else f"{type(e).__name__}: "
-            self.journal.end_call(call_id, "error", detail=f"{kind}{e}"[:1000], cost=float(getattr(e, "cost", 0.0)),
+            status = "refused" if self.keep_declined and isinstance(e, Declined) else "error"
+            self.journal.end_call(call_id, status, detail=f"{kind}{e}"[:1000], cost=float(getattr(e, "cost", 0.0)),
                                   currency=getattr(e, "currency", None) or self.currency)
             if isinstance(e, AuthError):        # every other call would be refused the same way
                 self.stop(f"the provider refused the credentials: {e}; fix the API key")
