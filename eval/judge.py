@@ -13,8 +13,8 @@ same predictions again, into any --out, pays nothing twice. A VLM's refusal is f
 refused edit is in ``ggt synth``: journalled as ``refused`` and reused; any other failure (an
 error after retries) is journalled but not kept as an answer, so a later run asks again.
 
-``--judge-budget`` counts this run's spending only (the journal's earlier spending is the
-baseline). The bound is the Caller's: until one judge call has answered, calls go one at a
+``--judge-budget`` counts this command's spending only, all its submissions together (the
+journal's earlier spending is the baseline). The bound is the Caller's: until one judge call has answered, calls go one at a
 time; after that each reserves the highest cost seen, so with prices in ggt's table (or
 --judge-price) and answers of similar length, spent <= budget; the excess is at most what calls
 in flight cost above that estimate. When the budget stops the run, the images not yet judged
@@ -79,13 +79,18 @@ class Judge:
         self.options, self.folder = options, os.path.join(cache_dir, "judge")
         self.prompt: Prompt = load_prompt(protocol, options.prompt, os.path.join(self.folder, "prompts"))
         settings = client_options(options.base_url, judge_price=options.price)["judge"]
-        self.vision = make_vision(options.provider, model, **settings)      # a missing API key fails here
-        if options.budget is not None and not getattr(self.vision, "price_known", True):
+        # a client per run (each runs its own event loop); this first one checks the key and the price
+        self.client = lambda: make_vision(options.provider, model, **settings)
+        self.model = model
+        self.cap: float | None = None       # the journal's spending at which the budget stops the command
+        probe = self.client()               # a missing API key fails here
+        asyncio.run(probe.aclose())
+        if options.budget is not None and not getattr(probe, "price_known", True):
             raise JudgeError(f"--judge-budget needs the price of {options.provider} model {model!r}, which is not "
                              "in ggt's price table: pass --judge-price TEXT_IN,TEXT_OUT (USD per 1M tokens)")
 
     def describe(self) -> dict:
-        return {"provider": self.options.provider, "model_requested": self.vision.model,
+        return {"provider": self.options.provider, "model_requested": self.model,
                 "prompt": self.prompt.name, "prompt_sha256": self.prompt.sha256, "prompt_files": list(self.prompt.files)}
 
     def run(self, pairs, categories: dict[str, str]) -> Outcome:
@@ -99,21 +104,22 @@ class Judge:
         journal = Journal(os.path.join(self.folder, "journal.sqlite"))
         currency = "USD"
         spent0, sent0 = journal.spent(currency), _calls(journal)
-        budget = None if self.options.budget is None else journal.committed(currency) + self.options.budget
+        if self.options.budget is not None and self.cap is None:       # one budget for the whole command
+            self.cap = journal.committed(currency) + self.options.budget
         caller = Caller(journal, os.path.join(self.folder, "results"), concurrency=CONCURRENCY,
-                        retry=RetryPolicy(), budget=budget, currency=currency, keep_declined=True)
-        outcome = Outcome()
+                        retry=RetryPolicy(), budget=self.cap, currency=currency, keep_declined=True)
+        outcome, vision = Outcome(), self.client()
         try:
-            await self._each(caller, pairs, categories, outcome)
+            await self._each(caller, vision, pairs, categories, outcome)
         finally:
-            await self.vision.aclose()
+            await vision.aclose()
             outcome.stop_reason = caller.stop_reason
             outcome.spent = round(journal.spent(currency) - spent0, 8)
             outcome.sent = _calls(journal) - sent0
             journal.close()
         return outcome
 
-    async def _each(self, caller, pairs, categories: dict[str, str], outcome: Outcome) -> None:
+    async def _each(self, caller, vision, pairs, categories: dict[str, str], outcome: Outcome) -> None:
         """One task per pair, at most 2 x CONCURRENCY holding their images at once."""
         room = asyncio.Semaphore(2 * CONCURRENCY)
         tasks = []
@@ -123,17 +129,18 @@ class Judge:
             item = await asyncio.to_thread(next, it, None)
             if item is None:
                 break
-            tasks.append(asyncio.create_task(self._guarded(room, caller, item, categories[item[0]], outcome)))
+            tasks.append(asyncio.create_task(self._guarded(room, caller, vision, item, categories[item[0]], outcome)))
         await asyncio.gather(*tasks)
 
-    async def _guarded(self, room, caller, item, category: str, outcome: Outcome) -> None:
+    async def _guarded(self, room, caller, vision, item, category: str, outcome: Outcome) -> None:
         try:
             pair_id, lq, pred = item
-            outcome.rows[pair_id] = await self._one(caller, pair_id, lq, pred, category, outcome)
+            outcome.rows[pair_id] = await self._one(caller, vision, pair_id, lq, pred, category, outcome)
         finally:
             room.release()
 
-    async def _one(self, caller, pair_id: str, lq: bytes, pred: bytes, category: str, outcome: Outcome) -> dict:
+    async def _one(self, caller, vision, pair_id: str, lq: bytes, pred: bytes, category: str,
+                   outcome: Outcome) -> dict:
         from ..synth.calls import PairFailed, Stopped
 
         request = await asyncio.to_thread(self.prompt.request, category, lq, pred)
@@ -141,10 +148,9 @@ class Judge:
         (image, mime), more = request.images[0], request.images[1:]
         try:
             answer = await caller.call(
-                pair_id, KIND, parts, self.vision.name, self.vision.model,
-                {"prompt": self.prompt.name, "id": pair_id},
-                lambda: self.vision.ask(image, mime, request.text, self.prompt.schema, more_images=more,
-                                        system=request.system))
+                pair_id, KIND, parts, vision.name, vision.model, {"prompt": self.prompt.name, "id": pair_id},
+                lambda: vision.ask(image, mime, request.text, self.prompt.schema, more_images=more,
+                                   system=request.system))
         except Stopped as e:
             return _row("unjudged", str(e))
         except PairFailed as e:

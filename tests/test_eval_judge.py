@@ -129,6 +129,23 @@ def test_a_budget_stop_leaves_the_rest_unjudged_and_says_partial(fake, eval_set,
     assert "**PARTIAL** (judge columns only)" in _report(tmp_path / "r")
 
 
+@pytest.mark.slow
+def test_several_submissions_are_each_judged_under_one_budget(fake, eval_set, identity_preds, classical_preds,
+                                                              tmp_path, capsys):
+    """ggt score A/ B/ --judge: each report has its judge section; --judge-budget bounds the command."""
+    out, budget = tmp_path / "many", 0.012       # about 21 calls' worth: A whole, B cut short
+    rc = main(["score", identity_preds, classical_preds, "--reference", eval_set, "--out", str(out), "--metrics",
+               "psnr", "--device", "cpu", "--cache-dir", str(tmp_path / "cache"), "-q", "--judge", "gemini",
+               "--base-url", fake.base_url, "--judge-budget", str(budget)])
+    text = capsys.readouterr()
+    assert rc == 3, text.err
+    first, second = (_summary(out / name)["judge"] for name in ("identity", "classical"))
+    assert first["counts"]["ok"] == PAIRS and not first["partial"]
+    assert 0 < second["counts"]["ok"] < PAIRS and second["partial"] and "budget" in second["stop_reason"]
+    assert first["spent"] + second["spent"] <= budget + 1e-9
+    assert len(fake.requests) == first["requests_sent"] + second["requests_sent"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--judge", "claude"], "invalid choice: 'claude'"),
     (["--judge-budget", "1"], "--judge-budget is a setting of the judge"),

@@ -74,8 +74,8 @@ def _judge_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-prompt", choices=("ggt", "harnessir"), default="ggt",
                    help="ggt (default): our prompt ggt-df-v1; harnessir: HarnessIR's VLM-DF prompt, fetched "
                         "from the URLs the protocol pins and checked against their sha256")
-    p.add_argument("--judge-budget", type=float, help="stop judging before this run spends more than this "
-                   "many USD; the report then says PARTIAL for the judge columns")
+    p.add_argument("--judge-budget", type=float, help="stop judging before this command spends more than this "
+                   "many USD (all PREDICTIONS together); the report then says PARTIAL for the judge columns")
     p.add_argument("--judge-price", help="the --judge model's price when ggt's table lacks it: TEXT_IN,TEXT_OUT "
                    "in USD per 1M tokens (needed for --judge-budget)")
     p.add_argument("--base-url", help="send the judge's requests here (a proxy, or a local fake API in tests)")
