@@ -329,28 +329,63 @@ def write(out: str, summary: dict, rows: list[dict], unweighted: list[str] = ())
     if unweighted:
         raise ReportError(f"metrics {', '.join(unweighted)} ran without their pretrained weights; "
                           "their numbers are meaningless and never go into a report")
+
+    def fill(folder: str) -> None:
+        # The plots (matplotlib, most of a report's time) are drawn on a thread while the tables
+        # are written here: the same function on the same inputs, so the same files.
+        os.makedirs(os.path.join(folder, "plots"))
+        plots = _Background(_plots, summary, rows, os.path.join(folder, "plots"))
+        try:
+            _tables(folder, summary, rows)
+        finally:
+            plots.thread.join()       # never left drawing into a folder that is being removed
+        plots.join()
+
+    write_folder(out, fill)
+
+
+def _tables(folder: str, summary: dict, rows: list[dict]) -> None:
+    """per_image.parquet and .csv, summary.json and report.md."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    def fill(folder: str) -> None:
-        names = list(summary["metrics"])
-        cols = {"id": pa.array([r["id"] for r in rows], pa.string()),
-                "category": pa.array([r["category"] for r in rows], pa.string())}
-        names += [absdiff_name(n) for n in summary.get("absdiff", {})]
-        cols.update({n: pa.array([r[n] for r in rows], pa.float64()) for n in names})
-        cols["note"] = pa.array([r["note"] for r in rows], pa.string())
-        if summary.get("judge"):        # null where the judge gave no score (judge_status says why)
-            cols.update({n: pa.array([r[n] for r in rows], pa.float64()) for n in judge_report.SCORES})
-            cols.update({n: pa.array([r[n] for r in rows], pa.string()) for n in judge_report.TEXTS})
-        table = pa.table(cols)
-        pq.write_table(table, os.path.join(folder, "per_image.parquet"))
-        pacsv.write_csv(table, os.path.join(folder, "per_image.csv"))
-        with open(os.path.join(folder, "summary.json"), "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=1, allow_nan=False, default=str)
-        with open(os.path.join(folder, "report.md"), "w", encoding="utf-8") as f:
-            f.write(markdown(summary))
-        os.makedirs(os.path.join(folder, "plots"))
-        _plots(summary, rows, os.path.join(folder, "plots"))
+    names = list(summary["metrics"])
+    cols = {"id": pa.array([r["id"] for r in rows], pa.string()),
+            "category": pa.array([r["category"] for r in rows], pa.string())}
+    names += [absdiff_name(n) for n in summary.get("absdiff", {})]
+    cols.update({n: pa.array([r[n] for r in rows], pa.float64()) for n in names})
+    cols["note"] = pa.array([r["note"] for r in rows], pa.string())
+    if summary.get("judge"):        # null where the judge gave no score (judge_status says why)
+        cols.update({n: pa.array([r[n] for r in rows], pa.float64()) for n in judge_report.SCORES})
+        cols.update({n: pa.array([r[n] for r in rows], pa.string()) for n in judge_report.TEXTS})
+    table = pa.table(cols)
+    pq.write_table(table, os.path.join(folder, "per_image.parquet"))
+    pacsv.write_csv(table, os.path.join(folder, "per_image.csv"))
+    with open(os.path.join(folder, "summary.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=1, allow_nan=False, default=str)
+    with open(os.path.join(folder, "report.md"), "w", encoding="utf-8") as f:
+        f.write(markdown(summary))
 
-    write_folder(out, fill)
+
+class _Background:
+    """``fn(*args)`` on a thread; ``join()`` waits and raises what it raised (a failed plot fails the
+    report, which ``write_folder`` then never swaps in)."""
+
+    def __init__(self, fn, *args) -> None:
+        import threading
+
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as e:  # noqa: BLE001 (re-raised by join, on the caller's thread)
+                self.error = e
+        self.thread = threading.Thread(target=run, name="ggt-report-plots", daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error

@@ -340,3 +340,42 @@ def test_a_metric_of_unknown_direction_is_reported_never_ranked_or_bolded(near_p
     assert sum("**" in r[col - 1] for r in rows) == 1          # ssim: the better one is bold
     per_cat = text[text.index("**entropy** ? per category"):]
     assert "**" not in per_cat.split("\n", 1)[1].split("\n\n**")[0]
+
+
+def test_plots_drawn_beside_the_tables_are_the_plots_drawn_alone(eval_set, identity_preds, tmp_path):
+    """report.write draws the plots on a thread while it writes the tables: the same PNG bytes as
+    drawing them on this thread, and every other file as before (a guard for the overlap)."""
+    from ggt_dataset.eval import api
+
+    summary = api.score(identity_preds, eval_set, out=str(tmp_path / "r"), metrics=["psnr", "ssim"], device="cpu",
+                        cache_dir=str(tmp_path / "c"))
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(tmp_path / "r" / "per_image.parquet").to_pylist()
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    report._plots(summary, rows, str(alone))
+    for name in ("per_category.png", "distribution.png"):
+        assert (tmp_path / "r" / "plots" / name).read_bytes() == (alone / name).read_bytes()
+    assert sorted(os.listdir(tmp_path / "r")) == ["per_image.csv", "per_image.parquet", "plots", "report.md",
+                                                  "summary.json"]
+
+
+def test_a_plot_that_fails_fails_the_report_and_keeps_the_earlier_one(eval_set, identity_preds, tmp_path,
+                                                                      monkeypatch):
+    """The plot thread's error reaches the caller, and no half-written report replaces the old one."""
+    from ggt_dataset.eval import api
+
+    out = tmp_path / "r"
+    api.score(identity_preds, eval_set, out=str(out), metrics=["psnr"], device="cpu", cache_dir=str(tmp_path / "c"))
+    before = (out / "summary.json").read_bytes()
+
+    def broken(summary, rows, folder):
+        raise RuntimeError("plotting failed")
+
+    monkeypatch.setattr(report, "_plots", broken)
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        api.score(identity_preds, eval_set, out=str(out), metrics=["psnr", "ssim"], device="cpu",
+                  cache_dir=str(tmp_path / "c"))
+    assert (out / "summary.json").read_bytes() == before
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]     # no temporary folder left beside it
