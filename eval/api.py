@@ -204,7 +204,7 @@ def _score(predictions: list[str], labels: list[str], reference: str, *, split: 
     refs = open_references(reference, split, revision)
     results = scoring.run_many(preds, refs, proto, scorers, labels=labels if named else None,
                               allow_partial=allow_partial, batch_size=batch_size,
-                              workers=workers or min(4, os.cpu_count() or 1), cache_dir=cache_dir,
+                              workers=workers, cache_dir=cache_dir,
                               progress=progress)
     unweighted = [s.name for s in scorers if s.unweighted]
     out = []
