@@ -79,7 +79,7 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
           allow_partial: bool = False, overwrite: bool = False, weights_dir: str | None = None,
           cache_dir: str | None = None, label: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES,
           fid: bool = False, progress: bool = False, kernel: str = "fast",
-          revision: str | None = None, judge: JudgeOptions | None = None) -> dict:
+          revision: str | None = None, judge: JudgeOptions | None = None, jpeg_decoder: str = "pillow") -> dict:
     """Score a submission and (with ``out``) write its report. Returns the summary dict.
 
     Args:
@@ -96,6 +96,9 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
         fid: also compute the protocol's optional set metric (FID).
         kernel: ``fast`` (our SSIM kernel, equal to pyiqa's within 1e-10) or ``pyiqa`` (pyiqa's
             own code for every metric); the fingerprint records which computed each metric.
+        jpeg_decoder: ``pillow`` (default) or ``device``: plain colour JPEGs decoded by torchvision
+            on ``device`` (nvjpeg on CUDA, whose pixels can differ from Pillow's: eval/decode.py);
+            the fingerprint's ``jpeg_decoder`` says so, and the reference cache is not used.
         judge: also score D, F and DF with a VLM (eval/judge.py): paid calls, cached per user
             under ``cache_dir``; the summary's ``judge`` section says what it cost and whether
             it is partial.
@@ -109,7 +112,8 @@ def score(predictions: str, reference: str, *, out: str | None = None, split: st
                                            workers=workers, allow_partial=allow_partial,
                                            weights_dir=weights_dir, cache_dir=cache_dir,
                                            max_unzipped=max_unzipped, fid=fid, progress=progress,
-                                           kernel=kernel, revision=revision, named=False, judge=judge)
+                                           kernel=kernel, revision=revision, named=False, judge=judge,
+                                           jpeg_decoder=jpeg_decoder)
     if out:
         report.write(out, summary, rows, unweighted)
     return summary
@@ -149,7 +153,7 @@ def score_many(predictions: list[str], reference: str, *, out: str | None = None
                allow_partial: bool = False, overwrite: bool = False, weights_dir: str | None = None,
                cache_dir: str | None = None, max_unzipped: int = MAX_UNZIPPED_BYTES, fid: bool = False,
                progress: bool = False, kernel: str = "fast", revision: str | None = None,
-               judge: JudgeOptions | None = None) -> list[dict]:
+               judge: JudgeOptions | None = None, jpeg_decoder: str = "pillow") -> list[dict]:
     """Score several submissions (checkpoints) in one pass over the ground truth. Returns their summaries.
 
     Each reference image is read and decoded once, and its no-reference scores and FID features
@@ -166,7 +170,8 @@ def score_many(predictions: list[str], reference: str, *, out: str | None = None
     scored, unweighted = _score(predictions, labels, reference, split=split, protocol=protocol, metrics=metrics,
                     device=device, batch_size=batch_size, workers=workers, allow_partial=allow_partial,
                     weights_dir=weights_dir, cache_dir=cache_dir, max_unzipped=max_unzipped, fid=fid,
-                    progress=progress, kernel=kernel, revision=revision, named=True, judge=judge)
+                    progress=progress, kernel=kernel, revision=revision, named=True, judge=judge,
+                    jpeg_decoder=jpeg_decoder)
     if out:
         report_folder.write_folder(out, lambda folder: _fill_many(folder, labels, scored, unweighted))
     return [summary for summary, _ in scored]
@@ -189,7 +194,8 @@ def _score(predictions: list[str], labels: list[str], reference: str, *, split: 
            metrics: list[str] | None, device: str, batch_size: int, workers: int | None, allow_partial: bool,
            weights_dir: str | None, cache_dir: str | None, max_unzipped: int, fid: bool, progress: bool,
            kernel: str, revision: str | None, named: bool,
-           judge: JudgeOptions | None = None) -> tuple[list[tuple[dict, list[dict]]], list[str]]:
+           judge: JudgeOptions | None = None,
+           jpeg_decoder: str = "pillow") -> tuple[list[tuple[dict, list[dict]]], list[str]]:
     """(summary, per-image rows) per submission, and the metrics that ran without weights (never
     written); ``named``: errors name each submission by its label."""
     if metrics == ["available"]:
@@ -205,12 +211,14 @@ def _score(predictions: list[str], labels: list[str], reference: str, *, split: 
     results = scoring.run_many(preds, refs, proto, scorers, labels=labels if named else None,
                               allow_partial=allow_partial, batch_size=batch_size,
                               workers=workers, cache_dir=cache_dir,
-                              progress=progress)
+                              progress=progress, jpeg_decoder=jpeg_decoder)
     unweighted = [s.name for s in scorers if s.unweighted]
     out = []
     for p, lb, result in zip(preds, labels, results):
         summary = report.summarize(result, proto, refs=refs, preds=p, device=device_label(device),
                                    weight_files=files, label=lb, kernels=kernels(scorers))
+        if jpeg_decoder != "pillow":        # absent: every image was decoded by Pillow
+            summary["fingerprint"]["jpeg_decoder"] = f"torchvision decode_jpeg on {device_label(device)}"
         if judged:
             _add_judge(judged, summary, result.rows, refs, p)
         out.append((summary, result.rows))

@@ -9,7 +9,8 @@ On CUDA the integers are stacked straight into page-locked (pinned) host memory 
 copied with ``non_blocking`` on a side stream: the copy of the next batch runs on the
 copy engine while this batch's metrics compute (``scoring._Batcher`` uploads batch k+1
 before it runs batch k), and uint8 crosses the bus, a quarter of float32's bytes. On the
-CPU the same steps run with no pinning and no stream, so the tests exercise them.
+CPU the same steps run with no pinning and no stream, so the tests exercise them. Images that
+``decode.decode_on`` decoded on the device (opt-in JPEG decoding) are stacked there.
 
 The numbers are the CPU conversion's, bit for bit: ``x.to(dtype) / scale`` with ``scale``
 a 0-dim tensor on the device. CUDA divides two tensors exactly (IEEE, correctly rounded);
@@ -23,7 +24,7 @@ import contextlib
 
 import numpy as np
 
-from .decode import Decoded
+from .decode import Decoded, host_pixels
 
 
 def side_stream(device: str):
@@ -40,6 +41,12 @@ class Upload:
         import torch
 
         self.device, self.views, self.ready = device, {}, None
+        if any(isinstance(d.pixels, torch.Tensor) for d in arrays):   # decode_on: JPEGs on the device
+            if all(d.scale == 255.0 for d in arrays):
+                self.scale = 255.0
+                self.ints = torch.stack([_on(d.pixels, device) for d in arrays])
+                return
+            arrays = [Decoded(host_pixels(d), d.scale, d.note) for d in arrays]    # with 16-bit ones: host
         first = arrays[0]
         if not all(d.scale == first.scale and d.pixels.dtype == first.pixels.dtype for d in arrays):
             # 8- and 16-bit images in one batch: each converted by its own scale on the host (rare).
@@ -92,6 +99,15 @@ class Upload:
         if border:
             batch = batch[..., border:-border, border:-border]
         return batch.contiguous().to(self.device)
+
+
+def _on(pixels, device: str):
+    """An image's integers as a tensor on ``device`` (a numpy array is copied there)."""
+    import torch
+
+    if isinstance(pixels, np.ndarray):
+        pixels = torch.from_numpy(np.ascontiguousarray(pixels))
+    return pixels.to(device)
 
 
 def tensor(arrays: list[Decoded], dtype, border: int = 0, device: str = "cpu"):

@@ -200,6 +200,42 @@ def decode(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Deco
         raise ImageDecodeError(f"{name}: cannot decode ({e})") from None
 
 
+# JPEG_DECODERS: "pillow" (the default) decodes every image by the rules above. "device" is the
+# opt-in `--jpeg-decoder device`: torchvision's decode_jpeg on the scoring device, nvjpeg on CUDA,
+# for plain colour JPEGs (no EXIF rotation); everything else still goes through Pillow. nvjpeg's
+# IDCT and chroma upsampling are not libjpeg's: torchvision's own test lets its pixels differ from
+# the CPU decode by up to 2 levels on average (test/test_image.py, test_decode_jpeg_cuda), so
+# scores can move. It is never the default, its reports' fingerprint says "jpeg_decoder", and its
+# ground-truth scores never enter the reference cache. On the CPU torchvision uses libjpeg-turbo
+# as Pillow does, and the pixels are equal (tests/test_eval_scoring.py checks).
+JPEG_DECODERS = ("pillow", "device")
+
+
+def decode_on(device: str):
+    """``decode``, except that plain colour JPEGs are decoded on ``device`` by torchvision
+    (their pixels: an (H, W, 3) uint8 tensor there)."""
+    def read(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+        im = _open(data, name, max_pixels)
+        if im.format != "JPEG" or im.mode != "RGB" or orientation_of(im) not in (None, 1):
+            return decode(data, name, max_pixels)
+        import torch
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        try:
+            chw = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB,
+                              device=device)
+        except RuntimeError as e:
+            raise ImageDecodeError(f"{name}: torchvision cannot decode this JPEG on {device} ({e}); "
+                                   "score with --jpeg-decoder pillow") from None
+        return Decoded(chw.permute(1, 2, 0), 255.0, "")
+    return read
+
+
+def host_pixels(d: Decoded) -> np.ndarray:
+    """``d``'s pixels as a numpy array (copied from the device where ``decode_on`` left them)."""
+    return d.pixels if isinstance(d.pixels, np.ndarray) else d.pixels.cpu().numpy()
+
+
 def decode_rgb8(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """8-bit RGB by the rules above, 16-bit scaled down with rounding (x / 257, +0.5)."""
     d = decode(data, name, max_pixels)

@@ -16,7 +16,7 @@ import contextlib
 import numpy as np
 from PIL import Image
 
-from .decode import Decoded
+from .decode import Decoded, host_pixels
 from .metrics import build_pyiqa
 from .protocol import MetricSpec
 
@@ -25,7 +25,8 @@ SIZE = (299, 299)
 
 def clean_resize(d: Decoded) -> np.ndarray:
     """pyiqa's ResizeDataset 'clean' path on an 8-bit RGB array -> 299x299x3 float32."""
-    rgb = d.pixels if d.scale == 255.0 else np.round(d.pixels / 257.0).astype(np.uint8)
+    pixels = host_pixels(d)
+    rgb = pixels if d.scale == 255.0 else np.round(pixels / 257.0).astype(np.uint8)
     chans = [np.asarray(Image.fromarray(rgb[:, :, c].astype(np.float32), mode="F")
                         .resize(SIZE, resample=Image.Resampling.BICUBIC)).clip(0, 255) for c in range(3)]
     return np.stack(chans, axis=2).astype(np.float32)

@@ -27,7 +27,14 @@ import numpy as np
 
 from . import cache, precheck
 from .batches import Upload, side_stream
-from .decode import Decoded, ImageDecodeError, decode
+from .decode import (
+    JPEG_DECODERS,
+    Decoded,
+    ImageDecodeError,
+    decode,
+    decode_on,
+    host_pixels,
+)
 from .fid import FIDScorer, Moments, clean_resize
 from .metrics import Scorer
 from .precheck import Match, ScoreError, match, problems
@@ -100,7 +107,7 @@ def _align(pred: Decoded, gt: Decoded, protocol: Protocol) -> tuple[Decoded, Dec
     if protocol.size.policy == "resize":
         import cv2
 
-        pixels = cv2.resize(pred.pixels, (gw, gh), interpolation=cv2.INTER_CUBIC)
+        pixels = cv2.resize(host_pixels(pred), (gw, gh), interpolation=cv2.INTER_CUBIC)
         return Decoded(pixels, pred.scale, ", ".join(filter(None, [pred.note, f"resized from {pw}x{ph}"]))), gt
     h, w = min(ph, gh), min(pw, gw)
     return (Decoded(pred.pixels[:h, :w], pred.scale,
@@ -109,11 +116,11 @@ def _align(pred: Decoded, gt: Decoded, protocol: Protocol) -> tuple[Decoded, Dec
 
 
 def _prepare(pair_id: str, category: str, gt_bytes: bytes, subs: list[tuple[int, Predictions, bool]],
-             refs: References, protocol: Protocol, fid_gt: bool) -> list[tuple[int, Pair | ImageDecodeError]]:
-    """Decode one ground truth once, then each submission's prediction of it: per submission
-    index ``k`` (``subs``: k, predictions, whether FID runs on them), its Pair or why not."""
+             refs: References, protocol: Protocol, fid_gt: bool, read=decode) -> list[tuple[int, Pair | ImageDecodeError]]:
+    """Decode (with ``read``) one ground truth once, then each submission's prediction of it: per
+    submission index ``k`` (``subs``: k, predictions, whether FID runs on them), its Pair or why not."""
     try:
-        gt = decode(gt_bytes, f"{refs.source} (ground truth {pair_id})")
+        gt = read(gt_bytes, f"{refs.source} (ground truth {pair_id})")
     except ImageDecodeError as e:
         return [(k, e) for k, _, _ in subs]
     # FID sees each whole image, before the size policy crops the pair.
@@ -122,7 +129,7 @@ def _prepare(pair_id: str, category: str, gt_bytes: bytes, subs: list[tuple[int,
     for k, preds, fid_pred in subs:
         name = preds.names[pair_id]
         try:
-            raw_pred = decode(preds.read(pair_id), name)
+            raw_pred = read(preds.read(pair_id), name)
             # Per pair, before any metric: one image too small for a metric failed its whole batch, unnamed.
             problem = protocol.pair_problem(raw_pred.size, gt.size)
             if problem:
@@ -287,7 +294,7 @@ def _check(preds: Predictions, label: str | None, refs: References, protocol: Pr
 
 
 def _produce(subs: list[_Submission], refs, protocol, fid: bool, fid_gt: bool, pool, out: queue.Queue,
-             stop: threading.Event) -> None:
+             stop: threading.Event, read=decode) -> None:
     """The ground truth in dataset order, read once; per image, one job for every submission."""
     todo = [set(s.todo) for s in subs]
     try:
@@ -297,7 +304,7 @@ def _produce(subs: list[_Submission], refs, protocol, fid: bool, fid_gt: bool, p
             which = [(k, s.preds, fid) for k, s in enumerate(subs) if pair_id in todo[k]]
             needs_gt = fid_gt and any(subs[k].batcher.moments[1] is not None for k, _, _ in which)
             out.put(pool.submit(_prepare, pair_id, refs.categories[pair_id], gt_bytes, which, refs,
-                                protocol, needs_gt))
+                                protocol, needs_gt, read))
     except BaseException as e:  # noqa: BLE001 (surfaced by the consumer, in order)
         f: Future = Future()
         f.set_exception(e)
@@ -309,27 +316,32 @@ def _produce(subs: list[_Submission], refs, protocol, fid: bool, fid_gt: bool, p
 def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[Scorer], *,
         allow_partial: bool = False, batch_size: int = DEFAULT_BATCH, workers: int | None = None,
         cache_dir: str | None = None, progress: bool = True,
-        partial_option: str = "--allow-partial") -> Result:
+        partial_option: str = "--allow-partial", jpeg_decoder: str = "pillow") -> Result:
     """Score ``preds`` against ``refs`` with ``scorers`` (built from ``protocol``).
 
     ``partial_option`` is how the caller spells ``allow_partial`` in its error messages."""
     return run_many([preds], refs, protocol, scorers, allow_partial=allow_partial, batch_size=batch_size,
-                    workers=workers, cache_dir=cache_dir, progress=progress, partial_option=partial_option)[0]
+                    workers=workers, cache_dir=cache_dir, progress=progress, partial_option=partial_option,
+                    jpeg_decoder=jpeg_decoder)[0]
 
 
 def run_many(submissions: list[Predictions], refs: References, protocol: Protocol, scorers: list[Scorer], *,
              labels: list[str] | None = None, allow_partial: bool = False, batch_size: int = DEFAULT_BATCH,
              workers: int | None = None, cache_dir: str | None = None, progress: bool = True,
-             partial_option: str = "--allow-partial") -> list[Result]:
+             partial_option: str = "--allow-partial", jpeg_decoder: str = "pillow") -> list[Result]:
     """Score several submissions against ``refs`` in one pass over the ground truth: each
     reference image is read and decoded once, its no-reference scores and FID features computed
     once, and every submission's prediction of it is scored beside it. Each submission's pairs
     are batched as a run of it alone would batch them, so its Result is that run's.
-    ``workers``: decode threads, None for ``default_workers()``.
+    ``workers``: decode threads, None for ``default_workers()``. ``jpeg_decoder``: ``pillow``, or
+    ``device`` for torchvision's on the scorers' device (decode.py: opt-in, its scores can differ,
+    so the reference cache is neither read nor written).
 
     Every submission's inputs are checked before any is scored; problems in any raise one
     ScoreError naming each submission (by ``labels``, when given) and nothing is scored."""
     t_start = time.perf_counter()
+    if jpeg_decoder not in JPEG_DECODERS:
+        raise ScoreError(f"--jpeg-decoder must be one of {', '.join(JPEG_DECODERS)}, got {jpeg_decoder!r}")
     workers = workers or default_workers()
     named = labels if labels is not None else [None] * len(submissions)
     checked = [_check(p, lb, refs, protocol, workers, allow_partial, partial_option)
@@ -341,12 +353,13 @@ def run_many(submissions: list[Predictions], refs: References, protocol: Protoco
     fid = next((s for s in scorers if s.spec.kind == "SET"), None)
     scorers = [s for s in scorers if s.spec.kind != "SET"]
     shared = GroundTruthScores()
+    cached = jpeg_decoder == "pillow"       # the cache holds scores of Pillow-decoded ground truths
     for sub in subs:
         ids = sub.match.scored
-        sub.fid_gt_cached = cache.load_moments(cache_dir, fid, refs, ids) if fid else None
+        sub.fid_gt_cached = cache.load_moments(cache_dir, fid, refs, ids) if fid and cached else None
         gt_nr = []
         for s in (s for s in scorers if s.spec.kind == "NR" and protocol.reference_scores):
-            hit = cache.load_reference(cache_dir, s, refs, ids)
+            hit = cache.load_reference(cache_dir, s, refs, ids) if cached else None
             sub.cache_state[s.name] = "hit" if hit is not None else "miss"
             if hit is None:
                 gt_nr.append(s)
@@ -354,18 +367,19 @@ def run_many(submissions: list[Predictions], refs: References, protocol: Protoco
                 sub.reference[s.name] = hit
         sub.batcher = _Batcher(protocol, scorers, batch_size, gt_nr, fid,
                                fid is not None and sub.fid_gt_cached is None, shared)
-    _score(subs, refs, protocol, fid, workers, progress)
+    device = next((str(x.device) for x in scorers + [fid] if x is not None), "cpu")
+    _score(subs, refs, protocol, fid, workers, progress, decode if cached else decode_on(device))
     late = [(f"submission {s.label!r} ({s.preds.source}):\n" if labels is not None else "")
             + problems(s.match, s.preds.source, s.failed, protocol, partial_option)
             for s in subs if s.failed and not allow_partial]
     if late:
         raise ScoreError("\n\n".join(late))
     total = time.perf_counter() - t_start
-    return [_result(s, refs, fid, cache_dir, total) for s in subs]
+    return [_result(s, refs, fid, cache_dir, total, cached) for s in subs]
 
 
 def _score(subs: list[_Submission], refs: References, protocol: Protocol, fid, workers: int,
-           progress: bool) -> None:
+           progress: bool, read=decode) -> None:
     """Decode on a thread pool, score on this thread; each submission's pairs go to its batcher."""
     # A job holds one pair per submission: fewer jobs in flight keep memory where one submission's was.
     window = max(2, max(4, 4 * workers) // len(subs))
@@ -380,7 +394,7 @@ def _score(subs: list[_Submission], refs: References, protocol: Protocol, fid, w
         producer = threading.Thread(target=_produce, daemon=True,
                                     args=(subs, refs, protocol, fid is not None,
                                           any(s.batcher.moments[1] is not None for s in subs),
-                                          pool, futures, stop))
+                                          pool, futures, stop, read))
         producer.start()
         try:
             while (fut := futures.get()) is not None:
@@ -402,16 +416,17 @@ def _score(subs: list[_Submission], refs: References, protocol: Protocol, fid, w
             bar.close()
 
 
-def _result(sub: _Submission, refs: References, fid, cache_dir: str | None, total: float) -> Result:
+def _result(sub: _Submission, refs: References, fid, cache_dir: str | None, total: float,
+            cached: bool = True) -> Result:
     batcher, m, failed, reference = sub.batcher, sub.match, sub.failed, sub.reference
     for name, scores in batcher.reference.items():
         reference[name] = scores
-        if not failed:                # a complete set of ground-truth scores is worth keeping
+        if not failed and cached:     # a complete set of ground-truth scores is worth keeping
             cache.save_reference(cache_dir, next(s for s in batcher.gt_nr if s.name == name), refs, scores)
     sets = {}
     if fid:
         gt_moments = sub.fid_gt_cached if sub.fid_gt_cached is not None else batcher.moments[1]
-        if sub.fid_gt_cached is None and not failed:
+        if sub.fid_gt_cached is None and not failed and cached:
             cache.save_moments(cache_dir, fid, refs, m.scored, gt_moments)
         # n and n_reference differ only in a partial run whose unreadable predictions had
         # cached ground-truth statistics; both are reported.

@@ -149,3 +149,99 @@ def test_pinned_side_stream_upload_equals_the_cpu_conversion_bit_for_bit():
             for border in (0, 4):
                 got = up.tensor(ft, border)
                 assert got.is_cuda and torch.equal(got.cpu(), batches.tensor(arrays, ft, border))
+
+
+@pytest.fixture(scope="module")
+def jpeg_preds(identity_preds, tmp_path_factory):
+    """The identity predictions saved as JPEG (quality 90, 4:2:0), one EXIF-rotated (Pillow's path)."""
+    from PIL import Image
+
+    out = tmp_path_factory.mktemp("jpeg-preds")
+    for k, (root, _, files) in enumerate(sorted(os.walk(identity_preds))):
+        for f in sorted(files):
+            dest = out / os.path.relpath(root, identity_preds) / (os.path.splitext(f)[0] + ".jpg")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with Image.open(os.path.join(root, f)) as im:
+                exif = Image.Exif()
+                if k == 1 and f == min(files):
+                    exif[0x0112] = 1          # a tag present but upright: still plain
+                im.convert("RGB").save(dest, "JPEG", quality=90, subsampling=2, exif=exif.tobytes())
+    return str(out)
+
+
+def test_jpeg_decoder_device_on_cpu_equals_pillow_and_the_fingerprint_says_which(eval_set, jpeg_preds, tmp_path):
+    """--jpeg-decoder device decodes JPEGs with torchvision on the scoring device (nvjpeg on CUDA,
+    whose pixels can differ); on the CPU that is libjpeg-turbo, as Pillow's: the same table. Only the
+    opted-in report says "jpeg_decoder"; the default decoder stays Pillow."""
+    import pyarrow.parquet as pq
+
+    rc_default = main(["score", jpeg_preds, "--reference", eval_set, "--out", str(tmp_path / "pil"),
+                       "--metrics", "psnr,ssim", "--device", "cpu", "-q"])
+    rc_device = main(["score", jpeg_preds, "--reference", eval_set, "--out", str(tmp_path / "dev"),
+                      "--metrics", "psnr,ssim", "--device", "cpu", "--jpeg-decoder", "device", "-q"])
+    assert rc_default == rc_device == 0
+    a, b = (pq.read_table(tmp_path / d / "per_image.parquet") for d in ("pil", "dev"))
+    assert a.num_rows == 18 and a.equals(b)
+    import json
+
+    fp = {d: json.loads((tmp_path / d / "summary.json").read_text())["fingerprint"] for d in ("pil", "dev")}
+    assert "jpeg_decoder" not in fp["pil"] and fp["dev"]["jpeg_decoder"] == "torchvision decode_jpeg on cpu"
+
+
+def test_device_decoded_ground_truth_scores_stay_out_of_the_reference_cache(eval_set, identity_preds, tmp_path):
+    """The cache holds scores of Pillow-decoded ground truths: a --jpeg-decoder device run reads none
+    and writes none (a later Pillow run must not get nvjpeg's numbers)."""
+    from conftest import NR_PROTOCOL
+
+    (tmp_path / "nr.yaml").write_text(NR_PROTOCOL)
+    proto = load(str(tmp_path / "nr.yaml")).subset(["psnr", "piqe"])
+    scorers = [Scorer(s, "cpu") for s in proto.metrics]
+    refs, cache = open_references(eval_set), tmp_path / "cache"
+    device = scoring.run(open_predictions(identity_preds), refs, proto, scorers, progress=False,
+                         cache_dir=str(cache), jpeg_decoder="device")
+    assert not cache.exists() or not any(cache.rglob("*.json"))
+    pillow = scoring.run(open_predictions(identity_preds), refs, proto, scorers, progress=False, cache_dir=str(cache))
+    assert any(cache.rglob("*.json")) and pillow.reference_cache == {"piqe": "miss"}
+    assert device.rows == pillow.rows         # PNG everywhere here: torchvision decoded nothing
+
+
+def test_unknown_jpeg_decoder_is_a_clear_error(eval_set, identity_preds):
+    proto = load("ggt").subset(["psnr"])
+    with pytest.raises(scoring.ScoreError, match="--jpeg-decoder must be one of pillow, device, got 'gpu'"):
+        scoring.run(open_predictions(identity_preds), open_references(eval_set), proto,
+                    [Scorer(proto.metric("psnr"), "cpu")], progress=False, jpeg_decoder="gpu")
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device here (bench/gpu_check.sh runs it on one)")
+def test_nvjpeg_decoding_runs_and_stays_near_pillow(eval_set, jpeg_preds, tmp_path):
+    """On CUDA the device decoder is nvjpeg: it scores every pair, and its PSNR stays within 0.5 dB
+    of Pillow's (torchvision allows nvjpeg a mean pixel difference up to 2 levels)."""
+    import pyarrow.parquet as pq
+    from ggt_dataset.eval import api
+
+    for d, decoder in (("pil", "pillow"), ("dev", "device")):
+        api.score(jpeg_preds, eval_set, out=str(tmp_path / d), metrics=["psnr", "ssim"], device="cuda",
+                  jpeg_decoder=decoder)
+    a, b = (pq.read_table(tmp_path / d / "per_image.parquet").to_pylist() for d in ("pil", "dev"))
+    assert len(b) == 18 and max(abs(x["psnr"] - y["psnr"]) for x, y in zip(a, b)) < 0.5
+
+
+def test_decode_on_reads_plain_jpegs_with_torchvision_and_the_rest_with_pillow():
+    """The same pixels (on the CPU); a rotated JPEG and a PNG keep Pillow's path (numpy pixels)."""
+    import io
+
+    import torch
+    from ggt_dataset.eval.decode import decode, decode_on
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    img = Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8))
+    read = decode_on("cpu")
+    for fmt, orientation, on_device in (("JPEG", 1, True), ("JPEG", 6, False), ("PNG", 1, False)):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buf = io.BytesIO()
+        img.save(buf, fmt, exif=exif.tobytes())
+        got, want = read(buf.getvalue(), "x"), decode(buf.getvalue(), "x")
+        assert isinstance(got.pixels, torch.Tensor) == on_device
+        assert np.array_equal(np.asarray(got.pixels), want.pixels) and got.note == want.note

@@ -51,6 +51,10 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="images per metric call (default 8)")
     p.add_argument("--workers", type=int, default=None,
                    help="decode threads (default: one per core this process may use, fewer if memory is short)")
+    p.add_argument("--jpeg-decoder", choices=("pillow", "device"), default="pillow",
+                   help="pillow (default): every image by the decode rules; device: plain colour JPEGs by "
+                        "torchvision on --device (nvjpeg on CUDA: faster, but its pixels can differ from "
+                        "Pillow's, so the report's fingerprint records it)")
     p.add_argument("--allow-partial", action="store_true",
                    help="score what is there when ids are missing, extra, duplicated or unreadable; "
                         "the report is marked partial")
@@ -137,7 +141,8 @@ def run(args) -> int:
                "weights_dir": args.weights_dir, "cache_dir": args.cache_dir,
                "max_unzipped": args.max_unzipped or MAX_UNZIPPED_BYTES, "fid": args.fid,
                "progress": not args.quiet and sys.stderr.isatty(), "kernel": args.kernel,
-               "revision": args.revision, "judge": _judge(args)}
+               "revision": args.revision, "judge": _judge(args),
+               "jpeg_decoder": args.jpeg_decoder}
     if len(args.predictions) == 1:
         summary = api.score(args.predictions[0], args.reference, label=args.label, **options)
         print(markdown(summary))
