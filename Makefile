@@ -59,12 +59,16 @@ demo: $(DEMO_STAMP)
 	@echo "and the synthesized pairs:  $(GGT) view $(DEMO)/ggt-synth --port 8767"
 
 # The whole suite, then mypy over the library (settings: [tool.mypy] in pyproject.toml).
+# One pytest worker per core, at most 4: each worker builds the session fixtures and holds
+# torch, so more would cost memory, not time. A test file runs whole in one worker
+# (--dist loadfile), so a module's fixtures (the Hub stand-in, a published repo) are made once.
+XDIST := -n auto --maxprocesses 4 --dist loadfile
 test: $(TEST_STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(XDIST)
 	$(PY) tools/typecheck.py
 
 test-fast: $(TEST_STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
 bench: $(TEST_STAMP)
 	$(PY) bench/build.py

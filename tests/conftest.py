@@ -59,6 +59,46 @@ def make_tree(root, pairs, *, lq_ext=".jpg", hq_ext=".png", lq_dir="LQ", hq_dir=
 
 
 @pytest.fixture
+def ggt_in_process(capsys, monkeypatch):
+    """``ggt ARGS`` run in this process, its exit code and output as ``subprocess.run`` gives them.
+
+    A subprocess pays 3-5 s of imports (torch, pyiqa) per call; tests that run several
+    commands use this instead. ``env`` is applied for the test's duration. The process
+    globals a run may point elsewhere (``--weights-dir`` moves torch.hub's, huggingface_hub's
+    and pyiqa's stores, see eval/weights.py ``use_weights_dir``) are restored afterwards.
+    """
+    import subprocess
+
+    import huggingface_hub.constants as hf_constants
+    import torch.hub
+    from pyiqa.utils import download_util
+
+    from ggt_dataset.cli.main import main
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", torch.hub._hub_dir)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", hf_constants.HF_HUB_CACHE)
+    monkeypatch.setattr(download_util, "DEFAULT_CACHE_DIR", download_util.DEFAULT_CACHE_DIR)
+    for key in ("TORCH_HOME", "HF_HUB_CACHE"):          # saved now, restored after the test
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
+
+    def run(*args, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as stop:                        # argparse's usage errors
+            code = stop.code if isinstance(stop.code, int) else 1
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out.out, out.err)
+
+    return run
+
+
+@pytest.fixture
 def tree(tmp_path):
     pairs = [(s, c, f"{i:03d}") for s, n in (("train", 3), ("test", 2))
              for c in ("rain", "Low-Light", "general") for i in range(n)]

@@ -16,8 +16,8 @@ import hashlib
 import io
 import json
 import os
-import subprocess
-import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +46,19 @@ def numpy_psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(1 / mse))
 
 
+@dataclass
+class Env:
+    """The environment that points ggt at the served calibration set, and how ggt runs in it."""
+
+    run: Callable
+    vars: dict[str, str]
+
+    def __getitem__(self, key: str) -> str:
+        return self.vars[key]
+
+
 @pytest.fixture
-def calib(tmp_path):
+def calib(tmp_path, ggt_in_process):
     """Two pairs served over HTTP, a calibration file pinning them, and the environment that
     points ggt at both (private caches: nothing of the user's is read or written)."""
     files, golden = {}, []
@@ -63,14 +74,14 @@ def calib(tmp_path):
     path = tmp_path / "calibration.yaml"
     path.write_text(yaml.safe_dump(cal))
     with FileServer(files) as server:
-        env = {**os.environ, "GGT_CALIBRATION": str(path), "GGT_CALIBRATION_URL": server.url + "/cal",
-               "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+        env = Env(ggt_in_process, {"GGT_CALIBRATION": str(path), "GGT_CALIBRATION_URL": server.url + "/cal",
+                                   "XDG_CACHE_HOME": str(tmp_path / "xdg")})
         yield server, env, path, cal, tmp_path / "w"
 
 
-def ggt(env, *args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+def ggt(env: Env, *args):
+    """In this process (tests/conftest.py ggt_in_process): a subprocess would import torch each time."""
+    return env.run(*args, env=env.vars)
 
 
 def fetch(env, weights_dir):
