@@ -172,21 +172,37 @@ def test_cpu_and_cuda_agree(eval_set, identity_preds):
 
 
 @pytest.mark.slow
-def test_waiting_pairs_stay_bounded_with_many_distinct_sizes():
-    """Every pair a different size: groups never fill, yet what waits stays under the budget."""
-    from ggt_dataset.eval.decode import Decoded
+def test_waiting_pairs_stay_bounded_with_many_distinct_sizes(monkeypatch):
+    """Every pair a different size, so no group ever fills: the run still scores as it reads. At
+    every metric call fewer than 17 ground truths are read but not yet scored (the decode window,
+    the pixels allowed to wait, the batch uploaded ahead), never all 40, and no batch holds more
+    than the waiting budget. Through public interfaces: memory.in_memory and scoring.run."""
+    from ggt_dataset.eval.memory import in_memory
+    from PIL import Image
 
+    images = [Image.fromarray(np.zeros((300 + k, 300, 3), np.uint8)) for k in range(40)]
+    preds, refs = in_memory(images, images)
+    read, scored, lags, pixels = [], [0], [], []
+    real_iter, real_call = refs.iter_hq, Scorer.__call__
+
+    def reading(wanted):
+        for pair_id, data in real_iter(wanted):
+            read.append(pair_id)
+            yield pair_id, data
+
+    def call(self, pred, gt=None):
+        lags.append(len(read) - scored[0])
+        pixels.append(pred.shape[0] * pred.shape[2] * pred.shape[3])
+        out = real_call(self, pred, gt)
+        scored[0] += pred.shape[0]
+        return out
+
+    monkeypatch.setattr(refs, "iter_hq", reading)
+    monkeypatch.setattr(Scorer, "__call__", call)
     proto = load("ggt").subset(["psnr"])
-    b = scoring._Batcher(proto, [Scorer(proto.metric("psnr"), "cpu")], 8, [])
-    peak = 0
-    for k in range(40):
-        h = 700 + k
-        px = np.zeros((h, 700, 3), np.uint8)
-        b.add(scoring.Pair(f"p{k}", "rain", Decoded(px, 255.0, ""), Decoded(px.copy(), 255.0, "")))
-        peak = max(peak, sum(len(g) * s[0] * s[1] for s, g in b.groups.items()))
-    b.flush()
-    assert len(b.rows) == 40 and peak <= 2 * scoring.BATCH_PIXELS["cpu"]
-    assert all(r["psnr"] == float("inf") for r in b.rows)
+    result = scoring.run(preds, refs, proto, [Scorer(proto.metric("psnr"), "cpu")], workers=1, progress=False)
+    assert len(result.rows) == 40 and all(r["psnr"] == float("inf") for r in result.rows)
+    assert max(lags) <= 16 and max(pixels) <= 2 * scoring.BATCH_PIXELS["cpu"]
 
 
 @pytest.fixture(scope="module")
