@@ -433,6 +433,8 @@ def _result(sub: _Submission, refs: References, fid, cache_dir: str | None, tota
         sets[fid.name] = {"value": FIDScorer.distance(batcher.moments[0], gt_moments),
                           "n": batcher.moments[0].n, "n_reference": gt_moments.n,
                           "cache": "hit" if sub.fid_gt_cached is not None else "miss"}
+    # The protocol's order, whichever metrics the cache had: report.md's columns follow it.
+    reference = {mm.name: reference[mm.name] for mm in batcher.protocol.metrics if mm.name in reference}
     order = {i: k for k, i in enumerate(refs.ids)}
     rows = sorted(batcher.rows, key=lambda r: order[r["id"]])
     for row in rows:

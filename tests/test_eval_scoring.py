@@ -245,3 +245,21 @@ def test_decode_on_reads_plain_jpegs_with_torchvision_and_the_rest_with_pillow()
         got, want = read(buf.getvalue(), "x"), decode(buf.getvalue(), "x")
         assert isinstance(got.pixels, torch.Tensor) == on_device
         assert np.array_equal(np.asarray(got.pixels), want.pixels) and got.note == want.note
+
+
+def test_ground_truth_scores_keep_the_protocols_order_whatever_the_cache_held(eval_set, identity_preds, tmp_path):
+    """entropy's ground-truth scores cached, piqe's not: the result (and so report.md's |Δ| columns)
+    still lists piqe then entropy, as the protocol does; the cache hit came first before."""
+    from conftest import NR_PROTOCOL
+
+    (tmp_path / "nr.yaml").write_text(NR_PROTOCOL)
+    proto = load(str(tmp_path / "nr.yaml"))
+    refs, cache = open_references(eval_set), str(tmp_path / "cache")
+    first = proto.subset(["psnr", "entropy"])
+    scoring.run(open_predictions(identity_preds), refs, first, [Scorer(s, "cpu") for s in first.metrics],
+                progress=False, cache_dir=cache)
+    result = scoring.run(open_predictions(identity_preds), refs, proto, [Scorer(s, "cpu") for s in proto.metrics],
+                         progress=False, cache_dir=cache)
+    assert result.reference_cache == {"piqe": "miss", "entropy": "hit"}
+    assert list(result.reference) == ["piqe", "entropy"]
+    assert [k for k in result.rows[0] if k.endswith("_absdiff")] == ["piqe_absdiff", "entropy_absdiff"]
