@@ -46,7 +46,7 @@ EOF
 echo "gpu_check: installed in $(( $(date +%s) - start )) s; the CUDA tests:"
 # Bit-equality of the pinned/side-stream uploads with the CPU conversion; CPU and CUDA scores agree.
 "$PY" -m pytest -q -p no:cacheprovider tests/test_eval_scoring.py tests/test_eval_correctness.py \
-    -k "cuda or pinned" 2>&1 | tail -n 5
+    -k "cuda or pinned or nvjpeg" 2>&1 | tail -n 5
 echo "gpu_check: tests done at $(( $(date +%s) - start )) s; the bench:"
 set -x
 "$PY" bench/score.py --device cuda --pairs "${PAIRS:-500}" --size "${SIZE:-1024}" \
