@@ -40,7 +40,9 @@ class Upload:
     def __init__(self, arrays: list[Decoded], device: str = "cpu", stream=None):
         import torch
 
-        self.device, self.views, self.ready = device, {}, None
+        self.device, self.ready = device, None
+        self.views: dict[tuple, torch.Tensor] = {}        # (dtype, border) -> the float batch
+        self.ints: torch.Tensor | None = None             # (N, H, W, 3) integers on the device
         if any(isinstance(d.pixels, torch.Tensor) for d in arrays):   # decode_on: JPEGs on the device
             if all(d.scale == 255.0 for d in arrays):
                 self.scale = 255.0
@@ -50,7 +52,7 @@ class Upload:
         first = arrays[0]
         if not all(d.scale == first.scale and d.pixels.dtype == first.pixels.dtype for d in arrays):
             # 8- and 16-bit images in one batch: each converted by its own scale on the host (rare).
-            self.scale, self.ints, self.arrays = 1.0, None, arrays
+            self.scale, self.arrays = 1.0, arrays
             return
         self.scale = first.scale
         pin = stream is not None
