@@ -157,6 +157,14 @@ def run_and_report(proto, scorers, preds: str, ds: str, tmp: str, batch: int, de
     return t_run, time.perf_counter() - t1, result
 
 
+def capped(batch: int, size: tuple[int, int], device: str) -> str:
+    """The suffix " (N after the pixel cap)" where scoring.BATCH_PIXELS makes the run's batches smaller."""
+    from ggt_dataset.eval.scoring import BATCH_PIXELS
+
+    n = max(1, min(batch, BATCH_PIXELS["cuda" if device.startswith("cuda") else "cpu"] // (size[0] * size[1])))
+    return f" ({n} after the pixel cap)" if n < batch else ""
+
+
 def peak_memory(proto, scorers, preds: str, ds: str, tmp: str, sizes: list[int], device: str) -> dict[int, float]:
     """Peak GPU memory (GiB, torch.cuda.max_memory_allocated) of a run of 2 batches per batch size."""
     import torch

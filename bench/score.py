@@ -194,7 +194,8 @@ def protocol_figures(args, tmp: str, preds: str, gts: str, ds: str, names: list[
         sizes = [int(b) for b in args.peak_batches.split(",")]
         fig["peak_gib"] = pt.peak_memory(proto, scorers, preds, ds, tmp, sizes, device)
         print("peak GPU memory (torch.cuda.max_memory_allocated, a run of 2 batches, every metric, weights "
-              "included): " + ", ".join(f"batch {b}: {g:.2f} GiB" for b, g in fig["peak_gib"].items()))
+              "included): " + ", ".join(f"batch {b}{pt.capped(b, size, device)}: {g:.2f} GiB"
+                                       for b, g in fig["peak_gib"].items()))
     return fig
 
 
