@@ -3,18 +3,19 @@
 # what its image lacks from carried wheels (it has no network), run the CUDA tests, then print
 # every figure of `bench/score.py --device cuda --pairs 500 --size 1024`.
 #
-#   bash bench/gpu_check.sh fetch     # first, where PyPI answers: the wheels into .whl/ (11 MB)
+#   bash bench/gpu_check.sh fetch     # first, where PyPI answers: the wheels into .whl/ (12 MB)
 #   device run: command "bash bench/gpu_check.sh", carry [".whl"], timeout_s 540
 #
 # The image (the device tool's KINDS.md) holds torch, torchvision, timm, transformers, scipy,
 # pyarrow, pandas, OpenCV, matplotlib, scikit-image and pytest; what it lacks is WHEELS below
-# (openai-clip has no wheel on PyPI: it is built here). Budget: about a minute of install and
+# (openai-clip has no wheel on PyPI: it is built here; setuptools < 81 because openai-clip imports
+# pkg_resources, which 81 removed, as the eval extra's pin says). Budget: about a minute of install and
 # tests, then the bench (GPU: 500 pairs, pyiqa's way timed on PYIQA_PAIRS and scaled); PAIRS,
 # SIZE and PYIQA_PAIRS shrink it if a first try runs long. Prints what it ran and how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=(pyiqa==0.1.16 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 ftfy==6.3.1 wcwidth==0.9.4
-        facexlib==0.3.0 addict==2.4.0)
+        facexlib==0.3.0 addict==2.4.0 setuptools==80.9.0)
 PY=${PYTHON:-python3}
 
 if [ "${1:-}" = fetch ]; then
