@@ -59,16 +59,20 @@ demo: $(DEMO_STAMP)
 	@echo "and the synthesized pairs:  $(GGT) view $(DEMO)/ggt-synth --port 8767"
 
 # The whole suite, then mypy over the library (settings: [tool.mypy] in pyproject.toml).
-# One pytest worker per core, at most 4: each worker builds the session fixtures and holds
-# torch, so more would cost memory, not time. A test file runs whole in one worker
-# (--dist loadfile), so a module's fixtures (the Hub stand-in, a published repo) are made once.
-XDIST := -n auto --maxprocesses 4 --dist loadfile
+# pytest-xdist workers, at most 4 (each builds the session fixtures and holds torch: more would
+# cost memory, not time); idle workers steal queued tests. The whole suite gets one more worker
+# than the cores, since many of its tests wait on a subprocess, a socket or a client's retry
+# sleep; the fast set, one per core (a worker costs ~5 s of collection). One BLAS/OpenMP thread
+# per process: with a pool per worker, the threads outnumber the cores and spin (measured on
+# 2 cores: the whole suite 303 s with the default threads, 249-254 s with one).
+WORKERS := $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n + 1 : 4 )))
+PYTEST := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q --dist worksteal
 test: $(TEST_STAMP)
-	$(PY) -m pytest -q $(XDIST)
+	$(PYTEST) -n $(WORKERS)
 	$(PY) tools/typecheck.py
 
 test-fast: $(TEST_STAMP)
-	$(PY) -m pytest -q $(XDIST) -m "not slow"
+	$(PYTEST) -n auto --maxprocesses 4 -m "not slow"
 
 bench: $(TEST_STAMP)
 	$(PY) bench/build.py

@@ -45,6 +45,7 @@ def test_evaluate_module_rejects_unequal_lists():
         metric.compute(predictions=[img, img], references=[img], metrics=["psnr"], device="cpu")
 
 
+@pytest.mark.slow
 def test_evaluate_module_refuses_an_empty_metric_list():
     """metrics=[] used to mean every metric (learned ones included); None is the way to say all."""
     import evaluate
@@ -57,6 +58,7 @@ def test_evaluate_module_refuses_an_empty_metric_list():
         metric.compute(predictions=[img], references=[img], metrics=[], device="cpu")
 
 
+@pytest.mark.slow
 def test_evaluate_module_names_its_own_allow_partial():
     """A size mismatch past the protocol's limit: the message names the module's argument,
     not the CLI's --allow-partial, and that argument scores the pairs that fit."""

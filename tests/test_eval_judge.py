@@ -160,6 +160,7 @@ def test_bad_judge_options_fail_before_any_scoring(args, message, eval_set, iden
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_a_missing_api_key_fails_before_any_scoring(eval_set, identity_preds, tmp_path, capsys, monkeypatch):
     pytest.importorskip("google.genai")
     for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):

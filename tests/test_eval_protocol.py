@@ -75,7 +75,7 @@ def test_user_protocol_file_and_hash_follows_content(tmp_path):
      "derived: [p]\n"), "'derived' must map score names"),
     # hostile YAML, refused before anything expands it
     ("a: &a [*a]\n", "refers to its own anchor"),
-    ("[" * 50000 + "]" * 50000 + "\n", "nested too deeply"),
+    pytest.param("[" * 50000 + "]" * 50000 + "\n", "nested too deeply", marks=pytest.mark.slow),
     ("# padding\n" * 60000, "larger than the 512 KiB"),
 ])
 def test_bad_protocols_name_file_and_problem(tmp_path, body, message):

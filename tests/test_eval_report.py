@@ -315,6 +315,7 @@ def test_no_reference_metrics_get_absdiff_to_the_ground_truths_own_score(eval_se
     assert f"| rain | {report.cell(s['absdiff']['piqe']['per_category']['rain'])} |" in md
 
 
+@pytest.mark.slow
 def test_a_metric_of_unknown_direction_is_reported_never_ranked_or_bolded(near_perfect, eval_set, identity_preds,
                                                                           tmp_path, capsys):
     """Issue #12.0: AFINE-NR's direction is unknown (HarnessIR). Real reports under a protocol with
@@ -342,6 +343,7 @@ def test_a_metric_of_unknown_direction_is_reported_never_ranked_or_bolded(near_p
     assert "**" not in per_cat.split("\n", 1)[1].split("\n\n**")[0]
 
 
+@pytest.mark.slow
 def test_plots_drawn_beside_the_tables_are_the_plots_drawn_alone(eval_set, identity_preds, tmp_path):
     """report.write draws the plots on a thread while it writes the tables: the same PNG bytes as
     drawing them on this thread, and every other file as before (a guard for the overlap)."""

@@ -169,6 +169,7 @@ def jpeg_preds(identity_preds, tmp_path_factory):
     return str(out)
 
 
+@pytest.mark.slow
 def test_jpeg_decoder_device_on_cpu_equals_pillow_and_the_fingerprint_says_which(eval_set, jpeg_preds, tmp_path):
     """--jpeg-decoder device decodes JPEGs with torchvision on the scoring device (nvjpeg on CUDA,
     whose pixels can differ); on the CPU that is libjpeg-turbo, as Pillow's: the same table. Only the
@@ -247,6 +248,7 @@ def test_decode_on_reads_plain_jpegs_with_torchvision_and_the_rest_with_pillow()
         assert np.array_equal(np.asarray(got.pixels), want.pixels) and got.note == want.note
 
 
+@pytest.mark.slow
 def test_ground_truth_scores_keep_the_protocols_order_whatever_the_cache_held(eval_set, identity_preds, tmp_path):
     """entropy's ground-truth scores cached, piqe's not: the result (and so report.md's |Δ| columns)
     still lists piqe then entropy, as the protocol does; the cache hit came first before."""

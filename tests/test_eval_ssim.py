@@ -74,6 +74,7 @@ def _both(spec: MetricSpec, pred, gt, border: int = 0) -> tuple[float, float]:
     return float(fast(p, g)[0]), float(pyiqa(p, g)[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["ggt", "ntire"])
 @pytest.mark.parametrize("case", sorted(PAIRS))
 def test_fast_ssim_is_pyiqa_within_1e10(protocol, case):

@@ -398,6 +398,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_pull_requests_merge_and_tags_with_the_real_client(tmp_path):
     with HubServer() as server:
         r = client(server, tmp_path, "-c", PR_CLIENT, "org/prs", timeout=120)

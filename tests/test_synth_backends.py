@@ -133,6 +133,7 @@ def test_5xx_is_transient(server, provider, status):
     assert len(server.requests) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_hung_request_times_out_as_transient(server, provider):
     server.add_fault("hang", request=1)

@@ -589,6 +589,7 @@ def test_an_unpriced_vlm_needs_its_price_under_a_budget(lq, tmp_path, monkeypatc
     check_config(config(parsed))
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
 def test_gemini_text_only_answer_is_retried_next_run_not_refused(lq, tmp_path, monkeypatch):
     pytest.importorskip("google.genai")

@@ -185,6 +185,7 @@ def test_review_all_on_a_rerun_keeps_accepted_pairs_until_a_person_rejects_one(t
     assert not Path(out, "review", "train", "rain", "0.png").exists()     # decided: no longer a candidate
 
 
+@pytest.mark.slow
 def test_split_auto_reads_lq_dirs_own_path(tmp_path, capsys):
     """The demo's `ggt synth sample-raw/test/LQ ...` wrote test photos into the train split."""
     lq = tmp_path / "sample-raw" / "test" / "LQ"

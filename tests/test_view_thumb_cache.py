@@ -35,6 +35,7 @@ def _page_thumbs(url: str, roles=("lq", "pred", "hq")) -> dict[tuple[str, str], 
     return out
 
 
+@pytest.mark.slow
 def test_a_restarted_viewer_serves_thumbnails_from_disk(eval_set, identity_preds, tmp_path, monkeypatch):
     cache_dir = str(tmp_path / "thumbs")
     first = Viewer.open(eval_set, predictions=identity_preds)
