@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 
 import pyarrow.parquet as pq
 import pytest
@@ -236,3 +237,27 @@ def test_answers_outside_0_100_are_unreadable_never_clamped():
     assert "no fidelity" in parse_scores('{"removal": 10}')
     assert "not a JSON object" in parse_scores("D=80 F=40")
     assert parse_scores('{"D": 80, "F": 45, "D_why": "a", "F_why": "b"}', ("D", "F"), ("D_why", "F_why")).reason == "a b"
+
+
+@pytest.mark.slow
+def test_a_judged_report_is_submitted_and_verified_like_any_other(fake, eval_set, identity_preds, tmp_path, capsys):
+    """The judge's section and columns ride along: submit keeps the per-image table whole, and
+    `ggt leaderboard verify` re-scores the metrics (never the paid judge) and accepts it."""
+    from pathlib import Path
+
+    from benchmark_fixtures import accepting
+
+    report = tmp_path / "r"
+    rc, text = _score(capsys, identity_preds, eval_set, report, tmp_path / "cache", "--judge", "gemini",
+                      "--base-url", fake.base_url)
+    assert rc == 0, text
+    results = accepting(Path(tmp_path / "results"), str(report))
+    assert main(["submit", str(report), "--results", results, "--model", "acme/judged", "--model-revision", "r1",
+                 "--outputs", identity_preds]) == 0
+    sent = len(fake.requests)
+    assert main(["leaderboard", "verify", results, "--reference", eval_set, "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"acme/judged \(ggt v\d+\): verified", out), out
+    assert len(fake.requests) == sent                    # verifying asked the judge nothing
+    table = next(Path(results).rglob("*.parquet"))
+    assert "judge_df" in pq.read_table(table).column_names
