@@ -291,7 +291,8 @@ def bars(ax, x: list[float], means: list[dict | None], width: float = 0.8, **sty
                     rotation=90, xytext=(0, 2), textcoords="offset points")
 
 
-def _plots(summary: dict, rows: list[dict], folder: str) -> None:
+def draw_plots(summary: dict, rows: list[dict], folder: str) -> None:
+    """report.md's plots into ``folder``: per-category means and per-image distributions."""
     names = list(summary["metrics"])
     cats = list(summary["per_category"])
     fig, axes = _figure(len(names))
@@ -334,7 +335,7 @@ def write(out: str, summary: dict, rows: list[dict], unweighted: list[str] = ())
         # The plots (matplotlib, most of a report's time) are drawn on a thread while the tables
         # are written here: the same function on the same inputs, so the same files.
         os.makedirs(os.path.join(folder, "plots"))
-        plots = _Background(_plots, summary, rows, os.path.join(folder, "plots"))
+        plots = _Background(draw_plots, summary, rows, os.path.join(folder, "plots"))
         try:
             _tables(folder, summary, rows)
         finally:

@@ -356,7 +356,7 @@ def test_plots_drawn_beside_the_tables_are_the_plots_drawn_alone(eval_set, ident
     rows = pq.read_table(tmp_path / "r" / "per_image.parquet").to_pylist()
     alone = tmp_path / "alone"
     alone.mkdir()
-    report._plots(summary, rows, str(alone))
+    report.draw_plots(summary, rows, str(alone))
     for name in ("per_category.png", "distribution.png"):
         assert (tmp_path / "r" / "plots" / name).read_bytes() == (alone / name).read_bytes()
     assert sorted(os.listdir(tmp_path / "r")) == ["per_image.csv", "per_image.parquet", "plots", "report.md",
@@ -375,7 +375,7 @@ def test_a_plot_that_fails_fails_the_report_and_keeps_the_earlier_one(eval_set, 
     def broken(summary, rows, folder):
         raise RuntimeError("plotting failed")
 
-    monkeypatch.setattr(report, "_plots", broken)
+    monkeypatch.setattr(report, "draw_plots", broken)
     with pytest.raises(RuntimeError, match="plotting failed"):
         api.score(identity_preds, eval_set, out=str(out), metrics=["psnr", "ssim"], device="cpu",
                   cache_dir=str(tmp_path / "c"))
