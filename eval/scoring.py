@@ -167,9 +167,9 @@ class _Batcher:
     """Groups pairs by shape and runs every metric on each full group."""
 
     def __init__(self, protocol: Protocol, scorers: list[Scorer], batch_size: int, gt_nr: list[Scorer],
-                 fid: FIDScorer | None = None, fid_gt: bool = False, shared: GroundTruthScores | None = None):
+                 fid: FIDScorer | None = None, fid_gt: bool = False, shared: GroundTruthScores | None = None,
+                 device: str = "cpu"):
         self.protocol, self.scorers, self.batch_size, self.gt_nr = protocol, scorers, batch_size, gt_nr
-        device = next((str(x.device) for x in scorers + gt_nr + [fid] if x is not None), "cpu")
         self.batch_pixels = BATCH_PIXELS["cuda" if device.startswith("cuda") else "cpu"]
         self.device, self.stream = device, side_stream(device)
         self.uploaded: tuple[list[Pair], Upload, Upload] | None = None    # the batch to run next
@@ -354,6 +354,7 @@ def run_many(submissions: list[Predictions], refs: References, protocol: Protoco
     scorers = [s for s in scorers if s.spec.kind != "SET"]
     shared = GroundTruthScores()
     cached = jpeg_decoder == "pillow"       # the cache holds scores of Pillow-decoded ground truths
+    device = next((str(x.device) for x in scorers + [fid] if x is not None), "cpu")
     for sub in subs:
         ids = sub.match.scored
         sub.fid_gt_cached = cache.load_moments(cache_dir, fid, refs, ids) if fid and cached else None
@@ -366,8 +367,7 @@ def run_many(submissions: list[Predictions], refs: References, protocol: Protoco
             else:
                 sub.reference[s.name] = hit
         sub.batcher = _Batcher(protocol, scorers, batch_size, gt_nr, fid,
-                               fid is not None and sub.fid_gt_cached is None, shared)
-    device = next((str(x.device) for x in scorers + [fid] if x is not None), "cpu")
+                               fid is not None and sub.fid_gt_cached is None, shared, device)
     _score(subs, refs, protocol, fid, workers, progress, decode if cached else decode_on(device))
     late = [(f"submission {s.label!r} ({s.preds.source}):\n" if labels is not None else "")
             + problems(s.match, s.preds.source, s.failed, protocol, partial_option)
