@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..schema import CATEGORIES
-from .summary import mean_entry
+from .summary import category_order, mean_entry
 
 SCORES = ("judge_d", "judge_f", "judge_df")
 TEXTS = ("judge_status", "judge_note")
@@ -22,8 +21,7 @@ NOT_SCORED = ("refused", "malformed", "failed", "unjudged")
 
 def section(described: dict, outcome, rows: list[dict], budget: float | None) -> dict:
     """summary.json's ``judge``; ``rows`` already carry the judge's columns."""
-    cats = [c for c in CATEGORIES if any(r["category"] == c for r in rows)]
-    cats += sorted({r["category"] for r in rows} - set(cats))
+    cats = category_order(rows)
     counts = Counter(r["judge_status"] for r in rows)
     return {**described, "models_answered": sorted(outcome.models),
             "partial": counts["ok"] < len(rows), "stop_reason": outcome.stop_reason,

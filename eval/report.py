@@ -21,11 +21,16 @@ import platform
 from datetime import datetime, timezone
 
 from .. import __version__
-from ..schema import CATEGORIES
 from . import judge_report
 from .protocol import Protocol, evaluate_derived
 from .report_folder import write_folder
-from .summary import REPORT_FORMAT, ReportError, absdiff_name, read_summary  # noqa: F401 (read_summary: one reader, re-exported)
+from .summary import (  # noqa: F401 (read_summary: one reader, re-exported)
+    REPORT_FORMAT,
+    ReportError,
+    absdiff_name,
+    category_order,
+    read_summary,
+)
 from .summary import mean_entry as _mean
 
 # '?': the direction is unknown (AFINE-NR in HarnessIR): reported, never ranked or bolded.
@@ -68,8 +73,7 @@ def summarize(result, protocol: Protocol, *, refs, preds, device: str, weight_fi
     from .selfcheck import state as selfcheck_state
 
     names = [m.name for m in protocol.metrics if m.kind != "SET"]
-    cats = [c for c in CATEGORIES if any(r["category"] == c for r in result.rows)]
-    cats += sorted({r["category"] for r in result.rows} - set(cats))
+    cats = category_order(result.rows)
     per_cat = {c: _means([r for r in result.rows if r["category"] == c], names) for c in cats}
     overall = _means(result.rows, names)
     ref = {}

@@ -14,6 +14,7 @@ import os
 import stat
 
 from ..errors import GGTError
+from ..schema import CATEGORIES
 from .metric_facts import DIRECTIONS
 
 REPORT_FORMAT = 1
@@ -26,6 +27,12 @@ COMPARE_FIELDS = ("format_version", "label", "partial", "counts", "fingerprint",
 def absdiff_name(metric: str) -> str:
     """The per-image column of |prediction's score - ground truth's own score| of an NR metric."""
     return f"{metric}_absdiff"
+
+
+def category_order(rows: list[dict]) -> list[str]:
+    """The categories present in ``rows``: the dataset's six in their order, then any other sorted."""
+    present = {r["category"] for r in rows}
+    return [c for c in CATEGORIES if c in present] + sorted(present - set(CATEGORIES))
 
 
 def mean_entry(values: list[float]) -> dict:
