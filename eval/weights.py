@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob
 import os
 import stat
+import sys
 from dataclasses import dataclass
 
 from ..errors import GGTError
@@ -36,19 +37,36 @@ _URLS = {
 
 
 def use_weights_dir(path: str) -> None:
-    """Point every store inside ``path`` (for this process and the ones it starts)."""
-    import huggingface_hub.constants as hf_constants
-    import torch.hub
+    """Point every store inside ``path`` (for this process and the ones it starts).
 
+    The environment is what torch.hub, huggingface_hub and pyiqa read when they are imported
+    later; a module already imported has computed its folder and is pointed directly. So
+    ``ggt weights list`` never imports torch or pyiqa (2-4 s of CPU) just to name folders.
+    """
     path = os.path.abspath(path)
     hub = os.path.join(path, "torch", "hub")
-    torch.hub.set_dir(hub)
-    os.environ["TORCH_HOME"] = os.path.join(path, "torch")
     hf_cache = os.path.join(path, "huggingface", "hub")
-    hf_constants.HF_HUB_CACHE = os.environ["HF_HUB_CACHE"] = hf_cache
-    from pyiqa.utils import download_util  # it computes its cache dir once, at import
+    os.environ["TORCH_HOME"] = os.path.join(path, "torch")
+    os.environ["HF_HUB_CACHE"] = hf_cache
+    if (torch_hub := sys.modules.get("torch.hub")) is not None:
+        torch_hub.set_dir(hub)
+    if (hf_constants := sys.modules.get("huggingface_hub.constants")) is not None:
+        hf_constants.HF_HUB_CACHE = hf_cache
+    if (download_util := sys.modules.get("pyiqa.utils.download_util")) is not None:
+        download_util.DEFAULT_CACHE_DIR = os.path.join(hub, "pyiqa")   # computed once, at import
 
-    download_util.DEFAULT_CACHE_DIR = os.path.join(hub, "pyiqa")
+
+def torch_hub_dir() -> str:
+    """``torch.hub.get_dir()``, without importing torch when nothing has yet.
+
+    Until torch.hub is imported no ``set_dir`` can have run, so the folder is the one its
+    ``get_dir`` derives from the environment: $TORCH_HOME/hub, $TORCH_HOME defaulting to
+    $XDG_CACHE_HOME/torch and that to ~/.cache/torch (torch/hub.py ``_get_torch_home``).
+    """
+    if (torch_hub := sys.modules.get("torch.hub")) is not None:
+        return torch_hub.get_dir()
+    xdg = os.getenv("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    return os.path.join(os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(xdg, "torch"))), "hub")
 
 
 def afine_clip_in_store() -> None:
@@ -73,12 +91,11 @@ def _look_in_stores(protocol: Protocol) -> None:
 
 
 def store_dir(store: str) -> str:
-    import huggingface_hub.constants as hf_constants
-    import torch.hub
+    import huggingface_hub.constants as hf_constants  # cheap, unlike torch.hub
 
     if store == "timm":
         return hf_constants.HF_HUB_CACHE
-    return os.path.join(torch.hub.get_dir(), {"torchvision": "checkpoints"}.get(store, store))
+    return os.path.join(torch_hub_dir(), {"torchvision": "checkpoints"}.get(store, store))
 
 
 def expected_path(w: WeightFile) -> str:

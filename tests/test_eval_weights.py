@@ -88,3 +88,40 @@ def test_niqe_model_is_checked_by_content(tmp_path):
     save_niqe(path)                            # the right keys and shapes
     r = ggt_weights_list(tmp_path / "w")
     assert r.returncode == 0 and f"niqe       ok       {path}" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("env", [{}, {"XDG_CACHE_HOME": "/x"}, {"TORCH_HOME": "~/t"},
+                                 {"TORCH_HOME": "/t", "XDG_CACHE_HOME": "/x"}])
+def test_torch_hub_dir_without_torch_is_the_folder_torch_hub_gives(monkeypatch, env):
+    import torch.hub
+    from ggt_dataset.eval import weights
+
+    for key in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)           # as before any set_dir
+    want = torch.hub.get_dir()
+    monkeypatch.delitem(sys.modules, "torch.hub")              # as when nothing imported torch
+    assert weights.torch_hub_dir() == want
+
+
+def test_weights_list_imports_no_torch_and_what_is_imported_later_looks_in_weights_dir(tmp_path):
+    """`ggt weights list` names folders without torch or pyiqa (2-4 s of imports); the stores
+    torch.hub, huggingface_hub and pyiqa compute when imported afterwards are --weights-dir's."""
+    w = tmp_path / "w"
+    script = (
+        "import sys\nfrom ggt_dataset.cli.main import main\n"
+        f"rc = main(['weights', 'list', 'ggt', '--metrics', 'niqe', '--weights-dir', {str(w)!r}])\n"
+        "print('rc', rc, 'torch' in sys.modules, 'pyiqa' in sys.modules)\n"
+        "import huggingface_hub.constants, torch.hub\nfrom pyiqa.utils import download_util\n"
+        "print(torch.hub.get_dir()); print(download_util.DEFAULT_CACHE_DIR); "
+        "print(huggingface_hub.constants.HF_HUB_CACHE)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_HOME", "HF_HUB_CACHE")}
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                       check=False, env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "rc 1 False False" in lines and "MISSING  metric 'niqe' (niqe) needs" in r.stdout
+    assert lines[-3:] == [str(w / "torch" / "hub"), str(w / "torch" / "hub" / "pyiqa"),
+                          str(w / "huggingface" / "hub")]
