@@ -151,17 +151,28 @@ def test_help_says_what_out_holds_with_several_predictions(capsys):
 
 
 @pytest.mark.slow
-def test_fid_reference_features_are_shared_and_values_equal_separate_runs(eval_set, identity_preds,
-                                                                           classical_preds, tmp_path):
+def test_fid_plumbing_reference_cache_and_several_submissions_equal_separate_runs(
+        eval_set, identity_preds, classical_preds, tmp_path):
+    """pyiqa's real FID Inception without its checkpoint: streaming moments, the reference cache
+    and the distance. Two submissions in one pass share the reference features and get what each
+    gets alone. Each distance is a sqrtm of a 2048x2048 matrix (~14 s of a core), so the four runs
+    cover it all: the pair (cache miss), one again on the cache (hit), the other on a new cache."""
     from ggt_dataset.eval.fid import FIDScorer
 
     proto = load("ggt").subset(["psnr"]).with_optional(["fid"])
     scorers = [Scorer(proto.metric("psnr"), "cpu"), FIDScorer(proto.metric("fid"), "cpu", unweighted=True)]
     refs = open_references(eval_set)
-    both = scoring.run_many([open_predictions(p) for p in (identity_preds, classical_preds)], refs, proto,
-                           scorers, progress=False, cache_dir=str(tmp_path / "c1"), batch_size=4)
-    for k, p in enumerate((identity_preds, classical_preds)):
-        alone = scoring.run(open_predictions(p), refs, proto, scorers, progress=False,
-                           cache_dir=str(tmp_path / f"alone{k}"), batch_size=4)
-        assert both[k].sets["fid"]["value"] == alone.sets["fid"]["value"]
-        assert np.isfinite(alone.sets["fid"]["value"])
+
+    def alone(preds, cache):
+        return scoring.run(open_predictions(preds), refs, proto, scorers, progress=False,
+                           cache_dir=str(tmp_path / cache), batch_size=4).sets["fid"]
+
+    both = [r.sets["fid"] for r in scoring.run_many(
+        [open_predictions(p) for p in (identity_preds, classical_preds)], refs, proto, scorers,
+        progress=False, cache_dir=str(tmp_path / "c"), batch_size=4)]
+    assert [s["cache"] for s in both] == ["miss", "miss"] and [s["n"] for s in both] == [18, 18]
+    assert all(np.isfinite(s["value"]) for s in both) and both[0]["value"] != both[1]["value"]
+    again = alone(identity_preds, "c")
+    assert again["cache"] == "hit" and again["value"] == pytest.approx(both[0]["value"], rel=1e-9)
+    fresh = alone(classical_preds, "fresh")
+    assert fresh["cache"] == "miss" and fresh["value"] == both[1]["value"]
