@@ -151,6 +151,7 @@ def test_help_says_what_out_holds_with_several_predictions(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy      # four 2048x2048 sqrtm: ~60 s of a core
 def test_fid_plumbing_reference_cache_and_several_submissions_equal_separate_runs(
         eval_set, identity_preds, classical_preds, tmp_path):
     """pyiqa's real FID Inception without its checkpoint: streaming moments, the reference cache
