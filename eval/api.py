@@ -53,16 +53,26 @@ def build_scorers(proto: protocol_mod.Protocol, device: str = "auto", weights_di
     ``kernel``: ``fast`` runs our kernel where a metric has one (SSIM: eval/ssim.py), ``pyiqa``
     pyiqa's own code everywhere.
     """
+    files, device = check_setup(proto, device, weights_dir)
+    return make_scorers(proto, device, kernel), files, device
+
+
+def check_setup(proto: protocol_mod.Protocol, device: str = "auto",
+                weights_dir: str | None = None) -> tuple[dict, str]:
+    """pyiqa's version, every weight file and the device: what fails in a second, before the
+    inputs are opened (a Hub reference downloads) and the metrics built (models load)."""
     metrics.check_pyiqa(proto)
     if weights_dir:
         weights.use_weights_dir(weights_dir)
     files = weights.require(proto)          # fails, naming every missing file, before any work
-    device = metrics.resolve_device(device)
+    return files, metrics.resolve_device(device)
+
+
+def make_scorers(proto: protocol_mod.Protocol, device: str, kernel: str = "fast") -> list[metrics.Scorer]:
     from .fid import FIDScorer
 
-    scorers = [FIDScorer(spec, device) if spec.kind == "SET" else metrics.Scorer(spec, device, kernel=kernel)
-               for spec in proto.metrics]
-    return scorers, files, device
+    return [FIDScorer(spec, device) if spec.kind == "SET" else metrics.Scorer(spec, device, kernel=kernel)
+            for spec in proto.metrics]
 
 
 def device_label(device: str) -> str:
@@ -205,9 +215,10 @@ def _score(predictions: list[str], labels: list[str], reference: str, *, split: 
         proto = proto.with_optional([m.name for m in proto.optional if m.kind == "SET"])
     # before any scoring: a bad judge option, a missing API key or a wrong prompt file fails first
     judged = Judge(judge, proto, cache_dir or cache.default_dir()) if judge else None
-    scorers, files, device = build_scorers(proto, device, weights_dir, kernel)
+    files, device = check_setup(proto, device, weights_dir)
     preds = [open_predictions(p, max_unzipped) for p in predictions]
-    refs = open_references(reference, split, revision)
+    refs = open_references(reference, split, revision)       # a bad input fails before models load
+    scorers = make_scorers(proto, device, kernel)
     results = scoring.run_many(preds, refs, proto, scorers, labels=labels if named else None,
                               allow_partial=allow_partial, batch_size=batch_size,
                               workers=workers, cache_dir=cache_dir,

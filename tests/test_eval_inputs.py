@@ -586,3 +586,23 @@ def test_readmes_first_score_example_runs_offline_as_written(eval_set, identity_
     text = "".join(capsys.readouterr())
     assert rc == 0, text
     assert (tmp_path / "report" / "report.md").is_file()
+
+
+@pytest.mark.parametrize("bad", ["predictions", "reference"])
+def test_a_bad_input_fails_before_any_metric_is_built(bad, eval_set, identity_preds, tmp_path, monkeypatch,
+                                                      capsys):
+    """A Hub reference that does not answer, or a predictions path that is wrong, is named before
+    the models load (seconds each for the learned metrics)."""
+    import pyiqa
+
+    made = []
+    real = pyiqa.create_metric
+    monkeypatch.setattr(pyiqa, "create_metric", lambda name, *a, **k: made.append(name) or real(name, *a, **k))
+    preds = str(tmp_path / "nope") if bad == "predictions" else identity_preds
+    ref = "org/gone" if bad == "reference" else eval_set          # offline here: no Hub answers
+    args = ["--out", str(tmp_path / "r"), "--metrics", "psnr,ssim", "--kernel", "pyiqa", "--device", "cpu", "-q"]
+    assert main(["score", preds, "--reference", ref, *args]) == 1
+    assert ("nope" if bad == "predictions" else "org/gone") in capsys.readouterr().err
+    assert made == []
+    assert main(["score", identity_preds, "--reference", eval_set, *args]) == 0
+    assert made == ["psnr", "ssim"]
