@@ -8,6 +8,7 @@ made by the real `ggt score` on conftest's 18-pair eval set, restricted to PSNR 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -40,9 +41,13 @@ def accepting(folder, report: str, **override) -> str:
 
 
 @pytest.fixture(scope="session")
-def report(identity_preds, eval_set, tmp_path_factory) -> str:
+def report(identity_preds, eval_set, tmp_path_factory, request) -> str:
     """A complete report (PSNR, SSIM) of the identity baseline's outputs."""
-    return score(identity_preds, eval_set, tmp_path_factory.mktemp("bench") / "report")
+    from conftest import made_once
+
+    base = made_once(tmp_path_factory, request, "bench-report",
+                     lambda path: score(identity_preds, eval_set, path / "report"))
+    return os.path.join(base, "report")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import json
 import os
 import shutil
 import tempfile
@@ -114,22 +115,65 @@ def tree(tmp_path):
     return make_tree(tmp_path / "raw", pairs)
 
 
+def made_once(tmp_path_factory, request, name: str, make) -> str:
+    """``make(path)`` once per test run however many pytest-xdist workers there are, for the
+    session fixtures below (each cost every worker seconds of CPU). The first worker here makes
+    it in the run's common temp folder under a lock; the others wait, then reuse it.
+
+    Shared across processes, these folders are read-only by contract: at the end of each
+    worker's session the files must be as made, or the run fails naming the fixture (a test
+    that damages one takes a copy, as ``built_copy`` does)."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent                     # <run>/popen-gwN: <run> is the run's own
+    base = root / "made-once"
+    base.mkdir(exist_ok=True)
+    path, done = base / name, base / f"{name}.done"
+    with FileLock(str(base / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            make(path)
+            done.write_text(json.dumps(_tree_state(path)))
+    made = json.loads(done.read_text())
+
+    def unchanged() -> None:
+        assert _tree_state(path) == made, (f"a test changed the shared fixture {name!r} ({path}); "
+                                           "it must work on a copy")
+
+    request.addfinalizer(unchanged)
+    return str(path)
+
+
+def _tree_state(path) -> list:
+    """Every file under ``path``: relative name, size and modification time."""
+    out = []
+    for folder, _, files in sorted(os.walk(path)):
+        for f in sorted(files):
+            st = os.stat(os.path.join(folder, f))
+            out.append([os.path.relpath(os.path.join(folder, f), path), st.st_size, st.st_mtime_ns])
+    return out
+
+
 @pytest.fixture(scope="session")
-def sample_raw(tmp_path_factory):
+def sample_raw(tmp_path_factory, request):
     from ggt_dataset.sample import write_sample
 
-    root = tmp_path_factory.mktemp("sample") / "raw"
-    write_sample(str(root), train_per_category=2, test_per_category=1, size=64)
-    return str(root)
+    def make(path):
+        write_sample(str(path / "raw"), train_per_category=2, test_per_category=1, size=64)
+
+    return os.path.join(made_once(tmp_path_factory, request, "sample", make), "raw")
 
 
 @pytest.fixture(scope="session")
-def built(sample_raw, tmp_path_factory):
+def built(sample_raw, tmp_path_factory, request):
     from ggt_dataset.build import build
 
-    out = str(tmp_path_factory.mktemp("built") / "ggt-100k")
-    build(sample_raw, out, progress=False)
-    return out
+    def make(path):
+        build(sample_raw, str(path / "ggt-100k"), progress=False)
+
+    return os.path.join(made_once(tmp_path_factory, request, "built", make), "ggt-100k")
 
 
 @pytest.fixture
@@ -143,65 +187,70 @@ def built_copy(built, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def eval_set(tmp_path_factory):
+def eval_set(tmp_path_factory, request):
     """A built sample pack with 3 test pairs per category (18 pairs of 96 px), for scoring."""
     from ggt_dataset.build import build
     from ggt_dataset.sample import write_sample
 
-    base = tmp_path_factory.mktemp("evalset")
-    write_sample(str(base / "raw"), train_per_category=1, test_per_category=3, size=96)
-    build(str(base / "raw"), str(base / "ggt"), progress=False)
-    return str(base / "ggt")
+    def make(path):
+        write_sample(str(path / "raw"), train_per_category=1, test_per_category=3, size=96)
+        build(str(path / "raw"), str(path / "ggt"), progress=False)
+
+    return os.path.join(made_once(tmp_path_factory, request, "evalset", make), "ggt")
+
+
+def _baseline(name: str, eval_set: str, tmp_path_factory, request) -> str:
+    from ggt_dataset.eval.baselines import run_baseline
+
+    def make(path):
+        run_baseline(name, eval_set, str(path / name))
+
+    return os.path.join(made_once(tmp_path_factory, request, f"preds-{name}", make), name)
 
 
 @pytest.fixture(scope="session")
-def identity_preds(eval_set, tmp_path_factory):
+def identity_preds(eval_set, tmp_path_factory, request):
     """The LQ images as predictions, named by id: a real, imperfect submission."""
-    from ggt_dataset.eval.baselines import run_baseline
-
-    out = str(tmp_path_factory.mktemp("preds") / "identity")
-    run_baseline("identity", eval_set, out)
-    return out
+    return _baseline("identity", eval_set, tmp_path_factory, request)
 
 
 @pytest.fixture(scope="session")
-def classical_preds(eval_set, tmp_path_factory):
+def classical_preds(eval_set, tmp_path_factory, request):
     """The classical OpenCV baseline's outputs: a second submission, better than identity on some pairs only."""
-    from ggt_dataset.eval.baselines import run_baseline
-
-    out = str(tmp_path_factory.mktemp("preds") / "classical")
-    run_baseline("classical", eval_set, out)
-    return out
+    return _baseline("classical", eval_set, tmp_path_factory, request)
 
 
 @pytest.fixture(scope="session")
-def two_reports(eval_set, identity_preds, classical_preds, tmp_path_factory):
+def two_reports(eval_set, identity_preds, classical_preds, tmp_path_factory, request):
     """identity's and classical's reports (PSNR, SSIM) by the real `ggt score`, labelled by name;
     each names the outputs it scored."""
     from benchmark_fixtures import score
 
-    base = tmp_path_factory.mktemp("two-reports")
-    return [score(p, eval_set, base / name, "--label", name)
-            for name, p in (("identity", identity_preds), ("classical", classical_preds))]
+    def make(path):
+        for name, p in (("identity", identity_preds), ("classical", classical_preds)):
+            score(p, eval_set, path / name, "--label", name)
+
+    base = made_once(tmp_path_factory, request, "two-reports", make)
+    return [os.path.join(base, name) for name in ("identity", "classical")]
 
 
 @pytest.fixture(scope="session")
-def odd_build(tmp_path_factory):
+def odd_build(tmp_path_factory, request):
     """Licences with commas, and an LQ whose aspect differs from its HQ."""
-    import json
-
     from ggt_dataset.build import build
 
-    raw = tmp_path_factory.mktemp("odd") / "raw"
-    raw.mkdir()
     rows = [("a", "CC BY-SA 4.0, attribution Jane", (64, 32)), ("b", "CC0-1.0", (48, 48)),
             ("c", "CC BY 4.0, attribution Joe", (48, 48))]
-    with open(raw / "metadata.jsonl", "w") as f:
-        for i, (name, lic, size) in enumerate(rows):
-            write(str(raw / "lq" / f"{name}.png"), image_bytes(i, size=size))
-            write(str(raw / "hq" / f"{name}.png"), image_bytes(10 + i, size=(48, 48)))
-            f.write(json.dumps({"lq_file_name": f"lq/{name}.png", "hq_file_name": f"hq/{name}.png",
-                                "split": "test", "category": "rain", "license": lic}) + "\n")
-    out = str(tmp_path_factory.mktemp("odd") / "built")
-    build(str(raw / "metadata.jsonl"), out, progress=False)
-    return out
+
+    def make(path):
+        raw = path / "raw"
+        raw.mkdir(parents=True)
+        with open(raw / "metadata.jsonl", "w") as f:
+            for i, (name, lic, size) in enumerate(rows):
+                write(str(raw / "lq" / f"{name}.png"), image_bytes(i, size=size))
+                write(str(raw / "hq" / f"{name}.png"), image_bytes(10 + i, size=(48, 48)))
+                f.write(json.dumps({"lq_file_name": f"lq/{name}.png", "hq_file_name": f"hq/{name}.png",
+                                    "split": "test", "category": "rain", "license": lic}) + "\n")
+        build(str(raw / "metadata.jsonl"), str(path / "built"), progress=False)
+
+    return os.path.join(made_once(tmp_path_factory, request, "odd", make), "built")
