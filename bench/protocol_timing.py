@@ -72,8 +72,8 @@ def compute_alone(scorers, pairs, batch: int, device: str, border: int = 0) -> d
     """Seconds per metric on batches already on the device (uploaded and converted outside the
     clock), batched as the run batches them (``batch``, fewer where BATCH_PIXELS says); no-reference metrics also score the ground truth,
     as a run with an empty reference cache does."""
+    from ggt_dataset.eval.batcher import BATCH_PIXELS
     from ggt_dataset.eval.batches import Upload
-    from ggt_dataset.eval.scoring import BATCH_PIXELS
 
     h, w = pairs[0][0].pixels.shape[:2]        # the run's rule: at most BATCH_PIXELS per batch
     batch = max(1, min(batch, BATCH_PIXELS["cuda" if device.startswith("cuda") else "cpu"] // (h * w)))
@@ -158,8 +158,8 @@ def run_and_report(proto, scorers, preds: str, ds: str, tmp: str, batch: int, de
 
 
 def capped(batch: int, size: tuple[int, int], device: str) -> str:
-    """The suffix " (N after the pixel cap)" where scoring.BATCH_PIXELS makes the run's batches smaller."""
-    from ggt_dataset.eval.scoring import BATCH_PIXELS
+    """The suffix " (N after the pixel cap)" where batcher.BATCH_PIXELS makes the run's batches smaller."""
+    from ggt_dataset.eval.batcher import BATCH_PIXELS
 
     n = max(1, min(batch, BATCH_PIXELS["cuda" if device.startswith("cuda") else "cpu"] // (size[0] * size[1])))
     return f" ({n} after the pixel cap)" if n < batch else ""

@@ -7,7 +7,7 @@ batch's other metrics, and ``scoring`` shares a ground-truth Upload between subm
 
 On CUDA the integers are stacked straight into page-locked (pinned) host memory and
 copied with ``non_blocking`` on a side stream: the copy of the next batch runs on the
-copy engine while this batch's metrics compute (``scoring._Batcher`` uploads batch k+1
+copy engine while this batch's metrics compute (``batcher.Batcher`` uploads batch k+1
 before it runs batch k), and uint8 crosses the bus, a quarter of float32's bytes. On the
 CPU the same steps run with no pinning and no stream, so the tests exercise them. Images that
 ``decode.decode_on`` decoded on the device (opt-in JPEG decoding) are stacked there.

@@ -18,6 +18,7 @@ import os
 import stat
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import GGTError
 from ..hashing import file_sha256 as shard_file_sha256
@@ -48,12 +49,14 @@ def use_weights_dir(path: str) -> None:
     hf_cache = os.path.join(path, "huggingface", "hub")
     os.environ["TORCH_HOME"] = os.path.join(path, "torch")
     os.environ["HF_HUB_CACHE"] = hf_cache
-    if (torch_hub := sys.modules.get("torch.hub")) is not None:
-        torch_hub.set_dir(hub)
-    if (hf_constants := sys.modules.get("huggingface_hub.constants")) is not None:
-        hf_constants.HF_HUB_CACHE = hf_cache
-    if (download_util := sys.modules.get("pyiqa.utils.download_util")) is not None:
-        download_util.DEFAULT_CACHE_DIR = os.path.join(hub, "pyiqa")   # computed once, at import
+    loaded: dict[str, Any] = {name: sys.modules.get(name) for name in
+                              ("torch.hub", "huggingface_hub.constants", "pyiqa.utils.download_util")}
+    if loaded["torch.hub"] is not None:
+        loaded["torch.hub"].set_dir(hub)
+    if loaded["huggingface_hub.constants"] is not None:
+        loaded["huggingface_hub.constants"].HF_HUB_CACHE = hf_cache
+    if loaded["pyiqa.utils.download_util"] is not None:     # it computes its folder once, at import
+        loaded["pyiqa.utils.download_util"].DEFAULT_CACHE_DIR = os.path.join(hub, "pyiqa")
 
 
 def torch_hub_dir() -> str:

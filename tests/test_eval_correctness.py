@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from ggt_dataset.eval import api, batches, scoring
+from ggt_dataset.eval import api, batcher, batches, scoring
 from ggt_dataset.eval.metrics import Scorer
 from ggt_dataset.eval.predictions import open_predictions
 from ggt_dataset.eval.protocol import load
@@ -202,7 +202,7 @@ def test_waiting_pairs_stay_bounded_with_many_distinct_sizes(monkeypatch):
     proto = load("ggt").subset(["psnr"])
     result = scoring.run(preds, refs, proto, [Scorer(proto.metric("psnr"), "cpu")], workers=1, progress=False)
     assert len(result.rows) == 40 and all(r["psnr"] == float("inf") for r in result.rows)
-    assert max(lags) <= 16 and max(pixels) <= 2 * scoring.BATCH_PIXELS["cpu"]
+    assert max(lags) <= 16 and max(pixels) <= 2 * batcher.BATCH_PIXELS["cpu"]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from ggt_dataset.eval import batches, scoring
+from ggt_dataset.eval import batcher, batches, scoring
 from ggt_dataset.eval.decode import Decoded
 from ggt_dataset.eval.metrics import Scorer
 from ggt_dataset.eval.predictions import open_predictions
@@ -70,7 +70,7 @@ def _record(monkeypatch) -> list:
         log.append(("metric", self.name, pred, gt))       # the tensors kept: no id() reuse
         return real_call(self, pred, gt)
 
-    monkeypatch.setattr(scoring, "Upload", Recorded)
+    monkeypatch.setattr(batcher, "Upload", Recorded)
     monkeypatch.setattr(Scorer, "__call__", call)
     return log
 
