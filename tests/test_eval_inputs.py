@@ -588,6 +588,7 @@ def test_readmes_first_score_example_runs_offline_as_written(eval_set, identity_
     assert (tmp_path / "report" / "report.md").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", ["predictions", "reference"])
 def test_a_bad_input_fails_before_any_metric_is_built(bad, eval_set, identity_preds, tmp_path, monkeypatch,
                                                       capsys):

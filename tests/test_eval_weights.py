@@ -106,6 +106,7 @@ def test_torch_hub_dir_without_torch_is_the_folder_torch_hub_gives(monkeypatch, 
     assert weights.torch_hub_dir() == want
 
 
+@pytest.mark.slow       # a subprocess that imports torch and pyiqa after the listing
 def test_weights_list_imports_no_torch_and_what_is_imported_later_looks_in_weights_dir(tmp_path):
     """`ggt weights list` names folders without torch or pyiqa (2-4 s of imports); the stores
     torch.hub, huggingface_hub and pyiqa compute when imported afterwards are --weights-dir's."""
