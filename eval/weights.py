@@ -49,14 +49,15 @@ def use_weights_dir(path: str) -> None:
     hf_cache = os.path.join(path, "huggingface", "hub")
     os.environ["TORCH_HOME"] = os.path.join(path, "torch")
     os.environ["HF_HUB_CACHE"] = hf_cache
-    loaded: dict[str, Any] = {name: sys.modules.get(name) for name in
-                              ("torch.hub", "huggingface_hub.constants", "pyiqa.utils.download_util")}
-    if loaded["torch.hub"] is not None:
-        loaded["torch.hub"].set_dir(hub)
-    if loaded["huggingface_hub.constants"] is not None:
-        loaded["huggingface_hub.constants"].HF_HUB_CACHE = hf_cache
-    if loaded["pyiqa.utils.download_util"] is not None:     # it computes its folder once, at import
-        loaded["pyiqa.utils.download_util"].DEFAULT_CACHE_DIR = os.path.join(hub, "pyiqa")
+    torch_hub: Any = sys.modules.get("torch.hub")
+    if torch_hub is not None:
+        torch_hub.set_dir(hub)
+    hf_constants: Any = sys.modules.get("huggingface_hub.constants")
+    if hf_constants is not None:
+        hf_constants.HF_HUB_CACHE = hf_cache
+    download_util: Any = sys.modules.get("pyiqa.utils.download_util")
+    if download_util is not None:       # it computes its folder once, at import
+        download_util.DEFAULT_CACHE_DIR = os.path.join(hub, "pyiqa")
 
 
 def torch_hub_dir() -> str:
