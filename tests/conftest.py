@@ -69,6 +69,18 @@ def make_tree(root, pairs, *, lq_ext=".jpg", hq_ext=".png", lq_dir="LQ", hq_dir=
 
 
 @pytest.fixture
+def refused_port():
+    """A port on 127.0.0.1 where every connection is refused, for the test's duration: bound but
+    never listening. A port merely closed again could be handed to another test's server, which
+    then answers (seen once: a 501 instead of a refused connection)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+
+
+@pytest.fixture
 def ggt_in_process(capsys, monkeypatch):
     """``ggt ARGS`` run in this process, its exit code and output as ``subprocess.run`` gives them.
 

@@ -342,14 +342,6 @@ def test_a_local_reference_has_no_revision(built, identity, tmp_path, capsys):
     assert "a local dataset has no revision" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 UNREACHABLE_COMMANDS = {
     "publish": lambda built, ident, out: ["-m", "ggt_dataset.cli.main", "publish", built, "--repo-id", "org/gone"],
     "load": lambda built, ident, out: ["-m", "ggt_dataset.cli.main", "info", "org/gone"],
@@ -366,8 +358,9 @@ UNREACHABLE_COMMANDS = {
     pytest.param("score", False, marks=pytest.mark.slow),   # torch, ~10 s; offline it is load's path
 ])
 @pytest.mark.slow
-def test_no_hub_is_one_line_naming_the_endpoint_and_what_to_do(hub, built, identity, tmp_path, command, offline):
-    endpoint = f"http://127.0.0.1:{_closed_port()}"
+def test_no_hub_is_one_line_naming_the_endpoint_and_what_to_do(hub, built, identity, tmp_path, command, offline,
+                                                               refused_port):
+    endpoint = f"http://127.0.0.1:{refused_port}"
     args = UNREACHABLE_COMMANDS[command](built, identity, str(tmp_path / "report"))
     r = client(hub, tmp_path, *args, extra_env={"HF_ENDPOINT": endpoint, "HF_HUB_OFFLINE": "1" if offline else "0"},
                timeout=120)

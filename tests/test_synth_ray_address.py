@@ -5,7 +5,6 @@ No Ray cluster is started here (the multi-node tests are in test_synth_ray.py)."
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,11 @@ import pytest
 from conftest import image_bytes, write
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("how", ["--address", "RAY_ADDRESS"])
-def test_an_address_with_no_cluster_is_refused_before_anything_is_made(tmp_path, how):
+def test_an_address_with_no_cluster_is_refused_before_anything_is_made(tmp_path, how, refused_port):
     pytest.importorskip("ray")
     write(str(tmp_path / "lq" / "a.png"), image_bytes(1, size=(48, 40)))
-    address = f"127.0.0.1:{_closed_port()}"
+    address = f"127.0.0.1:{refused_port}"
     cmd = [sys.executable, "-m", "ggt_dataset.cli.main", "synth", str(tmp_path / "lq"), str(tmp_path / "out"),
            "--engine", "ray", "-q"]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
