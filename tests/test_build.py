@@ -256,16 +256,12 @@ def test_default_card_cites_the_paper(tree, tmp_path):
 
 
 @pytest.mark.slow
-def test_ggt_release_yaml_values_must_be_text(tree, tmp_path):
+def test_ggt_release_yaml_values_must_be_text(tree, tmp_path, ggt_in_process):
     """A date (or number) there reached the manifest and the build ended, after writing
     every shard, in 'unexpected TypeError: Object of type date is not JSON serializable'."""
-    import subprocess
-    import sys
-
     Path(tree, "ggt-release.yaml").write_text("pretty_name: Mine\npaper: 2026-05-01\nlicense_name: x\n")
     out = str(tmp_path / "out")
-    run = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "build", tree, out],
-                         capture_output=True, text=True, check=False)
+    run = ggt_in_process("build", tree, out)
     assert run.returncode == 1 and "ggt-release.yaml: ['paper'] must be text" in run.stderr, run.stderr
     assert "unexpected" not in run.stderr and not os.path.exists(os.path.join(out, "data"))
 
@@ -335,10 +331,8 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tree, tmp_pat
 
 
 @pytest.mark.slow
-def test_a_build_of_another_raw_release_is_replaced_only_with_overwrite(tree, tmp_path):
+def test_a_build_of_another_raw_release_is_replaced_only_with_overwrite(tree, tmp_path, ggt_in_process):
     import shutil
-    import subprocess
-    import sys
 
     other = str(tmp_path / "other")
     shutil.copytree(tree, other)
@@ -349,13 +343,11 @@ def test_a_build_of_another_raw_release_is_replaced_only_with_overwrite(tree, tm
     before = Path(os.path.join(out, "ggt_manifest.json")).read_bytes()
     os.symlink(tree, tmp_path / "alias")
     assert build(str(tmp_path / "alias"), out, progress=False).reused == 6  # the same release
-    r = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "build", other, out, "-q"],
-                       capture_output=True, text=True, check=False)
+    r = ggt_in_process("build", other, out, "-q")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert f"holds a build of {os.path.realpath(tree)}, not of {os.path.realpath(other)}; pass --overwrite" in r.stderr
     assert Path(os.path.join(out, "ggt_manifest.json")).read_bytes() == before
-    r = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "build", other, out, "-q", "--overwrite"],
-                       capture_output=True, text=True, check=False)
+    r = ggt_in_process("build", other, out, "-q", "--overwrite")
     assert r.returncode == 0, r.stderr
     assert json.loads(Path(os.path.join(out, "ggt_manifest.json")).read_text())["totals"]["pairs"] == 14
     assert build(other, out, progress=False).reused == 6  # now it is the build of `other`

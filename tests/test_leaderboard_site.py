@@ -256,23 +256,23 @@ def test_eval_results_are_the_hubs_format(lb_site):
 
 
 @pytest.mark.slow
-def test_an_earlier_site_is_replaced_whole_and_other_folders_are_refused(tmp_path):
+def test_an_earlier_site_is_replaced_whole_and_other_folders_are_refused(tmp_path, ggt_in_process):
     results = make_results(tmp_path)
     out = str(tmp_path / "site")
-    assert ggt("leaderboard", "build", results, "--out", out).returncode == 0
+    assert ggt_in_process("leaderboard", "build", results, "--out", out).returncode == 0
     os.remove(os.path.join(results, "submissions", "acme__mis", f"{GGT}.json"))
-    r = ggt("leaderboard", "build", results, "--out", out)
+    r = ggt_in_process("leaderboard", "build", results, "--out", out)
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(os.path.join(out, "records", f"acme__mis__{GGT}.json"))   # replaced, not merged
     assert os.path.exists(os.path.join(out, "records", f"acme__b__{GGT}.json"))
     other = tmp_path / "notes"
     other.mkdir()
     (other / "todo.txt").write_text("mine")
-    r = ggt("leaderboard", "build", results, "--out", str(other))
+    r = ggt_in_process("leaderboard", "build", results, "--out", str(other))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "exists and is not a leaderboard site (no data.json)" in r.stderr
     assert os.listdir(other) == ["todo.txt"]
-    r = ggt("leaderboard", "build", str(tmp_path / "nowhere" / "x"), "--out", out)
+    r = ggt_in_process("leaderboard", "build", str(tmp_path / "nowhere" / "x"), "--out", out)
     assert r.returncode == 1 and "not a results folder" in r.stderr and "Traceback" not in r.stderr
 
 

@@ -161,10 +161,9 @@ def test_card_linked_files_are_sent_and_secrets_never(built_copy):
 
 
 @pytest.mark.slow
-def test_dry_run_cli_lists_every_file_and_what_it_leaves_out(built_copy, tmp_path):
+def test_dry_run_cli_lists_every_file_and_what_it_leaves_out(built_copy, tmp_path, ggt_in_process):
     strays = add_strays(built_copy, tmp_path)
-    run = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "publish", built_copy,
-                          "--repo-id", "me/x", "--dry-run"], capture_output=True, text=True, check=False)
+    run = ggt_in_process("publish", built_copy, "--repo-id", "me/x", "--dry-run")
     assert run.returncode == 0, run.stderr
     listed = [line.split()[0] for line in run.stdout.splitlines() if line.startswith("  ")]
     assert sorted(listed) == sorted(dataset_paths(built_copy) | strays)
@@ -195,13 +194,12 @@ def test_publish_refuses_before_uploading(built_copy):
     assert api.calls == []
 
 
-def _dry_run(out):
-    return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "publish", out, "--repo-id", "me/x",
-                           "--dry-run"], capture_output=True, text=True, check=False)
+def _dry_run(ggt_in_process, out):
+    return ggt_in_process("publish", out, "--repo-id", "me/x", "--dry-run")
 
 
 @pytest.mark.slow
-def test_license_other_needs_a_name_and_a_link_from_ggt_release_yaml(tree, tmp_path):
+def test_license_other_needs_a_name_and_a_link_from_ggt_release_yaml(tree, tmp_path, ggt_in_process):
     """The Hub refuses `license: other` without license_name and license_link: the dry run
     says so and where to fix it, and ggt-release.yaml takes both keys into the card."""
     from ggt_dataset.build import build
@@ -210,7 +208,7 @@ def test_license_other_needs_a_name_and_a_link_from_ggt_release_yaml(tree, tmp_p
     info.write_text("pretty_name: Mine\nlicense: other\n")
     out = str(tmp_path / "out")
     build(tree, out, progress=False)
-    run = _dry_run(out)
+    run = _dry_run(ggt_in_process, out)
     assert run.returncode == 1 and "all checks passed" not in run.stdout
     assert ("README.md: license is `other`, so the Hub needs license_name" in run.stderr
             and "license_name and license_link missing" in run.stderr
@@ -223,10 +221,10 @@ def test_license_other_needs_a_name_and_a_link_from_ggt_release_yaml(tree, tmp_p
     card = Path(out, "README.md").read_text()
     assert "license: other\nlicense_name: mine-1.0\nlicense_link: LICENSE.md\n" in card
     assert "Dataset licence: `other` ([mine-1.0](LICENSE.md))." in card
-    run = _dry_run(out)  # the link names a file that is not there
+    run = _dry_run(ggt_in_process, out)  # the link names a file that is not there
     assert run.returncode == 1 and "license_link 'LICENSE.md' is neither an http(s) URL" in run.stderr
     Path(out, "LICENSE.md").write_text("Terms.\n")
-    run = _dry_run(out)
+    run = _dry_run(ggt_in_process, out)
     assert run.returncode == 0 and "all checks passed" in run.stdout and "  LICENSE.md  7 B" in run.stdout
 
 

@@ -1,7 +1,5 @@
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from conftest import image_bytes, write
@@ -135,11 +133,10 @@ def test_ids_that_could_name_a_file_outside_a_folder_are_bad_pairs(files, pair_i
 
 
 @pytest.mark.slow
-def test_build_refuses_a_manifest_id_with_dotdot(files, tmp_path):
+def test_build_refuses_a_manifest_id_with_dotdot(files, tmp_path, ggt_in_process):
     rows = [{"lq": "lq/0.jpg", "hq": "hq/0.png", "split": "test", "category": "rain", "id": "../../escape"}]
     jsonl(files / "metadata.jsonl", rows)
-    r = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "build", str(files), str(tmp_path / "out")],
-                       capture_output=True, text=True, timeout=120, check=False)
+    r = ggt_in_process("build", files, tmp_path / "out")
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "id '../../escape' has a '.' or '..' part" in r.stdout + r.stderr
     assert not (tmp_path / "out").exists()

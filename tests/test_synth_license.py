@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -32,17 +31,14 @@ def _lq(folder: Path, n: int = 1) -> list[str]:
     return ["--qc", str(qc)]
 
 
-def _dry_run(out: str) -> subprocess.CompletedProcess:
-    # as tests/test_publish.py: the real CLI, which checks the card and never reaches the network
-    return subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "publish", out, "--repo-id", "me/x",
-                           "--dry-run"], capture_output=True, text=True, check=False)
-
-
-def _synth_build_publish(args: list[str], tmp_path: Path) -> tuple[dict, subprocess.CompletedProcess]:
+def _synth_build_publish(ggt_in_process, args: list[str],
+                         tmp_path: Path) -> tuple[dict, subprocess.CompletedProcess]:
+    """synth, build, then a publish dry run (which checks the card and never reaches the network)."""
     out_raw, built = str(tmp_path / "synth-raw"), str(tmp_path / "built")
     assert main(["synth", *args, out_raw, *FAST]) == 0
     assert main(["build", out_raw, built]) == 0
-    return yaml.safe_load(Path(out_raw, "ggt-release.yaml").read_text()), _dry_run(built)
+    dry_run = ggt_in_process("publish", built, "--repo-id", "me/x", "--dry-run")
+    return yaml.safe_load(Path(out_raw, "ggt-release.yaml").read_text()), dry_run
 
 
 def _pair_licenses(out_raw: Path) -> set:
@@ -50,12 +46,12 @@ def _pair_licenses(out_raw: Path) -> set:
 
 
 @pytest.mark.slow
-def test_synth_of_a_raw_releases_lq_carries_its_licence_and_publishes(sample_raw, tmp_path):
+def test_synth_of_a_raw_releases_lq_carries_its_licence_and_publishes(sample_raw, tmp_path, ggt_in_process):
     """The demo's path: synth of the sample pack's test LQ, build, publish dry run."""
     qc = tmp_path / "qc.yaml"
     qc.write_text("stages: [validity]\n")
-    info, run = _synth_build_publish([os.path.join(sample_raw, "test", "LQ"), "--split", "test", "--qc", str(qc)],
-                                     tmp_path)
+    args = [os.path.join(sample_raw, "test", "LQ"), "--split", "test", "--qc", str(qc)]
+    info, run = _synth_build_publish(ggt_in_process, args, tmp_path)
     assert {k: info[k] for k in ("license", "license_name", "license_link")} == {
         "license": "other", "license_name": "scikit-image-data",
         "license_link": "https://scikit-image.org/docs/stable/api/skimage.data.html"}
@@ -63,11 +59,11 @@ def test_synth_of_a_raw_releases_lq_carries_its_licence_and_publishes(sample_raw
 
 
 @pytest.mark.slow
-def test_photos_of_unknown_licence_are_unknown_and_publish(tmp_path):
+def test_photos_of_unknown_licence_are_unknown_and_publish(tmp_path, ggt_in_process):
     """No --license and no release around LQ_DIR: the Hub's `unknown`, which claims nothing and
     needs no name or link; each pair's licence column stays empty."""
     qc = _lq(tmp_path / "lq", 2)
-    info, run = _synth_build_publish([str(tmp_path / "lq"), *qc], tmp_path)
+    info, run = _synth_build_publish(ggt_in_process, [str(tmp_path / "lq"), *qc], tmp_path)
     assert info["license"] == "unknown" and "license_name" not in info and "license_link" not in info
     assert _pair_licenses(tmp_path / "synth-raw") == {None}
     assert run.returncode == 0 and "all checks passed" in run.stdout, run.stderr

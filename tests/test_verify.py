@@ -2,8 +2,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -112,21 +110,20 @@ def test_damaged_manifest_is_a_fault_not_a_crash(built_copy, content, match):
     (lambda m: m["release"].pop("pretty_name"), r"'release' lacks or mistypes \['pretty_name'\]"),
     (lambda m: m.update(built_with=None), r"'built_with' lacks or mistypes \['ggt-100k'\]")])
 @pytest.mark.slow
-def test_manifest_fields_that_are_missing_or_mistyped_are_named(built_copy, edit, match):
+def test_manifest_fields_that_are_missing_or_mistyped_are_named(built_copy, edit, match, ggt_in_process):
     path = os.path.join(built_copy, "ggt_manifest.json")
     meta = json.loads(Path(path).read_text())
     edit(meta)
     Path(path).write_text(json.dumps(meta))
     faults = verify(built_copy).faults
     assert len(faults) == 1 and faults[0].startswith(path) and re.search(match, faults[0])
-    run = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "verify", built_copy, "-q"],
-                         capture_output=True, text=True, check=False)
+    run = ggt_in_process("verify", built_copy, "-q")
     assert run.returncode == 1 and "unexpected" not in run.stdout + run.stderr
     assert re.search(match, run.stdout)
 
 
 @pytest.mark.slow
-def test_files_beside_the_dataset_are_warnings_and_secrets_say_so(built_copy):
+def test_files_beside_the_dataset_are_warnings_and_secrets_say_so(built_copy, ggt_in_process):
     for rel in ("data/rain/.DS_Store", ".env", "notes.txt", "secrets.txt"):
         Path(os.path.join(built_copy, rel)).write_bytes(b"x")
     os.symlink("/etc/hostname", os.path.join(built_copy, "linked"))
@@ -136,6 +133,5 @@ def test_files_beside_the_dataset_are_warnings_and_secrets_say_so(built_copy):
     assert set(warned) == {"data/rain/.DS_Store", ".env", "notes.txt", "secrets.txt", "linked"}
     assert "LOOKS LIKE A SECRET" in warned[".env"] and "LOOKS LIKE A SECRET" in warned["secrets.txt"]
     assert "a symlink" in warned["linked"] and "not part of the dataset" in warned["notes.txt"]
-    run = subprocess.run([sys.executable, "-m", "ggt_dataset.cli.main", "verify", built_copy, "-q"],
-                         capture_output=True, text=True, check=False)
+    run = ggt_in_process("verify", built_copy, "-q")
     assert run.returncode == 0 and run.stdout.count("warning: ") == 5, run.stdout
