@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
+import threading
+from typing import NoReturn
 
 from ..errors import GGTError
 from . import (
@@ -87,5 +90,34 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
 
 
+def entry() -> NoReturn:
+    """The ``ggt`` command (the console script, ``python -m ggt_dataset.cli.main``)."""
+    _exit(main())
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit as Python does, less the interpreter's teardown.
+
+    The teardown frees every loaded module's objects one by one: after a verb that loaded torch
+    and pyiqa it costs 1.5-2 s of CPU (`ggt score` 7.2-7.8 s of CPU with it, 5.0-5.3 s without)
+    and does nothing a finished command needs. What a normal exit does first is done here in
+    the same order: wait for threads that are not daemons, run the atexit handlers (Ray's
+    shutdown, logging's flush, temporary folders' removal, loading's stream settling), flush.
+    """
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+    if run_exitfuncs is None:       # not CPython: its own exit
+        sys.exit(code)
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # a reader gone (main() already said 141), or closed
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
