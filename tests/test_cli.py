@@ -105,3 +105,32 @@ def test_head_of_an_output_in_a_shell_pipeline(tmp_path):
     r = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=120, check=False)
     assert r.stdout.startswith("psnr ") and r.stdout.rstrip().endswith(("status 0", "status 141"))
     assert r.stderr == ""
+
+
+QUICK_EXIT = r"""
+import atexit, sys, threading, time
+from ggt_dataset.cli.main import entry
+
+class Teardown:
+    def __del__(self):      # runs in the interpreter's teardown, which the command skips
+        print("teardown ran", flush=True)
+
+kept = Teardown()
+atexit.register(print, "atexit ran")
+threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished"))).start()
+sys.argv = ["ggt", *sys.argv[1:]]
+entry()
+"""
+
+
+@pytest.mark.parametrize("args,code", [(("weights", "list", "ggt", "--metrics", "psnr"), 0),
+                                       (("build", "/does/not/exist", "o"), 1)])
+def test_the_command_exits_as_python_does_less_the_teardown(tmp_path, args, code):
+    """entry(): main()'s exit code, a thread that is not a daemon finishes, atexit handlers run,
+    the output is flushed; the objects' teardown does not run (that is the time it saves)."""
+    r = subprocess.run([sys.executable, "-c", QUICK_EXIT, *args], capture_output=True, text=True,
+                       timeout=120, check=False, cwd=tmp_path)
+    assert r.returncode == code, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[-2:] == ["thread finished", "atexit ran"] and "teardown ran" not in lines, r.stdout
+    assert ("psnr " in r.stdout) == (code == 0) and ("no such file" in r.stderr) == (code == 1)
