@@ -125,6 +125,7 @@ entry()
 
 @pytest.mark.parametrize("args,code", [(("weights", "list", "ggt", "--metrics", "psnr"), 0),
                                        (("build", "/does/not/exist", "o"), 1)])
+@pytest.mark.slow
 def test_the_command_exits_as_python_does_less_the_teardown(tmp_path, args, code):
     """entry(): main()'s exit code, a thread that is not a daemon finishes, atexit handlers run,
     the output is flushed; the objects' teardown does not run (that is the time it saves)."""
