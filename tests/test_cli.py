@@ -109,7 +109,11 @@ def test_head_of_an_output_in_a_shell_pipeline(tmp_path):
 
 QUICK_EXIT = r"""
 import atexit, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
 from ggt_dataset.cli.main import entry
+
+pool = ThreadPoolExecutor(1)       # left open: its idle worker must be told to stop, not waited on
+pool.submit(print, "pool ran").result()
 
 class Teardown:
     def __del__(self):      # runs in the interpreter's teardown, which the command skips
@@ -127,10 +131,11 @@ entry()
                                        (("build", "/does/not/exist", "o"), 1)])
 @pytest.mark.slow
 def test_the_command_exits_as_python_does_less_the_teardown(tmp_path, args, code):
-    """entry(): main()'s exit code, a thread that is not a daemon finishes, atexit handlers run,
-    the output is flushed; the objects' teardown does not run (that is the time it saves)."""
+    """entry(): main()'s exit code, a thread that is not a daemon finishes, a thread pool left
+    open does not hang it, atexit handlers run, the output is flushed; the objects' teardown does
+    not run (that is the time it saves)."""
     r = subprocess.run([sys.executable, "-c", QUICK_EXIT, *args], capture_output=True, text=True,
-                       timeout=120, check=False, cwd=tmp_path)
+                       timeout=60, check=False, cwd=tmp_path)
     assert r.returncode == code, r.stderr
     lines = r.stdout.splitlines()
     assert lines[-2:] == ["thread finished", "atexit ran"] and "teardown ran" not in lines, r.stdout

@@ -103,13 +103,16 @@ def _exit(code: int) -> NoReturn:
     and does nothing a finished command needs. What a normal exit does first is done here in
     the same order: wait for threads that are not daemons, run the atexit handlers (Ray's
     shutdown, logging's flush, temporary folders' removal, loading's stream settling), flush.
+    Both steps are CPython's own functions, so they cannot drift from what its exit does.
     """
+    shutdown_threads = getattr(threading, "_shutdown", None)
     run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
-    if run_exitfuncs is None:       # not CPython: its own exit
+    if shutdown_threads is None or run_exitfuncs is None:      # not CPython: its own exit
         sys.exit(code)
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    # What CPython's exit calls first: threading's own exit hooks (a thread pool left open is
+    # told to stop; joining its idle workers alone would wait forever), then a join of every
+    # thread that is not a daemon.
+    shutdown_threads()
     run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
