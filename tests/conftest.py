@@ -36,14 +36,14 @@ os.environ.update(HF_HOME=_HF_HOME, HF_DATASETS_CACHE=os.path.join(_HF_HOME, "da
 os.environ.update(GGT_CACHE_DIR=os.path.join(_HF_HOME, "ggt-eval"), TORCH_HOME=os.path.join(_HF_HOME, "torch"))
 
 
-
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``heavy`` run first, each with its module after it, kept whole (its module
-    fixtures are made once); the rest keep file order. pytest-xdist hands each worker a contiguous run of this
-    order and idle workers steal from the ends of the others' runs, so a test that holds a worker
-    for a minute must start early or it finishes the suite alone."""
+    fixtures are made once); the rest keep file order. pytest-xdist hands each worker a
+    contiguous run of this order and idle workers steal from the ends of the others' runs, so a
+    test that holds a worker for a minute must start early or it finishes the suite alone."""
     heavy = {item.module.__name__ for item in items if item.get_closest_marker("heavy")}
     items.sort(key=lambda item: (item.module.__name__ not in heavy, not item.get_closest_marker("heavy")))
+
 
 # A user protocol with classical no-reference metrics that need no downloads.
 NR_PROTOCOL = """name: nr-offline

@@ -107,6 +107,12 @@ def folder_rows(read_back) -> dict:
     return read_back[0]
 
 
+def category_rows(rows: dict, category: str) -> dict:
+    """A category config's rows as the default config's rows of that category, in order (no stream)."""
+    return {split: [r for r in split_rows if r["category"] == category] for split, split_rows in rows.items()
+            if "streaming" not in split}
+
+
 @pytest.mark.slow
 def test_publish_sends_exactly_the_build_and_load_dataset_reads_it_back(hub, built, published, read_back):
     """Every config, and streaming, gives the same rows and image bytes from the Hub as from the folder."""
@@ -119,8 +125,7 @@ def test_publish_sends_exactly_the_build_and_load_dataset_reads_it_back(hub, bui
     folder_rows, from_hub = read_back
     assert from_hub["default"] == folder_rows
     for category in CATEGORIES:   # a category's config: the default's rows of that category, in order
-        assert from_hub[category] == {split: [r for r in rows if r["category"] == category]
-                                      for split, rows in folder_rows.items() if "streaming" not in split}
+        assert from_hub[category] == category_rows(folder_rows, category)
         assert all(from_hub[category].values())
     assert sum(len(folder_rows[s]) for s in ("train", "test")) == manifest.read(built)["totals"]["pairs"]
     assert any("cursor=" in p for p in hub.calls("GET", f"/api/datasets/{published}/tree/"))   # paginated
@@ -308,9 +313,7 @@ def test_a_revision_pins_what_is_loaded(hub, built, pinned, folder_rows, tmp_pat
     at_v1, at_main, local_v2 = digests(hub, tmp_path, (repo, ["default"], {"revision": "v1"}, True),
                                        (repo, ["rain"], {}, False), (v2, ["rain"], {}, False))
     assert at_v1["default"] == folder_rows
-    v1_rain = {split: [r for r in rows if r["category"] == "rain"] for split, rows in folder_rows.items()
-               if "streaming" not in split}
-    assert at_main["rain"] == local_v2["rain"] != v1_rain      # main has moved on from v1
+    assert at_main["rain"] == local_v2["rain"] != category_rows(folder_rows, "rain")   # main moved on from v1
     assert_no_gaps(hub)
 
 
