@@ -212,26 +212,30 @@ def built_copy(built, tmp_path):
     return out
 
 
-@pytest.fixture(scope="session")
-def eval_set(tmp_path_factory, request):
-    """A built sample pack with 3 test pairs per category (18 pairs of 96 px), for scoring."""
+def _eval_set(tmp_path_factory, request, name: str, per_category: int) -> str:
     from ggt_dataset.build import build
     from ggt_dataset.sample import write_sample
 
     def make(path):
-        write_sample(str(path / "raw"), train_per_category=1, test_per_category=3, size=96)
+        write_sample(str(path / "raw"), train_per_category=1, test_per_category=per_category, size=96)
         build(str(path / "raw"), str(path / "ggt"), progress=False)
 
-    return os.path.join(made_once(tmp_path_factory, request, "evalset", make), "ggt")
+    return os.path.join(made_once(tmp_path_factory, request, name, make), "ggt")
 
 
-def _baseline(name: str, eval_set: str, tmp_path_factory, request) -> str:
+@pytest.fixture(scope="session")
+def eval_set(tmp_path_factory, request):
+    """A built sample pack with 3 test pairs per category (18 pairs of 96 px), for scoring."""
+    return _eval_set(tmp_path_factory, request, "evalset", per_category=3)
+
+
+def _baseline(name: str, eval_set: str, tmp_path_factory, request, key: str = "preds") -> str:
     from ggt_dataset.eval.baselines import run_baseline
 
     def make(path):
         run_baseline(name, eval_set, str(path / name))
 
-    return os.path.join(made_once(tmp_path_factory, request, f"preds-{name}", make), name)
+    return os.path.join(made_once(tmp_path_factory, request, f"{key}-{name}", make), name)
 
 
 @pytest.fixture(scope="session")
@@ -244,6 +248,20 @@ def identity_preds(eval_set, tmp_path_factory, request):
 def classical_preds(eval_set, tmp_path_factory, request):
     """The classical OpenCV baseline's outputs: a second submission, better than identity on some pairs only."""
     return _baseline("classical", eval_set, tmp_path_factory, request)
+
+
+@pytest.fixture(scope="session")
+def small_eval_set(tmp_path_factory, request):
+    """One test pair per category (6 pairs of 96 px), for the tests that run a real network on
+    every image (FID's Inception, MUSIQ): each image is a CPU forward pass."""
+    return _eval_set(tmp_path_factory, request, "evalset-small", per_category=1)
+
+
+@pytest.fixture(scope="session")
+def small_preds(small_eval_set, tmp_path_factory, request):
+    """identity's and classical's predictions of ``small_eval_set``."""
+    return tuple(_baseline(name, small_eval_set, tmp_path_factory, request, key="small-preds")
+                 for name in ("identity", "classical"))
 
 
 @pytest.fixture(scope="session")

@@ -153,7 +153,7 @@ def test_help_says_what_out_holds_with_several_predictions(capsys):
 @pytest.mark.slow
 @pytest.mark.heavy      # two 2048x2048 sqrtm: ~30 s of a core
 def test_fid_plumbing_reference_cache_and_several_submissions_equal_separate_runs(
-        eval_set, identity_preds, classical_preds, tmp_path, monkeypatch):
+        small_eval_set, small_preds, tmp_path, monkeypatch):
     """pyiqa's real FID Inception without its checkpoint: streaming moments, the reference cache
     and the distance. Two submissions in one pass share the reference features and each gets what
     it gets alone: the pair in one pass (the reference features made: cache miss), then the second
@@ -177,14 +177,14 @@ def test_fid_plumbing_reference_cache_and_several_submissions_equal_separate_run
     monkeypatch.setattr(FIDScorer, "distance", staticmethod(remembered))
     proto = load("ggt").subset(["psnr"]).with_optional(["fid"])
     scorers = [Scorer(proto.metric("psnr"), "cpu"), FIDScorer(proto.metric("fid"), "cpu", unweighted=True)]
-    refs = open_references(eval_set)
+    refs = open_references(small_eval_set)
     both = [r.sets["fid"] for r in scoring.run_many(
-        [open_predictions(p) for p in (identity_preds, classical_preds)], refs, proto, scorers,
+        [open_predictions(p) for p in small_preds], refs, proto, scorers,
         progress=False, cache_dir=str(tmp_path / "c"), batch_size=4)]
-    assert [s["cache"] for s in both] == ["miss", "miss"] and [s["n"] for s in both] == [18, 18]
+    assert [s["cache"] for s in both] == ["miss", "miss"] and [s["n"] for s in both] == [6, 6]
     assert all(np.isfinite(s["value"]) for s in both) and both[0]["value"] != both[1]["value"]
     assert computed == [s["value"] for s in both]          # two sets of moments, two real distances
-    alone = scoring.run(open_predictions(classical_preds), refs, proto, scorers, progress=False,
+    alone = scoring.run(open_predictions(small_preds[1]), refs, proto, scorers, progress=False,
                         cache_dir=str(tmp_path / "c"), batch_size=4).sets["fid"]
     assert alone["cache"] == "hit" and alone["value"] == pytest.approx(both[1]["value"], rel=1e-9)
     assert len(computed) == 2           # the moments alone were bit-identical to the pass's
