@@ -108,6 +108,10 @@ class Protocol:
         if self.size.policy not in SIZE_POLICIES:
             raise ProtocolError(f"{where}: size_mismatch.policy must be one of {SIZE_POLICIES}, "
                                 f"got {self.size.policy!r}")
+        limit = self.size.max_diff
+        if self.size.policy == "crop" and (type(limit) is not int or limit < 0):
+            raise ProtocolError(f"{where}: size_mismatch.max_diff must be a whole number of pixels, 0 or more, "
+                                f"with policy 'crop'; got {limit!r}")
         if self.aggregation != "mean":
             raise ProtocolError(f"{where}: aggregation must be 'mean', got {self.aggregation!r}")
         if self.crop_border < 0:
@@ -181,7 +185,8 @@ class Protocol:
         sizes = f"prediction {pw}x{ph}, ground truth {gw}x{gh}"
         if (pw, ph) != (gw, gh) and self.size.policy == "error":
             return f"{sizes}; protocol {self.name!r} requires equal sizes"
-        if self.size.policy == "crop" and max(abs(ph - gh), abs(pw - gw)) > self.size.max_diff:
+        limit = self.size.max_diff          # an int with policy crop (__post_init__)
+        if self.size.policy == "crop" and limit is not None and max(abs(ph - gh), abs(pw - gw)) > limit:
             return (f"{sizes}; they differ by more than the {self.size.max_diff} px "
                     f"protocol {self.name!r} allows")
         # What the metrics see: the ground truth's size (resize), or the overlap (crop).
