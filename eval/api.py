@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ..ids import unique_names
 from . import cache, metrics, report, report_folder, scoring, weights
@@ -11,6 +12,9 @@ from .judge import Judge, JudgeOptions
 from .metrics import kernels
 from .predictions import MAX_UNZIPPED_BYTES, open_predictions
 from .references import open_references
+
+if TYPE_CHECKING:
+    from .fid import FIDScorer
 
 
 def load_protocol(name_or_path: str, metric_names: list[str] | None = None) -> protocol_mod.Protocol:
@@ -47,7 +51,7 @@ def available_metrics(protocol: str, weights_dir: str | None = None) -> list[str
 
 
 def build_scorers(proto: protocol_mod.Protocol, device: str = "auto", weights_dir: str | None = None,
-                  kernel: str = "fast") -> tuple[list[metrics.Scorer], dict, str]:
+                  kernel: str = "fast") -> tuple[list[metrics.Scorer | FIDScorer], dict, str]:
     """Check pyiqa's version and every weight file first, then build the metrics.
 
     ``kernel``: ``fast`` runs our kernel where a metric has one (SSIM: eval/ssim.py), ``pyiqa``
@@ -68,7 +72,7 @@ def check_setup(proto: protocol_mod.Protocol, device: str = "auto",
     return files, metrics.resolve_device(device)
 
 
-def make_scorers(proto: protocol_mod.Protocol, device: str, kernel: str = "fast") -> list[metrics.Scorer]:
+def make_scorers(proto: protocol_mod.Protocol, device: str, kernel: str = "fast") -> list[metrics.Scorer | FIDScorer]:
     from .fid import FIDScorer
 
     return [FIDScorer(spec, device) if spec.kind == "SET" else metrics.Scorer(spec, device, kernel=kernel)

@@ -138,13 +138,13 @@ def plot(summaries: list[dict], path: str) -> None:
 
 def figure(summaries: list[dict]):
     """Per metric, each category and the overall mean, one bar per submission."""
-    from matplotlib import colormaps
+    from matplotlib import color_sequences
 
     summaries = [_with_sets(s) for s in summaries]
     names = list(dict.fromkeys(n for s in summaries for n in s["metrics"]))
     cats = list(dict.fromkeys(c for s in summaries for c in s["per_category"]))
     fig, axes = _figure(len(names), width=0.6 * (len(cats) + 1) * max(1.0, len(summaries) / 2) + 1.5)
-    colours = colormaps["tab10"].colors
+    colours = color_sequences["tab10"]          # tab10's 10 colours (colormaps["tab10"].colors)
     width = 0.8 / len(summaries)
     for ax, n in zip(axes, names):
         groups = [c for c in cats if any(n in s["per_category"].get(c, {}) for s in summaries)] + ["overall"]

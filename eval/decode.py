@@ -26,9 +26,13 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from PIL import Image, ImageOps
+
+if TYPE_CHECKING:
+    from PIL.TiffImagePlugin import TiffImageFile
 
 from ..errors import GGTError
 from ..images import (
@@ -91,8 +95,9 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
         raise ImageDecodeError(f"{name}: is {im.format} content, expected one of "
                                f"{', '.join(sorted(ALLOWED_FORMATS))}; save predictions as PNG")
     # MPO (a camera JPEG with a preview picture) shows its first frame, as every viewer does.
-    if im.format != "MPO" and getattr(im, "n_frames", 1) > 1:
-        raise ImageDecodeError(f"{name}: has {im.n_frames} frames (animated or multi-page); "
+    frames = getattr(im, "n_frames", 1)     # only formats with several frames have it
+    if im.format != "MPO" and frames > 1:
+        raise ImageDecodeError(f"{name}: has {frames} frames (animated or multi-page); "
                                "save one still image per prediction")
     return im
 
@@ -103,13 +108,14 @@ def _sixteen_bit_rgb(data: bytes, im: Image.Image, name: str) -> bool:
         return data[24] == 16 and data[25] in (2, 4, 6)
     if im.format != "TIFF":
         return False
-    bits = im.tag_v2.get(258, (8,))
+    tags = cast("TiffImageFile", im).tag_v2
+    bits = tags.get(258, (8,))
     bits = bits if isinstance(bits, tuple) else (bits,)
     if not 8 < max(bits) <= 16 or im.mode in _SIXTEEN:
         return False          # 32-bit samples meet the mode rule below (I and F are refused)
     # Unsigned 16-bit RGB(A) only: OpenCV's libtiff returns any other layout in its own way.
-    formats = im.tag_v2.get(339, (1,))
-    if (set(bits) == {16} and im.tag_v2.get(262) == 2 and len(bits) in (3, 4)
+    formats = tags.get(339, (1,))
+    if (set(bits) == {16} and tags.get(262) == 2 and len(bits) in (3, 4)
             and set(formats if isinstance(formats, tuple) else (formats,)) == {1}):
         return True
     raise ImageDecodeError(f"{name}: a TIFF with {'/'.join(map(str, bits))} bits per sample in mode "

@@ -45,6 +45,7 @@ class Predictions:
     matched_by: str = "path"                      # or "basename" for a flat folder
 
     def read(self, pair_id: str) -> bytes:
+        assert self._reader is not None         # every opener (open_predictions, memory.py) sets one
         return self._reader(pair_id)
 
     @property
@@ -55,6 +56,7 @@ class Predictions:
     def rekey(self, mapping: dict[str, str]) -> None:
         """Re-address by full ids (``mapping``: key used so far -> dataset id)."""
         old_reader, old_names = self._reader, self.names
+        assert old_reader is not None
         back = {v: k for k, v in mapping.items()}
         self.names = {mapping[k]: n for k, n in old_names.items() if k in mapping}
         self._reader = lambda pair_id: old_reader(back[pair_id])

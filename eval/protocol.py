@@ -15,8 +15,9 @@ import json
 import math
 import operator
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from .metric_facts import DIRECTIONS, Directed
 from .protocol_file import ProtocolError, read_merged
@@ -26,10 +27,11 @@ DEFAULT_PROTOCOL = "ggt"
 SIZE_POLICIES = ("crop", "resize", "error")
 WEIGHT_STORES = ("pyiqa", "torchvision", "clip", "timm")
 # Derived scores: name -> (function, fewest arguments); abs takes exactly one.
-_DERIVED_FUNCS = {"max": (max, 2), "min": (min, 2), "abs": (abs, 1)}
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-           ast.Div: operator.truediv, ast.Pow: math.pow}    # math.pow: floats, never complex
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_DERIVED_FUNCS: dict[str, tuple[Callable[..., float], int]] = {"max": (max, 2), "min": (min, 2), "abs": (abs, 1)}
+_BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.Pow: math.pow}    # math.pow: floats, never complex
+_UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 MAX_EXPONENT = 16
 # The smallest side, in px, a pyiqa metric can score, where it has one (pyiqa 0.1.16, measured on
 # random images): ssim's 11x11 window has no padding, lpips' AlexNet pools to nothing below 31
@@ -219,7 +221,7 @@ def _const(node: ast.AST) -> float | None:
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         inner = _const(node.operand)
         return None if inner is None else _UNARY[type(node.op)](inner)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         try:
             value = float(node.value)
         except OverflowError:             # an integer literal of 400 digits
@@ -285,13 +287,14 @@ def _eval(node: ast.AST, values: dict[str, float]) -> float:
     """A checked expression's value; 0/0, overflow and (-1)**0.5 give NaN, never an exception."""
     try:
         if isinstance(node, ast.Constant):
-            return float(node.value)
+            return float(cast(float, node.value))      # a number: _check_node allows no other constant
         if isinstance(node, ast.Name):
             return float(values[node.id])
         if isinstance(node, ast.UnaryOp):
             return _UNARY[type(node.op)](_eval(node.operand, values))
         if isinstance(node, ast.BinOp):
             return float(_BINARY[type(node.op)](_eval(node.left, values), _eval(node.right, values)))
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)    # what _check_node allows
         fn = _DERIVED_FUNCS[node.func.id][0]
         return float(fn(*(_eval(a, values) for a in node.args)))
     except (ArithmeticError, ValueError):

@@ -73,7 +73,8 @@ def _from_build(out: str, split: str) -> References:
     if not shards:
         have = sorted({s["split"] for s in data["shards"]})
         raise ReferenceDataError(f"{out}: no {split!r} split (it has {', '.join(have) or 'none'})")
-    rows, sizes = [], {}
+    rows: list[tuple[str, str, str]] = []
+    sizes: dict[str, tuple[int, int]] = {}
     for path in shards:
         t = pq.read_table(path, columns=["id", "category", "hq_sha256", "hq_width", "hq_height"])
         rows += zip(*(t.column(c).to_pylist() for c in ("id", "category", "hq_sha256")))

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import platform
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from .. import __version__
@@ -329,7 +330,7 @@ def draw_plots(summary: dict, rows: list[dict], folder: str) -> None:
     fig.savefig(os.path.join(folder, "distribution.png"), dpi=110)
 
 
-def write(out: str, summary: dict, rows: list[dict], unweighted: list[str] = ()) -> None:
+def write(out: str, summary: dict, rows: list[dict], unweighted: Sequence[str] = ()) -> None:
     """Write the whole report as the folder ``out``: the old one stays until the new one is whole."""
     if unweighted:
         raise ReportError(f"metrics {', '.join(unweighted)} ran without their pretrained weights; "

@@ -20,6 +20,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -89,7 +90,7 @@ class _Submission:
     match: Match
     todo: list[str]
     failed: list[str]
-    batcher: Batcher | None = None
+    batcher: Batcher = field(init=False)          # made once the reference cache is read
     fid_gt_cached: Moments | None = None
     reference: dict[str, dict[str, float]] = field(default_factory=dict)
     cache_state: dict[str, str] = field(default_factory=dict)
@@ -134,7 +135,7 @@ def _produce(subs: list[_Submission], refs, protocol, fid: bool, fid_gt: bool, p
         out.put(None)
 
 
-def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[Scorer], *,
+def run(preds: Predictions, refs: References, protocol: Protocol, scorers: Sequence[Scorer | FIDScorer], *,
         allow_partial: bool = False, batch_size: int = DEFAULT_BATCH, workers: int | None = None,
         cache_dir: str | None = None, progress: bool = True,
         partial_option: str = "--allow-partial", jpeg_decoder: str = "pillow") -> Result:
@@ -146,7 +147,8 @@ def run(preds: Predictions, refs: References, protocol: Protocol, scorers: list[
                     jpeg_decoder=jpeg_decoder)[0]
 
 
-def run_many(submissions: list[Predictions], refs: References, protocol: Protocol, scorers: list[Scorer], *,
+def run_many(submissions: list[Predictions], refs: References, protocol: Protocol,
+             scorers: Sequence[Scorer | FIDScorer], *,
              labels: list[str] | None = None, allow_partial: bool = False, batch_size: int = DEFAULT_BATCH,
              workers: int | None = None, cache_dir: str | None = None, progress: bool = True,
              partial_option: str = "--allow-partial", jpeg_decoder: str = "pillow") -> list[Result]:
@@ -171,23 +173,23 @@ def run_many(submissions: list[Predictions], refs: References, protocol: Protoco
     if errors:
         raise ScoreError("\n\n".join(errors))
     subs = [s for s, _ in checked if s is not None]
-    fid = next((s for s in scorers if s.spec.kind == "SET"), None)
-    scorers = [s for s in scorers if s.spec.kind != "SET"]
+    fid = next((s for s in scorers if isinstance(s, FIDScorer)), None)     # the protocol's SET metric
+    per_image = [s for s in scorers if not isinstance(s, FIDScorer)]
     shared = GroundTruthScores()
     cached = jpeg_decoder == "pillow"       # the cache holds scores of Pillow-decoded ground truths
-    device = next((str(x.device) for x in scorers + [fid] if x is not None), "cpu")
+    device = next((str(x.device) for x in [*per_image, fid] if x is not None), "cpu")
     for sub in subs:
         ids = sub.match.scored
         sub.fid_gt_cached = cache.load_moments(cache_dir, fid, refs, ids) if fid and cached else None
         gt_nr = []
-        for s in (s for s in scorers if s.spec.kind == "NR" and protocol.reference_scores):
+        for s in (s for s in per_image if s.spec.kind == "NR" and protocol.reference_scores):
             hit = cache.load_reference(cache_dir, s, refs, ids) if cached else None
             sub.cache_state[s.name] = "hit" if hit is not None else "miss"
             if hit is None:
                 gt_nr.append(s)
             else:
                 sub.reference[s.name] = hit
-        sub.batcher = Batcher(protocol, scorers, batch_size, gt_nr, fid,
+        sub.batcher = Batcher(protocol, per_image, batch_size, gt_nr, fid,
                                fid is not None and sub.fid_gt_cached is None, shared, device)
     _score(subs, refs, protocol, fid, workers, progress, decode if cached else decode_on(device))
     late = [(f"submission {s.label!r} ({s.preds.source}):\n" if labels is not None else "")
@@ -247,6 +249,7 @@ def _result(sub: _Submission, refs: References, fid, cache_dir: str | None, tota
     sets = {}
     if fid:
         gt_moments = sub.fid_gt_cached if sub.fid_gt_cached is not None else batcher.moments[1]
+        assert gt_moments is not None       # the batcher gathers them whenever the cache had none
         if sub.fid_gt_cached is None and not failed and cached:
             cache.save_moments(cache_dir, fid, refs, m.scored, gt_moments)
         # n and n_reference differ only in a partial run whose unreadable predictions had

@@ -145,7 +145,11 @@ def table(items: list[LoadedPair]) -> pa.Table:
     walks a dict per row and was the slowest step of a build.
     """
     pairs = [it.planned.pair for it in items]
-    images = {"lq": [it.lq for it in items], "hq": [it.hq for it in items]}
+    images: dict[str, list[ImageRecord]] = {"lq": [], "hq": []}
+    for it in items:
+        assert it.lq is not None and it.hq is not None      # only pairs that loaded reach a table
+        images["lq"].append(it.lq)
+        images["hq"].append(it.hq)
     # File names only, as datasets' own Parquet writer stores them; the id carries the rest.
     paths = {"lq": [posixpath.basename(p.lq_path) for p in pairs],
              "hq": [posixpath.basename(p.hq_path) for p in pairs]}

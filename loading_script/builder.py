@@ -60,7 +60,8 @@ def _categories(value: Any) -> tuple[str, ...] | None:
     if unknown or not names:
         raise BuildError(f"GGTConfig categories must be some of {list(CATEGORIES)}, got {value!r}"
                          + (f" ({unknown} unknown)" if unknown else ""))
-    return tuple(dict.fromkeys(normalize_category(n) for n in names))
+    known = [c for n in names if (c := normalize_category(n)) is not None]     # all of them, here
+    return tuple(dict.fromkeys(known))
 
 
 _CHECKS = {"layout": _choice("layout", LAYOUTS), "on_bad_pairs": _choice("on_bad_pairs", ON_BAD_PAIRS),

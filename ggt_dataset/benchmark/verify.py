@@ -32,8 +32,7 @@ class Outcome:
     failed: bool = False        # could not be verified here (another protocol version, say); left as it was
 
 
-def _fetch_outputs(repo: Results, record: Record, token: str | None) -> str:
-    out = record.outputs
+def _fetch_outputs(repo: Results, out: dict, token: str | None) -> str:
     if out["repo"] is None:
         return repo.local_path(out["path"])
     from huggingface_hub import hf_hub_download, snapshot_download
@@ -94,8 +93,10 @@ def _rescore(repo: Results, record: Record, where: str, opts: Options, report: s
     from ..eval import api
     from ..eval.predictions import open_predictions
 
-    local = _fetch_outputs(repo, record, opts.token)
-    problems = _hash_problems(record.outputs["sha256"], output_hashes(open_predictions(local)))
+    outputs = record.outputs
+    assert outputs is not None          # verify_all verifies only records with outputs
+    local = _fetch_outputs(repo, outputs, opts.token)
+    problems = _hash_problems(outputs["sha256"], output_hashes(open_predictions(local)))
     pending = record.status == "pending"
     s = api.score(local, opts.reference, out=report, protocol=record.protocol["name"],
                   metrics=(opts.metrics if pending else list(record.metrics)) or None, device=opts.device,
@@ -103,9 +104,12 @@ def _rescore(repo: Results, record: Record, where: str, opts: Options, report: s
     test_set = s["fingerprint"]["test_set"]["sha256"]
     if pending:
         repo.accepted().check_test_set(test_set, f"{opts.reference} (the --reference)")
-    elif test_set != record.test_set["sha256"]:
-        raise RecordError(f"{opts.reference}: test set {test_set[:12]}, but {where} was scored on "
-                          f"{record.test_set['sha256'][:12]}; give the benchmark's test set as --reference")
+    else:
+        claimed = record.test_set
+        assert claimed is not None          # every record but a pending one has it (record.py checks)
+        if test_set != claimed["sha256"]:
+            raise RecordError(f"{opts.reference}: test set {test_set[:12]}, but {where} was scored on "
+                              f"{claimed['sha256'][:12]}; give the benchmark's test set as --reference")
     if s["partial"]:
         problems.append(f"scored {s['counts']['scored']} of {s['counts']['test_set']} test pairs: the outputs "
                         "do not cover the test set")
@@ -154,7 +158,8 @@ def verify_all(results: str, opts: Options, *, only: str | None = None,
              or p.startswith(f"{SUBMISSIONS}/{only.replace('/', '__')}/")]
     if only and not paths:
         raise RecordError(f"{results}: no record for {only}")
-    outcomes, files = [], {}
+    outcomes: list[Outcome] = []
+    files: dict[str, bytes | str] = {}
     work = tempfile.mkdtemp(prefix="ggt-verify-")
     try:
         for path in paths:

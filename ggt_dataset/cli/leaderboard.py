@@ -51,7 +51,7 @@ def init(args) -> int:
 
 def _register_verify(subs) -> None:
     p = subs.add_parser("verify", help="re-score submitted outputs and compare with the claimed means",
-                        description=inspect.cleandoc(verify.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description=inspect.cleandoc(verify.__doc__ or ""), formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog=examples(
                             "ggt leaderboard verify results/ --reference ggt-100k",
                             "ggt leaderboard verify ORG/GGT-100K-results --reference ORG/GGT-100K --only me/model"))

@@ -56,8 +56,9 @@ def _error(exc: Exception, viewer: Viewer) -> JSONResponse:
     if isinstance(exc, ImageDecodeError):
         message = f"the stored image cannot be decoded: {message}"
     body = {"error": message}
-    if getattr(exc, "param", None):            # a query's bad parameter: the page shows the message by its input
-        body["param"] = exc.param
+    param = getattr(exc, "param", None)
+    if param:            # a query's bad parameter: the page shows the message by its input
+        body["param"] = param
     return JSONResponse(body, status, headers=_HEADERS)
 
 
@@ -65,7 +66,8 @@ def _params(request: Request) -> dict[str, str | list[str]]:
     """Query parameters; a repeated one (license=a&license=b) becomes a list."""
     out: dict[str, str | list[str]] = {}
     for k, v in request.query_params.multi_items():
-        out[k] = [*out[k], v] if isinstance(out.get(k), list) else ([out[k], v] if k in out else v)
+        seen = out.get(k)
+        out[k] = [*seen, v] if isinstance(seen, list) else ([seen, v] if seen is not None else v)
     return out
 
 
@@ -122,10 +124,10 @@ def machine_addresses(host: str) -> list[str]:
     import socket
 
     families = [socket.AF_INET] if host == "0.0.0.0" else [socket.AF_INET, socket.AF_INET6]
-    found = set()
+    found: set[str] = set()
     for family in families:
         try:
-            found |= {ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None, family)}
+            found |= {str(ai[4][0]) for ai in socket.getaddrinfo(socket.gethostname(), None, family)}
         except OSError:
             pass
         try:        # connecting a UDP socket sends nothing: it only picks the route, and so the address

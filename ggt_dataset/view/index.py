@@ -93,7 +93,7 @@ class LRU:
                 return self._items[key]
             pending = self._pending.get(key)
             owner = pending is None
-            if owner:
+            if pending is None:
                 pending = self._pending[key] = Future()
         if not owner:
             return pending.result()

@@ -83,7 +83,7 @@ def _scores(index: PairIndex, table_path: str, report: Report) -> Report:
 
 def _ranked(metrics: dict) -> dict[str, str]:
     # Only a known direction orders the grid: 'unknown' (AFINE-NR) must not sort as lower-is-better.
-    return {k: v.get("better") for k, v in metrics.items() if isinstance(v, dict) and v.get("better") in RANKED}
+    return {k: v["better"] for k, v in metrics.items() if isinstance(v, dict) and v.get("better") in RANKED}
 
 
 def attach_report(index: PairIndex, path: str) -> Report:
@@ -151,11 +151,12 @@ def attach_predictions(index: PairIndex, path: str, split: str = "test") -> Outp
     """A model's outputs for ``split``, matched by id (or by file name, for a flat folder)."""
     preds = open_predictions(path)
     keys = list(preds.names)
+    ids: list[str | None]
     if preds.flat:
         mapping = _by_basename(index, set(keys), split)
         ids = [mapping.get(k) for k in keys]
     else:
-        ids = keys
+        ids = list(keys)
     rows, _ = _rows(index, [i or k for i, k in zip(ids, keys)], split, path)
     unmatched = [k for k, r in zip(keys, rows) if r is None]
     return Outputs(preds, {int(r): k for k, r in zip(keys, rows) if r is not None}, unmatched)

@@ -73,7 +73,9 @@ def parse(params: Params, index: PairIndex) -> Query:
     """Read a :class:`Query` from URL parameters, checking every column name against ``index``."""
     labels, where = [], []
     for name, col in index.columns.items():
-        wanted = _labels(params.get(name, ""), col.labels) if not col.numeric else []
+        if col.labels is None:              # a numeric column: filtered by `where`
+            continue
+        wanted = _labels(params.get(name, ""), col.labels)
         if wanted:
             bad = [w for w in wanted if w not in col.labels]
             if bad:
@@ -84,8 +86,8 @@ def parse(params: Params, index: PairIndex) -> Query:
         if not m:
             raise QueryError(f"where: cannot read {cond!r}; write e.g. lpips>0.3 or hq_width>=512", "where")
         name, op, value = m.groups()
-        col = index.column(name)
-        if col is None or not col.numeric:
+        target = index.column(name)
+        if target is None or not target.numeric:
             raise QueryError(f"where: {name!r} is not a numeric column (have: {', '.join(numeric(index))})",
                              "where")
         where.append((name, op, float(value)))
@@ -113,10 +115,13 @@ def _mask(query: Query, index: PairIndex) -> np.ndarray:
     mask = np.ones(index.num_rows, bool)
     for name, wanted in query.labels:
         col = index.columns[name]
+        assert col.labels is not None       # parse() puts label columns only in query.labels
         mask &= np.isin(col.values, [col.labels.index(w) for w in wanted])
     for name, op, value in query.where:
+        target = index.column(name)
+        assert target is not None           # and only columns the index has in query.where
         with np.errstate(invalid="ignore"):
-            mask &= _OPS[op](index.column(name).values, value)
+            mask &= _OPS[op](target.values, value)
     if query.q:
         mask &= _id_match(query.q, index)
     return mask
@@ -130,8 +135,9 @@ def _order(rows: np.ndarray, sort: str, index: PairIndex) -> np.ndarray:
     if not sort:
         return rows
     col = index.column(sort.removeprefix("-"))
+    assert col is not None                      # parse() checked the sort column
     values = col.values[rows].astype(np.float64)
-    if not col.numeric:                         # labels sort alphabetically, not by code
+    if col.labels is not None:                  # labels sort alphabetically, not by code
         rank = np.argsort(np.argsort(np.array(col.labels, dtype=object))).astype(np.float64)
         codes = col.values[rows]
         values = np.where(codes >= 0, rank[np.maximum(codes, 0)], np.nan)

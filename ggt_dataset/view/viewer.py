@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, SupportsFloat
 
 import numpy as np
 import pyarrow as pa
@@ -72,7 +72,7 @@ def _listed(value: str | list[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
-def _number(v: np.floating) -> float | int | None:
+def _number(v: SupportsFloat) -> float | int | None:
     """Whole numbers as ints; float32 as its shortest decimal (23.8016, not 23.801599502563477)."""
     f = float(v)
     if not math.isfinite(f):
@@ -150,9 +150,11 @@ class Viewer:
         out = {}
         for name, col in self.index.columns.items():
             v = col.values[row]
-            out[name] = (col.labels[v] if v >= 0 else None) if not col.numeric else _number(v)
+            out[name] = _number(v) if col.labels is None else (col.labels[v] if v >= 0 else None)
         for name in derived:
-            out[name] = _number(self.index.column(name).values[row])
+            made = self.index.column(name)
+            assert made is not None             # rows() asks only for the index's derived columns
+            out[name] = _number(made.values[row])
         return out
 
     def rows(self, params: q.Params) -> dict[str, Any]:
