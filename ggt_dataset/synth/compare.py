@@ -28,7 +28,7 @@ COLUMNS = ("quality_hq", "quality_gain", "fidelity_structure", "fidelity_colour_
            "judge_fidelity", "accepted")
 
 
-def _scores(out_raw: str) -> dict[str, float]:
+def _scores(out_raw: str) -> dict[str, float | str]:
     journal = Journal(os.path.join(out_raw, STATE_DIR, "journal.sqlite"))
     try:
         sums: dict[str, list[float]] = {}
@@ -42,7 +42,7 @@ def _scores(out_raw: str) -> dict[str, float]:
     finally:
         journal.close()
     means = {k: sum(v) / len(v) for k, v in sums.items() if v}
-    out = {"pairs": n, "accepted": accepted / n if n else 0.0}
+    out: dict[str, float | str] = {"pairs": n, "accepted": accepted / n if n else 0.0}
     for key, value in means.items():
         if key.startswith("quality_") and key.endswith("_hq"):
             out["quality_hq"], out["quality_metric"] = value, key[len("quality_"):-len("_hq")]

@@ -90,11 +90,14 @@ def _parse_openai_edit(content_type: str, body: bytes) -> Parsed:
         raise ValueError(f"images/edits expects multipart/form-data, got {content_type!r}")
     msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-    fields: dict[str, str] = {}
-    files: dict[str, bytes] = {}
+    # keyed by the part's name as get_param gives it: a str, a tuple for an RFC 2231 name*=, None without one
+    fields: dict[Any, str] = {}
+    files: dict[Any, bytes] = {}
     for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
+        # a leaf part decodes to bytes, a multipart one to None (typeshed also allows a Message)
+        decoded = part.get_payload(decode=True)
+        payload = decoded if isinstance(decoded, bytes) else b""
         if part.get_filename():
             files.setdefault(name, payload)
         else:
@@ -109,7 +112,8 @@ def _parse_openai_chat(req: dict[str, Any]) -> Parsed:
     image, texts = None, []
     for message in req.get("messages", []):
         content = message.get("content")
-        for item in content if isinstance(content, list) else [{"type": "text", "text": content or ""}]:
+        items: list[Any] = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
+        for item in items:
             if item.get("type") == "image_url" and image is None:
                 url = item["image_url"]["url"]
                 image = _b64(url.split(",", 1)[1]) if url.startswith("data:") else None
@@ -176,7 +180,7 @@ def _instance(schema: dict[str, Any]) -> Any:
 def _gemini_usage(parsed: Parsed, image_out: bool, text_tokens: int = 0) -> dict[str, Any]:
     prompt_text = max(1, len(parsed.prompt.split()))
     prompt_image = _IMAGE_IN_TOKENS if parsed.image else 0
-    out = [{"modality": "IMAGE", "tokenCount": _IMAGE_OUT_TOKENS}] if image_out else []
+    out: list[dict[str, Any]] = [{"modality": "IMAGE", "tokenCount": _IMAGE_OUT_TOKENS}] if image_out else []
     if text_tokens:
         out.append({"modality": "TEXT", "tokenCount": text_tokens})
     cand = sum(d["tokenCount"] for d in out)

@@ -153,7 +153,7 @@ class FakeAPIServer:
         with self._lock:
             if request is not None:
                 self._by_request[request] = script
-            else:
+            elif image is not None:     # always, by the check above: exactly one is given
                 key = image if isinstance(image, str) else hashlib.sha256(image).hexdigest()
                 self._by_image.setdefault(key, []).append(script)
 
@@ -225,16 +225,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, parsed: Parsed, script: _Script | None) -> int:
         if not self._key_ok(parsed.api):
             return self._send(*bad_key(parsed.api))
-        kind = script.kind if script else None
+        kind, retry_after = (script.kind, script.retry_after) if script else (None, None)
         if kind == "hang":
             self.fake._stopping.wait(self.fake.hang_seconds)
             self.close_connection = True
             return 0
         if kind in ("429", "500", "503", "400"):
             # OpenAI sends a Retry-After header; Google APIs put google.rpc.RetryInfo in the body.
-            headers = ({"Retry-After": fmt_seconds(script.retry_after)}
-                       if script.retry_after is not None and parsed.api != "gemini" else {})
-            return self._send(*http_fault(parsed.api, int(kind), script.retry_after), headers=headers)
+            headers = ({"Retry-After": fmt_seconds(retry_after)}
+                       if retry_after is not None and parsed.api != "gemini" else {})
+            return self._send(*http_fault(parsed.api, int(kind), retry_after), headers=headers)
         if kind == "401":
             return self._send(*bad_key(parsed.api))
         size = provider_size(parsed) if self.fake.provider_sizes else None

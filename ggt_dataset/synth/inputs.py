@@ -67,8 +67,9 @@ def split_of(lq_dir: str) -> str:
     from ..schema import normalize_role
 
     for part in reversed(os.path.abspath(lq_dir).split(os.sep)):
-        if normalize_split(part):
-            return normalize_split(part)
+        split = normalize_split(part)
+        if split:
+            return split
         if not normalize_role(part):
             break
     return "train"

@@ -206,7 +206,14 @@ class Journal:
 
     def rows(self, states: tuple[str, ...], page: int = 500) -> Iterator[dict]:
         for key in self.keys(states, page):
-            yield self.pair(key)
+            yield self._listed(key)
+
+    def _listed(self, key: str) -> dict:
+        """The row of a key just listed from ``pairs``: still there, as only a run's scan removes pairs,
+        before the run reads any (and one run at a time holds OUT_RAW's lock)."""
+        row = self.pair(key)
+        assert row is not None, key
+        return row
 
     def accepted(self, page: int = 500) -> Iterator[dict]:
         """Accepted pairs by split and id (the manifest's order), read a page at a time."""
@@ -225,7 +232,7 @@ class Journal:
         """Accepted pairs that later QC flagged for review: in the release until a person rejects them."""
         keys = [k for (k,) in self.db.execute("SELECT key FROM pairs WHERE state='accepted' AND decided_by=? "
                                               "ORDER BY key", (KEPT,))]
-        return (self.pair(k) for k in keys)
+        return (self._listed(k) for k in keys)
 
     def reopen_for_qc(self) -> int:
         """New QC settings: pairs QC decided go back to pending (an accepted one marked WAS_ACCEPTED)."""
@@ -272,7 +279,9 @@ class Journal:
                 "currency, reserved) VALUES (?, ?, ?, ?, 'sent', ?, ?, ?, ?, ?, ?)",
                 (key, kind, fp, self.attempts(fp) + 1, provider, model, time.time(),
                  json.dumps(request, default=str), currency, reserve))
-        return int(cur.lastrowid)
+        call_id = cur.lastrowid
+        assert call_id is not None      # an INSERT that succeeded sets it
+        return call_id
 
     def hold(self, call_id: int, cost: float) -> None:
         """A call in flight now known to cost ``cost``: hold that until its row is closed."""

@@ -201,7 +201,8 @@ def write_rejections(journal: Journal, out_raw: str, lq_dir: str, shown: int = 2
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=REJECTION_COLUMNS, lineterminator="\n")
     w.writeheader()
-    n, first = 0, []
+    n = 0
+    first: list[dict] = []
     for row in journal.rows(LEFT_OUT):
         out = {"id": row["id"], "split": row["split"], "category": row["category"], "verdict": row["state"],
                "reason": row["reason"] or "", "lq_file": os.path.join(lq_dir, row["key"])}

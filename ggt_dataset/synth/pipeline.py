@@ -42,6 +42,8 @@ class Pipeline:
 
         row = self.p.journal.pair(key)
         try:
+            # the engine feeds keys it just listed, and only the run's scan (done by then) removes pairs
+            assert row is not None, key
             return await self._process(row)
         except Stopped:
             return "pending"
@@ -72,7 +74,9 @@ class Pipeline:
         if answer.status == "refused":
             j.update_pair(key, state="refused", generator=generator, reason=f"refused: {answer.detail}"[:1000])
             return "refused"
-        hq_bytes = await asyncio.to_thread(_read_result, self.p.caller.results_dir, answer.result_file)
+        result_file = answer.result_file
+        assert result_file is not None      # an ok edit answer is a saved image (Caller._record, Caller._reuse)
+        hq_bytes = await asyncio.to_thread(_read_result, self.p.caller.results_dir, result_file)
         results, hq_file = await self._qc(row, rgb, hq_bytes, answer)
         state, decided_by = qc_mod.final_verdict(results), "qc"
         reason = "; ".join(r.summary() for r in results if r.verdict in ("fail", "review"))
@@ -105,13 +109,15 @@ class Pipeline:
 
     def _asker(self, row: dict, data: bytes, mime: str):
         vision = getattr(self.p.prompter, "vision", None)
+        if vision is None:
+            return None
 
         async def ask(kind: str, instruction: str, schema: dict | None = None):
             answer = await self.p.caller.call(
                 row["key"], kind, (row["lq_sha256"], instruction, schema), vision.name, vision.model,
                 {"instruction": instruction, "schema": schema}, lambda: vision.ask(data, mime, instruction, schema))
             return _Reply(answer.response.get("text", ""), answer.model)
-        return ask if vision is not None else None
+        return ask
 
     async def _qc(self, row: dict, lq: np.ndarray, hq_bytes: bytes, answer: Answer):
         """Run the stages in order; returns their results and the HQ (file, sha256) to release."""
@@ -138,7 +144,7 @@ class Pipeline:
         return results, hq_file
 
     async def _stage(self, name: str, cfg: Any, row: dict, lq: np.ndarray, hq: np.ndarray,
-                     earlier: list[qc_mod.StageResult], hq_sha256: str):
+                     earlier: list[qc_mod.StageResult], hq_sha256: str | None):
         if name == "validity":
             return await asyncio.to_thread(qc_mod.check_validity, cfg, lq, hq)
         if name == "fidelity":
@@ -158,7 +164,7 @@ class Pipeline:
         return self.p.nr
 
     async def _judge(self, cfg: Any, row: dict, lq: np.ndarray, hq: np.ndarray,
-                     hq_sha256: str) -> qc_mod.StageResult:
+                     hq_sha256: str | None) -> qc_mod.StageResult:
         from .qc_quality import (
             JUDGE_INSTRUCTION,
             JUDGE_SCHEMA,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -176,7 +176,8 @@ class AdaptivePrompter:
         if self.vision is None or ask is None:
             return fill(item.category, analysis.named()), meta
         reply = await ask("prompt", VLM_INSTRUCTION, VLM_SCHEMA)
-        answer = parse_vlm_answer(getattr(reply, "text", reply))
+        # the reply's text, or the reply itself when it is the text (getattr with a default types as Any | None)
+        answer = parse_vlm_answer(cast(str, getattr(reply, "text", reply)))
         meta["vlm"] = {"model": getattr(reply, "model", ""), "answer": answer}
         if not answer.get("prompt"):
             meta["vlm"]["fallback"] = "the VLM's answer held no prompt; the analyser's prompt is used"

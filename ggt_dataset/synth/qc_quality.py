@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,10 +22,13 @@ from ..eval.metric_facts import FACTS, OFFLINE_NR, RANKED
 from .df_judge import JUDGE_INSTRUCTION, JUDGE_SCHEMA, parse_scores, side_by_side  # noqa: F401 (the pipeline's names)
 from .qc import Judge, Quality, StageResult, band
 
+if TYPE_CHECKING:     # for annotations: at run time eval.protocol is imported when a metric is chosen
+    from ..eval.protocol import MetricSpec
+
 
 @dataclass(frozen=True)
 class Chosen:
-    spec: object            # eval.protocol.MetricSpec
+    spec: MetricSpec
     skipped: tuple[str, ...]  # preferred metrics that could not run here, with the reason
 
 
@@ -34,7 +38,7 @@ def choose_metric(names: tuple[str, ...]) -> Chosen:
     from ..eval.protocol import MetricSpec
 
     proto = protocol.load("ggt")
-    skipped = []
+    skipped: list[str] = []
     for name in names:
         if name in OFFLINE_NR:
             return Chosen(MetricSpec(name=name, pyiqa=name, kind="NR", better=FACTS[name].better), tuple(skipped))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 from ..backend import AuthError, BackendError, EditRequest, EditResult, TransientError
 from ._common import (
@@ -148,6 +148,15 @@ def nearest_aspect(width: int, height: int) -> str:
     return min(ASPECT_RATIOS, key=lambda r: abs(math.log(int(r.split(":")[0]) / int(r.split(":")[1])) - target))
 
 
+class _Answered(TypedDict):
+    """The EditResult fields an answer has whether it holds an image or a refusal."""
+
+    model: str
+    cost: float
+    cost_estimated: bool
+    meta: dict[str, Any]
+
+
 class GeminiBackend(Priced):
     """Image editing with a Gemini image model (default: Nano Banana 2).
 
@@ -210,7 +219,7 @@ class GeminiBackend(Priced):
         meta = {"finish_reason": finish, "tokens": tokens, "seconds": round(seconds, 3),
                 "response_id": response.response_id, "price_known": self.price_known}
         answered_by = response.model_version or self.model
-        common = {"model": answered_by, "cost": cost, "cost_estimated": True, "meta": meta}
+        common: _Answered = {"model": answered_by, "cost": cost, "cost_estimated": True, "meta": meta}
         if image is not None and image.data:
             width, height, fmt = check_image(image.data, f"Gemini {answered_by}", cost)
             meta.update(width=width, height=height, format=fmt)

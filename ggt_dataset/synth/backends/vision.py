@@ -100,7 +100,7 @@ class OpenAIVision(Priced):
                   more_images: tuple[tuple[bytes, str], ...] = (), system: str | None = None) -> VisionReply:
         pictures = [{"type": "image_url", "image_url": {"url": f"data:{kind};base64,{base64.b64encode(data).decode()}"}}
                     for data, kind in ((image, mime), *more_images)]
-        messages = [{"role": "system", "content": system}] if system is not None else []
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system is not None else []
         messages.append({"role": "user", "content": [{"type": "text", "text": instruction}, *pictures]})
         extra: dict[str, Any] = {}
         if json_schema is not None:
@@ -118,7 +118,7 @@ class OpenAIVision(Priced):
         tokens = {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens} if usage else {}
         cost = (self._price.cost(text_in=tokens["prompt"], text_out=tokens["completion"])
                 if usage and self._price else 0.0)
-        if message is None or message.refusal or not message.content:     # billed all the same
+        if choice is None or message is None or message.refusal or not message.content:   # billed all the same
             why = (message.refusal if message else None) or f"finish_reason={getattr(choice, 'finish_reason', None)}"
             raise Declined(f"OpenAI {self.model} gave no answer: {why}", cost=cost)
         return VisionReply(text=message.content, model=response.model or self.model, cost=cost, cost_estimated=True,
