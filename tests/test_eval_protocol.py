@@ -66,8 +66,8 @@ def test_user_protocol_file_and_hash_follows_content(tmp_path):
     (("name: x\nmetadata: {version: 1}\ninputs: {size_mismatch: {policy: stretch}}\n"
      "metrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n"), "size_mismatch.policy"),
     # with crop, max_diff is the limit every pair is held to: it was a TypeError mid-scoring
-    *[(("name: x\nmetadata: {version: 1}\ninputs: {size_mismatch: {policy: crop, max_diff: %s}}\n"
-        "metrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n") % bad,
+    *[("name: x\nmetadata: {version: 1}\ninputs: {size_mismatch: {policy: crop, max_diff: " + bad + "}}\n"
+       "metrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n",
        f"size_mismatch.max_diff must be a whole number of pixels, 0 or more, with policy 'crop'; got {got}")
       for bad, got in (("null", "None"), ("'32'", "'32'"), ("-1", "-1"), ("2.5", "2.5"), ("true", "True"))],
     ("name: x\nmetrics: {p: {pyiqa: psnr, kind: FR, better: higher}}\n", "missing required key 'version'"),
