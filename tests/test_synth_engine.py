@@ -44,6 +44,8 @@ class ScriptedBackend:
             raise step
         if step == "refuse":
             return EditResult("refused", None, self.model, cost=0.5, detail="SAFETY")
+        if step == "empty":
+            return EditResult("ok", b"", self.model, cost=1.0)
         data, _ = restore_bytes(request.image, request.pair_id)
         return EditResult("ok", data, self.model, cost=1.0)
 
@@ -446,6 +448,15 @@ def test_a_429_backs_every_call_off_and_a_storm_stops_the_run(double, lq, tmp_pa
         ScriptedBackend.edit = real
     assert "7 transient failures in a row" in report["stopped"]
     assert 7 <= len(starts) <= 7 + 2 and report["pairs"].get("pending")
+
+
+def test_an_ok_answer_with_an_empty_image_fails_the_pair_saying_so(double, lq, tmp_path):
+    """A backend that breaks its contract (ok, but b"" for the image): the pair fails naming why; it
+    was an ok answer with no saved file, and the pipeline then failed on reading it."""
+    ScriptedBackend.script = {"00.png": ["empty"]}
+    synthesize(lq, str(tmp_path / "out"), double)
+    row = _journal(str(tmp_path / "out")).pair("00.png")
+    assert (row["state"], row["reason"]) == ("failed", "the provider answered ok with no image")
 
 
 def test_a_long_retry_after_gives_the_call_up_and_sleeps_wake_on_stop(double, lq, tmp_path):

@@ -222,7 +222,7 @@ class Caller:
                               currency=result.currency, cost_estimated=int(bool(result.cost_estimated)),
                               detail=getattr(result, "detail", "")[:1000], response=response,
                               result_file=path, result_sha256=sha)
-        if status == "ok" and image is None and text is None:
+        if status == "ok" and not image and text is None:      # None, or b"": nothing was saved
             raise PairFailed("the provider answered ok with no image")
         return Answer(status, result.model, getattr(result, "detail", ""), response, path, sha)
 
