@@ -31,9 +31,6 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 from PIL import Image, ImageOps
 
-if TYPE_CHECKING:
-    from PIL.TiffImagePlugin import TiffImageFile
-
 from ..errors import GGTError
 from ..images import (
     ALLOWED_FORMATS,
@@ -43,6 +40,9 @@ from ..images import (
     png_orientation,
     png_whole,
 )
+
+if TYPE_CHECKING:
+    from PIL.TiffImagePlugin import TiffImageFile
 
 # Bump when a rule above changes what pixels a metric sees: it keys the reference cache.
 DECODE_RULES_VERSION = 2     # 2: 48/64-bit TIFF and 16-bit gray+alpha PNG read at 16 bits

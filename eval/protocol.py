@@ -189,7 +189,7 @@ class Protocol:
             return f"{sizes}; protocol {self.name!r} requires equal sizes"
         limit = self.size.max_diff          # an int with policy crop (__post_init__)
         if self.size.policy == "crop" and limit is not None and max(abs(ph - gh), abs(pw - gw)) > limit:
-            return (f"{sizes}; they differ by more than the {self.size.max_diff} px "
+            return (f"{sizes}; they differ by more than the {limit} px "
                     f"protocol {self.name!r} allows")
         # What the metrics see: the ground truth's size (resize), or the overlap (crop).
         w, h = (gw, gh) if self.size.policy == "resize" else (min(pw, gw), min(ph, gh))

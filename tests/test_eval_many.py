@@ -151,7 +151,7 @@ def test_help_says_what_out_holds_with_several_predictions(capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.heavy      # two 2048x2048 sqrtm: ~30 s of a core
+@pytest.mark.heavy      # two 2048x2048 sqrtm: ~25 s of a core
 def test_fid_plumbing_reference_cache_and_several_submissions_equal_separate_runs(
         small_eval_set, small_preds, tmp_path, monkeypatch):
     """pyiqa's real FID Inception without its checkpoint: streaming moments, the reference cache
@@ -160,7 +160,7 @@ def test_fid_plumbing_reference_cache_and_several_submissions_equal_separate_run
     submission alone on that cache (hit), equal to its value from the pass, where the first
     submission's features could have leaked into it.
 
-    Each distance is a sqrtm of a 2048x2048 matrix (~15 s of a core). The distance is a pure
+    Each distance is a sqrtm of a 2048x2048 matrix (~12 s of a core). The distance is a pure
     function of the two sets' moments, so it is remembered by their exact bytes: the run alone
     costs no sqrtm if, and only if, its moments are bit-identical to the pass's."""
     from ggt_dataset.eval.fid import FIDScorer
